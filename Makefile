@@ -1,0 +1,32 @@
+# glassbench — one Makefile for bench engineers and CI. Every target is idempotent.
+VENV    ?= .venv
+PYTHON  ?= python3
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.glassbench-installed
+PYTEST_ARGS ?=
+
+.PHONY: setup demo test benchmarks clean system-deps
+
+setup: $(STAMP)
+
+system-deps:
+	@bash ci/install-system-deps.sh
+
+$(STAMP): pyproject.toml ci/install-system-deps.sh
+	@bash ci/install-system-deps.sh
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $@
+
+demo: setup
+	$(VENV)/bin/bench demo
+
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+benchmarks: setup
+	@for f in benchmarks/*.py; do echo "# $$f" >&2; $(PY) $$f || exit 1; done
+
+clean:
+	rm -rf out .pytest_cache allure-results

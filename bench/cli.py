@@ -1,0 +1,5 @@
+"""`bench` command."""
+
+
+def main() -> int:
+    return 0

@@ -1,0 +1,1 @@
+"""glassbench pytest plugin (options, fixtures, markers)."""
