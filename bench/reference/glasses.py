@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 LINK_TEST_SERVICE = "7f1a1000-6c3b-4e0a-9d6c-3f5b8a2e4c10"
 LINK_TEST_ECHO = "7f1a1001-6c3b-4e0a-9d6c-3f5b8a2e4c10"
 LINK_TEST_STREAM = "7f1a1002-6c3b-4e0a-9d6c-3f5b8a2e4c10"
-STREAM_REQUEST = struct.Struct("<IH")  # count, size: stream `count` notifications of `size` bytes
+STREAM_REQUEST = struct.Struct("<IHI")  # count, size, delay (µs): after the delay, stream `count` notifications
 STREAM_HEADER = struct.Struct("<Id")  # index, CLOCK_MONOTONIC send time (s)
 
 REMOTE_POWER_OFF = hci.HCI_ErrorCode.REMOTE_DEVICE_TERMINATED_CONNECTION_DUE_TO_POWER_OFF_ERROR
@@ -132,11 +132,13 @@ class ReferenceGlasses:
     def _on_stream_write(self, connection: Connection, value: bytes) -> None:
         if self.hung or len(value) != STREAM_REQUEST.size:
             return
-        count, size = STREAM_REQUEST.unpack(value)
+        count, size, delay_us = STREAM_REQUEST.unpack(value)
         size = max(STREAM_HEADER.size, min(size, connection.att_mtu - 3))
-        asyncio.ensure_future(self._stream(connection, count, size))
+        asyncio.ensure_future(self._stream(connection, count, size, delay_us * 1e-6))
 
-    async def _stream(self, connection: Connection, count: int, size: int) -> None:
+    async def _stream(self, connection: Connection, count: int, size: int, delay_s: float) -> None:
+        if delay_s > 0:
+            await asyncio.sleep(delay_s)
         pad = bytes(size - STREAM_HEADER.size)
         for i in range(count):
             if self.connection is not connection:

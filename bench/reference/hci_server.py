@@ -18,7 +18,7 @@ logger = logging.getLogger(__name__)
 
 
 class HciServer:
-    """Serves one controller's HCI to at most one TCP client at a time."""
+    """Serves one controller's HCI to one TCP client at a time (the newest)."""
 
     def __init__(self, controller: TimedController) -> None:
         self.controller = controller
@@ -38,10 +38,12 @@ class HciServer:
             self._client.write(packet)
 
     def attach(self, transport: asyncio.Transport) -> bool:
-        if self._client is not None:
-            logger.warning("HCI client refused: one host at a time")
-            return False
-        self._client = transport
+        """The newest client wins: a host that reconnects (or replaces a dead one) takes over."""
+        old, self._client = self._client, transport
+        if old is not None:
+            logger.info("new HCI client replaces the previous one")
+            old.close()
+            self.controller.reset_link_state()
         return True
 
     def detach(self, transport: asyncio.Transport) -> None:
