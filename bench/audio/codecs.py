@@ -17,6 +17,10 @@ from typing import Callable, Protocol
 import numpy as np
 
 
+class CodecError(ValueError):
+    """A frame the codec cannot decode (corrupt device data), or a wrong-sized input frame."""
+
+
 class Encoder(Protocol):
     def encode(self, pcm: np.ndarray) -> bytes:
         """Encode exactly one frame of int16 samples."""
@@ -83,7 +87,7 @@ def get_codec(name: str, **params: int) -> CodecSpec:
 def _check_frame(pcm: np.ndarray, n: int, name: str) -> bytes:
     pcm = np.asarray(pcm)
     if pcm.shape != (n,):
-        raise ValueError(f"{name} encoder expects {n} samples per frame, got shape {pcm.shape}")
+        raise CodecError(f"{name} encoder expects {n} samples per frame, got shape {pcm.shape}")
     return pcm.astype("<i2").tobytes()
 
 
@@ -110,8 +114,12 @@ class _Lc3Decoder:
         if payload is None:
             return self._conceal()
         if not payload:
-            raise ValueError("LC3 decoder got an empty frame (use None for a lost frame)")
-        return np.frombuffer(self._dec.decode(payload, bit_depth=16), dtype="<i2").copy()
+            raise CodecError("LC3 decoder got an empty frame (use None for a lost frame)")
+        try:
+            out = self._dec.decode(payload, bit_depth=16)
+        except ValueError as exc:
+            raise CodecError(f"LC3 cannot decode a {len(payload)}-byte frame: {exc}") from exc
+        return np.frombuffer(out, dtype="<i2").copy()
 
     def _conceal(self) -> np.ndarray:
         # lc3py 1.1.3 cannot express a lost frame (it passes a non-NULL empty buffer, which liblc3
@@ -168,8 +176,13 @@ class _OpusDecoder:
 
     def decode(self, payload: bytes | None) -> np.ndarray:
         if payload is not None and not payload:
-            raise ValueError("Opus decoder got an empty frame (use None for a lost frame)")
-        out = self._dec.decode(payload or b"", self._n)  # zero length: libopus conceals
+            raise CodecError("Opus decoder got an empty frame (use None for a lost frame)")
+        import opuslib
+
+        try:
+            out = self._dec.decode(payload or b"", self._n)  # zero length: libopus conceals
+        except opuslib.OpusError as exc:
+            raise CodecError(f"Opus cannot decode a {len(payload or b'')}-byte frame: {exc}") from exc
         return np.frombuffer(out, dtype="<i2").copy()
 
 
@@ -199,7 +212,7 @@ class _Pcm16:
         if payload is None:
             return np.zeros(self._n, dtype=np.int16)  # no concealment: silence
         if len(payload) != 2 * self._n:
-            raise ValueError(f"PCM16 frame must be {2 * self._n} bytes, got {len(payload)}")
+            raise CodecError(f"PCM16 frame must be {2 * self._n} bytes, got {len(payload)}")
         return np.frombuffer(payload, dtype="<i2").copy()
 
 
