@@ -130,21 +130,23 @@ class AudioPipeline:
         pcm = self.rig.mic_read(self._adc_t0 + block * b / fs, b)
         self._pending = np.concatenate([self._pending, pcm])
         n = self.spec.frame_samples
-        ready_s = self._block_end(block) + self.board.encode_s
+        frames = []
         while len(self._pending) >= n:
             frame, self._pending = self._pending[:n], self._pending[n:]
             index = (self._first_index + self._seq) & 0xFFFF
             self._seq += 1
-            packets = fragment_frame(index, self._enc.encode(frame), self.board.max_packet_bytes)
-            self._schedule(ready_s, self._emit, index, packets)
+            frames.append((index, fragment_frame(index, self._enc.encode(frame), self.board.max_packet_bytes)))
+        if frames:  # one callback per block keeps frames in order (equal-time timers may not be)
+            self._schedule(self._block_end(block) + self.board.encode_s, self._emit, frames)
         self._schedule(self._block_end(block + 1), self._adc_block, block + 1)
 
-    def _emit(self, index: int, packets: list[bytes]) -> None:
+    def _emit(self, frames: list[tuple[int, list[bytes]]]) -> None:
         assert self._loop is not None and self._send is not None
-        self.truth.ul_sent_s[index] = self._loop.time()
-        self.frames_sent += 1
-        for p in packets:
-            self._send(p)
+        for index, packets in frames:
+            self.truth.ul_sent_s[index] = self._loop.time()
+            self.frames_sent += 1
+            for p in packets:
+                self._send(p)
 
     # --- downlink ------------------------------------------------------------------------------
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from bench.audio.packets import AudioPacket
+
 
 def _need(table: dict[int, float], index: int, what: str) -> float:
     try:
@@ -34,6 +36,17 @@ class AudioTruth:
     dl_written_s: dict[int, float] = field(default_factory=dict)
     dl_arrival_s: dict[int, float] = field(default_factory=dict)
     dl_play_s: dict[int, float] = field(default_factory=dict)
+
+    def uplink_packet_delivered(self, packet: bytes, t_s: float) -> None:
+        """The link calls this when the phone receives an uplink packet; a frame counts as
+        delivered with its last fragment (the estimator's timeline uses the same instant)."""
+        pkt = AudioPacket.parse(packet)
+        if pkt.last:
+            self.ul_delivered_s[pkt.frame_index] = t_s
+
+    def downlink_frame_written(self, frame_index: int, t_s: float) -> None:
+        """The phone side calls this when it hands a downlink frame's first fragment to the link."""
+        self.dl_written_s[frame_index & 0xFFFF] = t_s
 
     def _uplink_frame(self, trial: str) -> tuple[float, int, float]:
         """(injection time, encoder frame seq k, decoded onset position n0) of a trial."""
