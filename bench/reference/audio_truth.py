@@ -1,0 +1,97 @@
+"""Ground truth of the reference audio path: what each trial's latency really was, by component.
+
+The rig, the glasses' audio pipeline and the link record event times here (CLOCK_MONOTONIC);
+queries assemble a trial's true latency with the same definitions the estimator uses (see
+docs/audio-latency.md). The harness's estimator never reads this: it is served on a side channel.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from bench.audio.packets import AudioPacket
+
+
+def _need(table: dict[int, float], index: int, what: str) -> float:
+    try:
+        return table[index & 0xFFFF]
+    except KeyError:
+        raise KeyError(f"ground truth has no {what} for frame {index & 0xFFFF}") from None
+
+
+@dataclass
+class AudioTruth:
+    """Event log of one reference bench; all times in seconds (monotonic), indices u16."""
+
+    sample_rate_hz: int = 16000
+    mouth_to_mic_s: float = 0.0
+    speaker_to_mic_s: float = 0.0
+    frame_samples: int = 160
+    lookahead_samples: int = 0
+    adc_t0_s: float = math.nan  # time of ADC sample 0 (= encoder input sample 0)
+    first_frame_index: int = 0  # u16 index of encoder frame 0
+    injections_s: dict[str, float] = field(default_factory=dict)
+    ul_sent_s: dict[int, float] = field(default_factory=dict)
+    ul_delivered_s: dict[int, float] = field(default_factory=dict)
+    dl_written_s: dict[int, float] = field(default_factory=dict)
+    dl_arrival_s: dict[int, float] = field(default_factory=dict)
+    dl_play_s: dict[int, float] = field(default_factory=dict)
+
+    def uplink_packet_delivered(self, packet: bytes, t_s: float) -> None:
+        """The link calls this when the phone receives an uplink packet; a frame counts as
+        delivered with its last fragment (the estimator's timeline uses the same instant)."""
+        pkt = AudioPacket.parse(packet)
+        if pkt.last:
+            self.ul_delivered_s[pkt.frame_index] = t_s
+
+    def downlink_frame_written(self, frame_index: int, t_s: float) -> None:
+        """The phone side calls this when it hands a downlink frame's first fragment to the link."""
+        self.dl_written_s[frame_index & 0xFFFF] = t_s
+
+    def _uplink_frame(self, trial: str) -> tuple[float, int, float]:
+        """(injection time, encoder frame seq k, decoded onset position n0) of a trial."""
+        try:
+            t_inj = self.injections_s[trial]
+        except KeyError:
+            raise KeyError(f"no injection recorded for trial {trial!r}") from None
+        if math.isnan(self.adc_t0_s):
+            raise KeyError("the glasses' uplink never started (no ADC start time)")
+        i0 = (t_inj + self.mouth_to_mic_s - self.adc_t0_s) * self.sample_rate_hz
+        n0 = i0 + self.lookahead_samples
+        return t_inj, int(math.floor(n0 / self.frame_samples)), n0
+
+    def uplink(self, trial: str) -> dict[str, float]:
+        """Injection → the phone has the decoded onset (play-on-arrival timeline)."""
+        t_inj, k, n0 = self._uplink_frame(trial)
+        idx = self.first_frame_index + k
+        sent, deliv = _need(self.ul_sent_s, idx, "uplink send"), _need(self.ul_delivered_s, idx, "uplink delivery")
+        frame_start = self.adc_t0_s + k * self.frame_samples / self.sample_rate_hz
+        parts = {"acoustic_s": self.mouth_to_mic_s, "lookahead_s": self.lookahead_samples / self.sample_rate_hz,
+                 "capture_s": sent - frame_start, "link_s": deliv - sent}
+        return {**parts, "latency_s": deliv + (n0 - k * self.frame_samples) / self.sample_rate_hz - t_inj,
+                "frame_index": idx & 0xFFFF}
+
+    def downlink(self, first_frame_index: int, onset_sample: float) -> dict[str, float]:
+        """Phone hands off stream sample ``onset_sample`` → it reaches the measurement mic."""
+        n, fs = self.frame_samples, self.sample_rate_hz
+        k_sent = int(math.floor(onset_sample / n))
+        n0 = onset_sample + self.lookahead_samples
+        k_play = int(math.floor(n0 / n))
+        written = _need(self.dl_written_s, first_frame_index + k_sent, "downlink write")
+        arrival = _need(self.dl_arrival_s, first_frame_index + k_sent, "downlink arrival")
+        play = _need(self.dl_play_s, first_frame_index + k_play, "downlink playout")
+        heard = play + (n0 - k_play * n) / fs + self.speaker_to_mic_s
+        sent = written + (onset_sample - k_sent * n) / fs
+        parts = {"link_s": arrival - written, "jitter_buffer_s": play - (k_play - k_sent) * n / fs - arrival,
+                 "lookahead_s": self.lookahead_samples / fs, "acoustic_s": self.speaker_to_mic_s}
+        return {**parts, "latency_s": heard - sent}
+
+    def roundtrip(self, trial: str) -> dict[str, float]:
+        """Injection → measurement mic, with the phone echoing uplink frames back unchanged."""
+        t_inj, _, n0 = self._uplink_frame(trial)
+        n, fs = self.frame_samples, self.sample_rate_hz
+        k = int(math.floor(n0 / n))
+        play = _need(self.dl_play_s, self.first_frame_index + k, "downlink playout")
+        heard = play + (n0 - k * n) / fs + self.speaker_to_mic_s
+        return {"acoustic_s": self.mouth_to_mic_s + self.speaker_to_mic_s,
+                "lookahead_s": self.lookahead_samples / fs, "latency_s": heard - t_inj}
