@@ -256,11 +256,13 @@ class PhoneSession:
                 rx.since_grant = 0
         rx.progress.set()
 
-    async def fetch_photo(self, info: m.PhotoInfo, offset: int = 0, window: int = 64,
+    async def fetch_photo(self, info: m.PhotoInfo, have: bytes = b"", window: int = 64,
                           stall_timeout_s: float | None = None, resumes: int = 3) -> bytes:
-        """Stream a photo from `offset` with a credit window, resuming after a gap or stall; checks CRC32."""
+        """Stream a photo with a credit window and check its CRC32. `have` is a prefix already received
+        (PhotoTransferError.data): the transfer resumes at offset len(have). Gaps and stalls resume too."""
         stall_timeout_s = self.timeout_s if stall_timeout_s is None else stall_timeout_s
-        rx = self._photo = _PhotoRx(info, offset, window)
+        rx = self._photo = _PhotoRx(info, len(have), window)
+        rx.buf[:len(have)] = have
         try:
             for _ in range(resumes + 1):
                 rx.gap, rx.accepting, rx.since_grant = False, False, 0

@@ -41,7 +41,9 @@ class AudioHooks(Protocol):
     def uplink_stop(self) -> None: ...
     def downlink_start(self, codec: m.Codec, sample_rate_hz: int, frame_duration_s: float) -> None: ...
     def downlink_stop(self) -> None: ...
-    def downlink_frame(self, data: bytes, capture_time_us: int) -> None: ...
+    def downlink_frame(self, data: bytes, capture_time_us: int) -> bool | None:
+        """Take one speaker frame. Return False to keep it buffered; then call
+        GlassesProtocol.downlink_played(n) when frames have been played (that returns credit)."""
 
 
 class NullAudio:
@@ -237,9 +239,13 @@ class GlassesProtocol:
             self._error(ErrorCode.BUSY, frame.type, frame.seq, 0, "audio frame without credit: dropped")
             return
         self.downlink_credits -= 1
-        self.audio.downlink_frame(msg.data, msg.capture_time_us)
-        self.downlink_since_grant += 1  # played at once here; a real pipeline would return credit later
-        if self.downlink_since_grant >= DOWNLINK_BUFFER_FRAMES // 2:
+        if self.audio.downlink_frame(msg.data, msg.capture_time_us) is not False:
+            self.downlink_played(1)
+
+    def downlink_played(self, n: int) -> None:
+        """The speaker consumed `n` buffered frames: return their credit (in batches of half the buffer)."""
+        self.downlink_since_grant += n
+        if self.downlink is not None and self.downlink_since_grant >= DOWNLINK_BUFFER_FRAMES // 2:
             self.grant_downlink(self.downlink_since_grant)
 
     # ------------------------------------------------------------------ output
