@@ -1,22 +1,17 @@
-"""PhoneSession <-> reference GlassesProtocol over the in-memory loopback (and a pty for serial)."""
+"""PhoneSession <-> reference GlassesProtocol over the in-memory loopback: requests, errors, ordering."""
 
 from __future__ import annotations
 
 import asyncio
-import os
-import zlib
 
 import pytest
-import serial
 
 from bench.protocol import messages as m
 from bench.protocol.errors import ErrorCode
 from bench.protocol.frames import OVERHEAD, Frame, decode_frame, encode_frame
 from bench.protocol.gatt import Channel
-from bench.protocol.session import DeviceError, LoopbackLink, PhoneSession, PhotoTransferError, RequestTimeout, SerialTransport
-from bench.reference.glasses_protocol import GlassesProtocol
+from bench.protocol.session import DeviceError, LoopbackLink, PhoneSession, RequestTimeout
 from bench.reference.glasses_loopback import loopback_pair
-from bench.reference.glasses_serial import GlassesSerialLink
 
 
 def run(coro, timeout_s: float = 20.0):

@@ -11,9 +11,9 @@ import serial
 
 from bench.protocol import messages as m
 from bench.protocol.errors import ErrorCode
-from bench.protocol.frames import OVERHEAD, Frame, decode_frame, encode_frame
+from bench.protocol.frames import decode_frame
 from bench.protocol.gatt import Channel
-from bench.protocol.session import DeviceError, LoopbackLink, PhoneSession, PhotoTransferError, RequestTimeout, SerialTransport
+from bench.protocol.session import DeviceError, PhoneSession, PhotoTransferError, SerialTransport
 from bench.reference.glasses_protocol import GlassesProtocol
 from bench.reference.glasses_loopback import loopback_pair
 from bench.reference.glasses_serial import GlassesSerialLink
