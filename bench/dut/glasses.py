@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, TypeVar
 from bench.dut.console import BootInfo, Console
 from bench.errors import DutTimeout, LinkLost
 from bench.links.ble import BleLink, Notification
-from bench.links.loop import LoopThread
+from bench.links.loop import LoopThread, LoopTimeout
 from bench.links.serial import SerialLink
 
 if TYPE_CHECKING:
@@ -58,6 +58,8 @@ class Dut:
         self.boot_timeout_s = boot_timeout_s
         self.last_boot: BootInfo | None = None
         self.allow_reboot = False  # set by reboot(); the plugin resets it per test
+        self._glp: Any = None
+        self._glp_client: Any = None
 
     @classmethod
     def from_config(cls, session: "BenchSession") -> "Dut":
@@ -90,7 +92,7 @@ class Dut:
         timeout = timeout_s if timeout_s is not None else self.timeout_s
         try:
             return self.loop.run(aw, timeout + 1.0, what)
-        except TimeoutError as e:
+        except LoopTimeout as e:
             raise DutTimeout(str(e)) from None
 
     # -- BLE --------------------------------------------------------------------------------------
@@ -104,7 +106,35 @@ class Dut:
         return self.run(self.ble.connect(), budget, "connect")
 
     def disconnect(self) -> None:
+        self._drop_glp()
         self.run(self.ble.disconnect(), 5, "disconnect")
+
+    # -- Glasses Link Protocol --------------------------------------------------------------------
+    @property
+    def glp(self):  # noqa: ANN201 - bench.dut.protocol.GlpClient
+        """The GLP session on the current connection (built, subscribed and hello'd on first use)."""
+        if self._glp is None or self._glp_client is not self.ble.client or not self.connected:
+            self._drop_glp()
+            self.ensure_connected()
+            from bench.dut.protocol import GlpClient
+            from bench.protocol.ble_transport import BleTransport
+            from bench.protocol.session import PhoneSession
+
+            async def build() -> Any:
+                transport = BleTransport(self.ble)
+                session = PhoneSession(transport)
+                await transport.start()
+                return session, transport
+            session, transport = self.run(build(), 10, "GLP session set-up")
+            self._glp = GlpClient(self.loop, session, transport)
+            self._glp_client = self.ble.client
+            self._glp.hello()
+        return self._glp
+
+    def _drop_glp(self) -> None:
+        if self._glp is not None:
+            glp, self._glp = self._glp, None
+            glp.close()
 
     def read(self, uuid: str, timeout_s: float | None = None) -> bytes:
         return self.run(self.ble.read(uuid, timeout_s or self.timeout_s), timeout_s, f"read {uuid}")
@@ -182,6 +212,7 @@ class Dut:
             self.console.command("kernel uptime", 3.0)
 
     def close(self) -> None:
+        self._drop_glp()
         try:
             if self.connected:
                 self.disconnect()

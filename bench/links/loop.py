@@ -16,6 +16,10 @@ from typing import Any, Awaitable, Coroutine, TypeVar
 T = TypeVar("T")
 
 
+class LoopTimeout(TimeoutError):
+    """A call into the loop thread did not finish within its timeout (and was cancelled)."""
+
+
 def new_event_loop() -> asyncio.AbstractEventLoop:
     """An event loop with microsecond timer resolution."""
     return asyncio.SelectorEventLoop(selectors.SelectSelector())
@@ -49,7 +53,7 @@ class LoopThread:
             return future.result(timeout)
         except concurrent.futures.TimeoutError:
             future.cancel()
-            raise TimeoutError(f"{what or 'operation'} did not finish within {timeout:g} s") from None
+            raise LoopTimeout(f"{what or 'operation'} did not finish within {timeout:g} s") from None
 
     def call_soon(self, fn: Any, *args: Any) -> None:
         self.loop.call_soon_threadsafe(fn, *args)
@@ -64,7 +68,7 @@ class LoopThread:
             await asyncio.gather(*tasks, return_exceptions=True)
         try:
             self.run(_cancel_all(), timeout, "loop shutdown")
-        except (TimeoutError, RuntimeError):
+        except (LoopTimeout, RuntimeError):
             pass
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout)

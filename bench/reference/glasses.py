@@ -23,6 +23,8 @@ from bumble.profiles.device_information_service import DeviceInformationService
 
 from bench.links.radio import TimedController, TimedLink
 from bench.protocol import gatt as glp_gatt
+from bench.protocol.gatt import Channel
+from bench.reference.glasses_protocol import AudioHooks, DeviceHooks, GlassesProtocol
 from bench.reference.boards import Profile
 from bench.reference.console_log import ConsoleLog
 
@@ -37,14 +39,6 @@ STREAM_HEADER = struct.Struct("<Id")  # index, CLOCK_MONOTONIC send time (s)
 REMOTE_POWER_OFF = hci.HCI_ErrorCode.REMOTE_DEVICE_TERMINATED_CONNECTION_DUE_TO_POWER_OFF_ERROR
 
 
-class ProtocolHandler(Protocol):
-    """What the glasses need from the protocol implementation (bench/reference/glasses_protocol)."""
-
-    def feed(self, channel: str, data: bytes) -> None: ...
-    def connected(self) -> None: ...
-    def disconnected(self) -> None: ...
-
-
 class PowerStates(Protocol):
     def enter(self, state: str, t_s: float | None = None) -> None: ...
 
@@ -54,7 +48,8 @@ class ReferenceGlasses:
 
     def __init__(self, profile: Profile, link: TimedLink, console: ConsoleLog,
                  address: str = "C0:98:E5:49:00:01", power: PowerStates | None = None,
-                 battery_notify_interval_s: float = 1.0) -> None:
+                 battery_notify_interval_s: float = 1.0, audio: AudioHooks | None = None,
+                 hooks: DeviceHooks | None = None, seed: int = 0) -> None:
         self.profile = profile
         self.link = link
         self.log = console
@@ -64,7 +59,12 @@ class ReferenceGlasses:
         self.device = Device.with_hci(profile.device_name, hci.Address(address), self.controller, self.controller)
         self.device.le_enabled = True
         self.device.gatt_server.max_mtu = profile.board.mtu
-        self.protocol: ProtocolHandler | None = None
+        self.protocol = GlassesProtocol(
+            profile.board.name, profile.sku.name, self._glp_send, battery_pct=lambda: self.battery_level_pct,
+            audio=audio, hooks=hooks, firmware_version=profile.firmware_version,
+            serial_number=profile.serial_number, seed=seed)
+        self._outbox: asyncio.Queue[tuple[Connection, gatt.Characteristic, bytes]] = asyncio.Queue()
+        self._tasks: list[asyncio.Task] = []
         self.connection: Connection | None = None
         self.advertising_wanted = True
         self.hang_until_s = 0.0
@@ -93,15 +93,11 @@ class ReferenceGlasses:
             LINK_TEST_STREAM, rw.WRITE | rw.NOTIFY,
             gatt.Characteristic.READABLE | gatt.Characteristic.WRITEABLE,
             gatt.CharacteristicValue(write=self._on_stream_write))
-        self.glp: dict[str, gatt.Characteristic] = {}
-        for channel, (uuid, props) in glp_gatt.CHANNELS.items():
-            flags = rw(0)
-            if "write" in props:
-                flags |= rw.WRITE_WITHOUT_RESPONSE | rw.WRITE
-            if "notify" in props:
-                flags |= rw.NOTIFY
+        self.glp: dict[Channel, gatt.Characteristic] = {}
+        for channel, spec in glp_gatt.CHARACTERISTICS.items():
+            flags = rw.WRITE_WITHOUT_RESPONSE if spec.phone_writes else rw.NOTIFY
             self.glp[channel] = gatt.Characteristic(
-                uuid, flags, gatt.Characteristic.READABLE | gatt.Characteristic.WRITEABLE,
+                spec.uuid, flags, gatt.Characteristic.READABLE | gatt.Characteristic.WRITEABLE,
                 gatt.CharacteristicValue(write=self._glp_writer(channel)))
         self.device.add_services([
             self.dis, self.battery,
@@ -109,17 +105,29 @@ class ReferenceGlasses:
             gatt.Service(LINK_TEST_SERVICE, [self.echo, self.stream]),
         ])
 
-    def _glp_writer(self, channel: str) -> Callable[[Connection, bytes], None]:
+    def _glp_writer(self, channel: Channel) -> Callable[[Connection, bytes], None]:
         def write(_connection: Connection, value: bytes) -> None:
-            if self.hung or self.protocol is None:
-                return
-            self.protocol.feed(channel, bytes(value))
+            if not self.hung:
+                self.protocol.feed(channel, bytes(value))
         return write
 
-    def glp_send(self, channel: str, data: bytes) -> None:
-        """Notify ``data`` on a GLP channel to the connected phone (dropped when not connected)."""
+    def _glp_send(self, channel: Channel, data: bytes) -> None:
+        """Queue a notification on a GLP channel (never blocks; dropped when nobody is connected)."""
         if self.connection is not None:
-            asyncio.ensure_future(self.device.notify_subscriber(self.connection, self.glp[channel], data))
+            self._outbox.put_nowait((self.connection, self.glp[channel], data))
+
+    async def _sender(self) -> None:
+        """Sends queued notifications in order (the protocol's frames must not be reordered)."""
+        while True:
+            connection, char, data = await self._outbox.get()
+            if connection is self.connection and not self.hung:
+                await self.device.notify_subscriber(connection, char, data)
+
+    async def _ticker(self) -> None:
+        while True:
+            await asyncio.sleep(0.1)
+            if not self.hung:
+                self.protocol.tick()
 
     @property
     def mtu(self) -> int:
@@ -169,6 +177,7 @@ class ReferenceGlasses:
     async def start(self) -> None:
         await self.device.power_on()
         self._battery_task = asyncio.ensure_future(self._battery_loop())
+        self._tasks = [asyncio.ensure_future(self._sender()), asyncio.ensure_future(self._ticker())]
         await self.boot("POWER_ON")
 
     async def boot(self, reset_reason: str) -> None:
@@ -213,16 +222,19 @@ class ReferenceGlasses:
                              f"phy {params.phy} dl {params.data_length}")
         self._power("connected")
         connection.on("disconnection", lambda reason: self._on_disconnection(connection, reason))
-        connection.on("connection_att_mtu_update", lambda: self.log.info("ble", f"MTU {connection.att_mtu}"))
-        if self.protocol is not None:
-            self.protocol.connected()
+        connection.on("connection_att_mtu_update", lambda: self._on_mtu(connection))
+        self.protocol.connected(connection.att_mtu - 3)
+
+    def _on_mtu(self, connection: Connection) -> None:
+        self.log.info("ble", f"MTU {connection.att_mtu}")
+        if connection is self.connection:
+            self.protocol.set_max_payload(connection.att_mtu - 3)
 
     def _on_disconnection(self, connection: Connection, reason: int) -> None:
         if self.connection is connection:
             self.connection = None
         self.log.info("ble", f"Disconnected (reason 0x{reason:02x})")
-        if self.protocol is not None:
-            self.protocol.disconnected()
+        self.protocol.disconnected()
         self._power("advertising" if self.advertising_wanted else "sleep")
 
     def _power(self, state: str) -> None:
@@ -281,6 +293,6 @@ class ReferenceGlasses:
         self._boot_task = asyncio.ensure_future(later())
 
     async def close(self) -> None:
-        for task in (self._battery_task, self._boot_task):
+        for task in (self._battery_task, self._boot_task, *self._tasks):
             if task is not None:
                 task.cancel()

@@ -1,0 +1,85 @@
+"""Hypothesis strategies derived from the message schema: one per message type, boundary values first.
+
+`message_strategy(cls)` builds a strategy from the field wire types in messages.py, so a new message
+or a changed range needs no edit here. Cross-field rules (validate()) are honoured by filtering.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from hypothesis import strategies as st
+
+from bench.protocol import messages as m
+from bench.protocol.frames import Frame, MAX_PAYLOAD_LEN
+from bench.protocol.schema import Bool, Enum, Int, Rest, Str, WireType, wires
+
+
+def boundary_first(values: list, general: st.SearchStrategy) -> st.SearchStrategy:
+    """Try the listed boundary values before the general strategy (hypothesis shrinks toward the left)."""
+    return st.one_of(st.sampled_from(values), general) if values else general
+
+
+def wire_strategy(wire: WireType, max_bytes: int = 512) -> st.SearchStrategy:
+    """Valid values of one field."""
+    if isinstance(wire, Int):
+        if wire.allowed is not None:
+            return st.sampled_from(wire.allowed)
+        return boundary_first(wire.boundaries(), st.integers(wire.min, wire.max))
+    if isinstance(wire, Enum):
+        return st.sampled_from(list(wire.cls))
+    if isinstance(wire, Bool):
+        return st.booleans()
+    if isinstance(wire, Str):
+        text = st.text(max_size=wire.max_len).filter(lambda s: len(s.encode("utf-8")) <= wire.max_len)
+        return boundary_first(["", "x" * wire.max_len], text)
+    if isinstance(wire, Rest):
+        hi = min(wire.max_len, max_bytes)
+        return boundary_first([bytes(wire.min_len), b"\xff" * hi], st.binary(min_size=wire.min_len, max_size=hi))
+    raise TypeError(f"no strategy for wire type {wire!r}")
+
+
+def _valid(msg: m.Message) -> bool:
+    try:
+        msg.validate()
+    except m.ProtocolError:
+        return False
+    return True
+
+
+@lru_cache(maxsize=None)
+def message_strategy(cls: type[m.Message], max_bytes: int = 512) -> st.SearchStrategy:
+    """Valid instances of one message class."""
+    fields = {name: wire_strategy(wire, max_bytes) for name, wire in wires(cls)}
+    strategy = st.builds(cls, **fields)
+    if cls is m.SettingSet:  # value range depends on the key: draw the key first
+        strategy = st.sampled_from(list(m.SettingKey)).flatmap(
+            lambda k: st.builds(m.SettingSet, st.just(k), wire_strategy(m.SETTING_RANGES[k])))
+    if cls is m.DeviceEvent:
+        strategy = st.sampled_from([(k, d) for k, ds in m.EVENT_DETAILS.items() for d in ds]).flatmap(
+            lambda kd: st.builds(m.DeviceEvent, st.just(kd[0]), st.just(kd[1]), wire_strategy(m.U64)))
+    return strategy.filter(_valid)
+
+
+def any_message(role: m.Role | None = None) -> st.SearchStrategy:
+    """Any valid message (optionally only those with `role`)."""
+    classes = [c for _, c in sorted(m.REGISTRY.items()) if role is None or role & c.ROLE]
+    return st.one_of([message_strategy(c) for c in classes])
+
+
+def requests() -> st.SearchStrategy:
+    return any_message(m.Role.REQUEST)
+
+
+@st.composite
+def frames(draw: st.DrawFn, messages: st.SearchStrategy | None = None) -> Frame:
+    """A valid frame carrying a valid message, with any seq and the REPLY flag where it fits."""
+    msg = draw(messages if messages is not None else any_message())
+    seq = draw(boundary_first([0, 255], st.integers(0, 255)))
+    reply = m.Role.REPLY in msg.ROLE and (msg.ROLE == m.Role.REPLY or draw(st.booleans()))
+    return m.encode_message(msg, seq, reply=reply)
+
+
+def raw_payloads(max_size: int = 64) -> st.SearchStrategy:
+    """Arbitrary payload bytes (for 'any bytes -> ProtocolError or a message')."""
+    return st.binary(max_size=min(max_size, MAX_PAYLOAD_LEN))
