@@ -9,12 +9,32 @@ import sys
 def _reference(args: argparse.Namespace) -> int:
     from bench.reference.bench import ReferenceOptions, run
 
+    if args.list_bugs:
+        from bench.reference.features import load
+
+        load()
+        try:
+            from bench.reference.bugs import BUGS
+        except ImportError:
+            BUGS = {}
+        for name, bug in sorted(BUGS.items()):
+            print(f"{name:28s} {getattr(bug, 'description', '')}")
+        return 0
+
     ms = lambda v: None if v is None else v / 1000  # noqa: E731
     return run(ReferenceOptions(
         board=args.board, sku=args.sku, interval_s=ms(args.interval_ms), phy=args.phy,
         data_length=args.data_length, per=args.per, jitter_s=ms(args.jitter_ms),
         supervision_timeout_s=ms(args.supervision_timeout_ms), seed=args.seed,
-        battery_notify_interval_s=args.battery_notify_interval_s))
+        battery_notify_interval_s=args.battery_notify_interval_s, bugs=args.bug,
+        settings=dict(_key_value(kv) for kv in args.set)))
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise SystemExit(f"--set expects key=value, got {text!r}")
+    return key, value
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -38,6 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
     ref.add_argument("--supervision-timeout-ms", type=float, help="supervision timeout")
     ref.add_argument("--seed", type=int, help="seed for loss and jitter")
     ref.add_argument("--battery-notify-interval-s", type=float, default=1.0)
+    ref.add_argument("--bug", action="append", default=[], metavar="NAME",
+                     help="switch on a seeded firmware bug (fuzzer validation); see --list-bugs")
+    ref.add_argument("--list-bugs", action="store_true", help="list the seeded bugs and exit")
+    ref.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="option for a reference-bench feature (e.g. rig.delay_ms=0.5)")
     ref.set_defaults(fn=_reference)
 
     demo = sub.add_parser("demo", help="start the reference bench, run the smoke suite, print the summary")

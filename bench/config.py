@@ -40,6 +40,8 @@ class ReferenceSpec(Strict):
     link: LinkSpec = LinkSpec()
     seed: Optional[int] = None
     battery_notify_interval_s: float = Field(1.0, gt=0)
+    bugs: list[str] = []
+    settings: dict[str, str] = {}
     extra_args: list[str] = []
 
 

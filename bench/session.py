@@ -34,6 +34,10 @@ class ReferenceProcess:
                             ("--seed", spec.seed)):
             if value is not None:
                 args += [flag, str(value)]
+        for bug in spec.bugs:
+            args += ["--bug", bug]
+        for key, value in spec.settings.items():
+            args += ["--set", f"{key}={value}"]
         args += spec.extra_args
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self._stderr = open(log_path, "ab")

@@ -18,7 +18,7 @@ from typing import Any
 
 from bench.links import bumble_speedups
 from bench.links.radio import LinkParams, TimedController, TimedLink
-from bench.reference import commands
+from bench.reference import commands, features
 from bench.reference.boards import profile as make_profile
 from bench.reference.glasses import ReferenceGlasses
 from bench.reference.hci_server import HciServer
@@ -39,6 +39,8 @@ class ReferenceOptions:
     supervision_timeout_s: float | None = None
     seed: int | None = None
     battery_notify_interval_s: float = 1.0
+    bugs: list[str] = dataclasses.field(default_factory=list)
+    settings: dict[str, str] = dataclasses.field(default_factory=dict)  # feature options: --set key=value
 
 
 class ReferenceBench:
@@ -51,6 +53,7 @@ class ReferenceBench:
             interval_s=options.interval_s, phy=options.phy, data_length=options.data_length,
             per=options.per, jitter_s=options.jitter_s, supervision_timeout_s=options.supervision_timeout_s,
             seed=options.seed)
+        self._closers: list[Any] = []
 
     async def start(self) -> dict[str, Any]:
         bumble_speedups.install()
@@ -62,6 +65,9 @@ class ReferenceBench:
         self.hci = HciServer(self.phone)
         hci_port = await self.hci.start()
         commands.register(self.shell, self.glasses)
+        extra: dict[str, Any] = {}
+        for name, start in features.load().items():
+            extra.update(await start(self))
         self.shell.start()
         await self.glasses.start()
         self.shell.write(b"uart:~$ ")
@@ -75,9 +81,16 @@ class ReferenceBench:
             "hci": f"tcp-client:127.0.0.1:{hci_port}",
             "console": self.shell.path,
             "link": dataclasses.asdict(self.params),
+            **extra,
         }
 
+    def on_close(self, fn: Any) -> None:
+        """Register a feature's async clean-up."""
+        self._closers.append(fn)
+
     async def close(self) -> None:
+        for fn in reversed(self._closers):
+            await fn()
         await self.glasses.close()
         await self.hci.close()
         self.shell.close()
