@@ -1,0 +1,117 @@
+"""Bench files (``fixtures/benches/*.yaml``): what is at the other end of every link.
+
+One YAML file describes one bench: the device under test (board, SKU, console port, BLE name or
+address and backend), the power instrument and the audio rig. A ``reference:`` section means "start
+a reference bench and take every endpoint marked ``auto`` from its ready line". Unknown keys are
+errors (a typo must not silently fall back to a default); every error names file, line and field.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from bench.yamlconf import load_model
+
+AUTO = "auto"
+DEFAULT_BENCH = Path(__file__).resolve().parent.parent / "fixtures" / "benches" / "reference.yaml"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LinkSpec(Strict):
+    interval_ms: Optional[float] = Field(None, ge=7.5, le=4000)
+    phy: Optional[Literal["1M", "2M"]] = None
+    data_length: Optional[int] = Field(None, ge=27, le=251)
+    per: Optional[float] = Field(None, ge=0, le=1)
+    jitter_ms: Optional[float] = Field(None, ge=0)
+    supervision_timeout_ms: Optional[float] = Field(None, ge=100, le=32000)
+
+
+class ReferenceSpec(Strict):
+    """Start a reference bench process with these options."""
+
+    board: Literal["nrf52840dk", "esp32s3"] = "nrf52840dk"
+    sku: Literal["camera", "audio"] = "camera"
+    link: LinkSpec = LinkSpec()
+    seed: Optional[int] = None
+    battery_notify_interval_s: float = Field(1.0, gt=0)
+    extra_args: list[str] = []
+
+
+class ConsoleSpec(Strict):
+    port: str = Field(description="serial port path or pyserial URL; 'auto' = the reference bench's pty")
+    baudrate: int = Field(115200, gt=0)
+    boot_timeout_s: float = Field(10.0, gt=0)
+
+
+class BleSpec(Strict):
+    backend: Literal["default", "bumble"] = "default"
+    hci: Optional[str] = Field(None, description="Bumble transport for backend 'bumble'; 'auto' = reference bench")
+    name: Optional[str] = None
+    address: Optional[str] = None
+    mtu: int = Field(247, ge=23, le=517)
+    scan_timeout_s: float = Field(10.0, gt=0)
+    connect_timeout_s: float = Field(10.0, gt=0)
+    connect_retries: int = Field(3, ge=1, le=20)
+
+    @model_validator(mode="after")
+    def _name_or_address(self) -> "BleSpec":
+        if not self.name and not self.address:
+            raise ValueError("give the DUT's BLE 'name' or 'address' (or 'auto' on a reference bench)")
+        if self.backend == "bumble" and not self.hci:
+            raise ValueError("backend 'bumble' needs 'hci' (a Bumble transport such as usb:0)")
+        return self
+
+
+class DutSpec(Strict):
+    board: str
+    sku: str
+    console: Optional[ConsoleSpec] = None
+    ble: BleSpec
+
+
+class PowerSpec(Strict):
+    kind: Literal["ppk2", "visa"]
+    resource: str = Field(description="PPK2 serial port, or VISA resource string; 'auto' on a reference bench")
+    supply_voltage_v: float = Field(3.7, gt=0, le=5.5)
+    sample_rate_hz: float = Field(100_000, gt=0)
+    timeout_s: float = Field(5.0, gt=0)
+
+
+class RigSpec(Strict):
+    kind: Literal["reference", "sounddevice"]
+    address: Optional[str] = Field(None, description="host:port of the reference rig; 'auto' on a reference bench")
+    input_device: Optional[str] = None
+    output_device: Optional[str] = None
+    sample_rate_hz: int = 48_000
+
+
+class BenchConfig(Strict):
+    name: str
+    description: str = ""
+    reference: Optional[ReferenceSpec] = None
+    dut: DutSpec
+    power: Optional[PowerSpec] = None
+    rig: Optional[RigSpec] = None
+    out_dir: str = "out"
+
+    @model_validator(mode="after")
+    def _auto_needs_reference(self) -> "BenchConfig":
+        autos = [f for f, v in (("dut.console.port", self.dut.console and self.dut.console.port),
+                                ("dut.ble.name", self.dut.ble.name), ("dut.ble.address", self.dut.ble.address),
+                                ("dut.ble.hci", self.dut.ble.hci),
+                                ("power.resource", self.power and self.power.resource),
+                                ("rig.address", self.rig and self.rig.address)) if v == AUTO]
+        if autos and self.reference is None:
+            raise ValueError(f"{', '.join(autos)} set to 'auto' but there is no 'reference:' section to supply it")
+        return self
+
+
+def load_bench(path: str | Path | None = None) -> BenchConfig:
+    """Load and validate a bench file (default: the reference bench)."""
+    return load_model(BenchConfig, path or DEFAULT_BENCH)

@@ -1,0 +1,60 @@
+"""Failure classes of a bench run, one per Allure category.
+
+A failed measurement is an ``AssertionError`` (Allure: failed); everything that stops a test from
+measuring at all is another exception (Allure: broken). Each message starts with its category's
+tag so ``categories.json`` can match it.
+"""
+
+from __future__ import annotations
+
+
+class BenchError(Exception):
+    """Base of every glassbench error; ``TAG`` prefixes the message."""
+
+    TAG = "HARNESS ERROR"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"{self.TAG}: {message}")
+
+
+class LimitExceeded(AssertionError):
+    """A measurement outside its limits (the device is out of spec; the bench worked)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"LIMIT EXCEEDED: {message}")
+
+
+class LinkLost(BenchError):
+    """The BLE link or the radio went away under a test."""
+
+    TAG = "LINK LOST"
+
+
+class DutCrash(BenchError):
+    """The device crashed: fatal-error dump or a boot with an unexpected reset reason."""
+
+    TAG = "DUT CRASH"
+
+
+class DutTimeout(BenchError):
+    """The device did not answer in time (console or BLE)."""
+
+    TAG = "DUT TIMEOUT"
+
+
+class InstrumentFault(BenchError):
+    """A bench instrument timed out, disconnected or answered nonsense."""
+
+    TAG = "INSTRUMENT FAULT"
+
+
+class ProtocolViolation(BenchError):
+    """The device answered something the protocol does not allow."""
+
+    TAG = "PROTOCOL VIOLATION"
+
+
+class ConfigError(BenchError):
+    """A bench file or test plan is malformed; the message names file, line and field."""
+
+    TAG = "CONFIG ERROR"

@@ -1,0 +1,402 @@
+"""A bleak backend over Bumble: ``BleakClient(addr, backend=BumbleClient)`` talks HCI over TCP.
+
+The harness keeps bleak's public API and swaps only what is at the other end: a Bumble host whose
+controller is the reference bench's phone radio (``tcp-client:127.0.0.1:PORT``) — or any Bumble
+transport, e.g. ``usb:0`` for a real controller dongle. Scanner and clients on one loop share one
+Bumble host, as programs share one adapter.
+
+Choosing the HCI transport, in order: the ``bumble={"hci": SPEC}`` keyword, the spec given to
+``use_as_default(SPEC)``, the environment variable ``GLASSBENCH_HCI``.
+
+Errors surface as ``BleakError`` (bleak's contract), never as a Bumble exception or a bare
+``CancelledError``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from typing import Any, Callable, Optional
+
+import bleak
+from bleak.backends.characteristic import BleakGATTCharacteristic
+from bleak.backends.client import BaseBleakClient, NotifyCallback
+from bleak.backends.descriptor import BleakGATTDescriptor
+from bleak.backends.device import BLEDevice
+from bleak.backends.scanner import AdvertisementData, AdvertisementDataCallback, BaseBleakScanner
+from bleak.backends.service import BleakGATTService, BleakGATTServiceCollection
+from bleak.exc import BleakError
+from bumble import core, hci
+from bumble.core import AdvertisingData
+from bumble.device import Advertisement, Connection, Device, Peer
+from bumble.transport import open_transport
+
+from bench.links import bumble_speedups
+
+logger = logging.getLogger(__name__)
+
+ENV_HCI = "GLASSBENCH_HCI"
+HOST_ADDRESS = "F0:F1:F2:F3:F4:F5"
+DEFAULT_MTU = 517
+_default_spec: str | None = None
+_hosts: dict[tuple[int, str], "BumbleHost"] = {}
+_host_locks: dict[int, asyncio.Lock] = {}
+
+
+class LinkLostError(BleakError):
+    """The radio (or the process serving it) went away: every connection on it is gone."""
+
+
+def _spec(bumble: dict[str, Any] | None) -> str:
+    spec = (bumble or {}).get("hci") or _default_spec or os.environ.get(ENV_HCI)
+    if not spec:
+        raise BleakError("no Bumble HCI transport: pass bumble={'hci': SPEC}, call "
+                         "bench.links.bumble_backend.use_as_default(SPEC) or set GLASSBENCH_HCI")
+    return spec
+
+
+def bleak_uuid(uuid: core.UUID) -> str:
+    """Bumble UUID → bleak's lowercase 128-bit string (Bumble stores bytes little-endian)."""
+    raw = uuid.uuid_128_bytes[::-1].hex()
+    return f"{raw[0:8]}-{raw[8:12]}-{raw[12:16]}-{raw[16:20]}-{raw[20:32]}"
+
+
+class BumbleHost:
+    """One Bumble host on one HCI transport, shared by the scanner and clients of one loop."""
+
+    def __init__(self, spec: str) -> None:
+        self.spec = spec
+        self.lost = False
+        self.lost_callbacks: set[Callable[[], None]] = set()
+
+    async def open(self) -> None:
+        bumble_speedups.install()
+        try:
+            self.transport = await open_transport(self.spec)
+        except Exception as e:  # noqa: BLE001 - any transport failure is "cannot reach the radio"
+            raise BleakError(f"cannot open Bumble HCI transport {self.spec!r}: {e}") from e
+        self.device = Device.with_hci("glassbench", hci.Address(HOST_ADDRESS), self.transport.source,
+                                      self.transport.sink)
+        self.transport.source.terminated.add_done_callback(lambda _f: self._on_lost())
+        try:
+            await asyncio.wait_for(self.device.power_on(), 10)
+        except Exception as e:  # noqa: BLE001
+            await self.transport.close()
+            raise BleakError(f"Bumble host on {self.spec!r} did not power on: {e}") from e
+
+    def _on_lost(self) -> None:
+        self.lost = True
+        _hosts.pop((id(asyncio.get_event_loop()), self.spec), None)
+        logger.warning("HCI transport %s lost", self.spec)
+        for cb in list(self.lost_callbacks):
+            cb()
+
+    async def close(self) -> None:
+        _hosts.pop((id(asyncio.get_running_loop()), self.spec), None)
+        with contextlib.suppress(Exception):
+            await self.transport.close()
+
+
+async def get_host(spec: str) -> BumbleHost:
+    """The loop's shared host for ``spec``, opened on first use."""
+    loop = asyncio.get_running_loop()
+    lock = _host_locks.setdefault(id(loop), asyncio.Lock())
+    async with lock:
+        host = _hosts.get((id(loop), spec))
+        if host is None or host.lost:
+            host = BumbleHost(spec)
+            await host.open()
+            _hosts[(id(loop), spec)] = host
+        return host
+
+
+async def close_hosts() -> None:
+    """Close every host of the running loop (call before closing the loop)."""
+    loop_id = id(asyncio.get_running_loop())
+    for key in [k for k in _hosts if k[0] == loop_id]:
+        await _hosts[key].close()
+    _host_locks.pop(loop_id, None)
+
+
+def _advertisement_fields(adv: Advertisement) -> dict[str, Any]:
+    data = adv.data
+    uuids: list[str] = []
+    for kind in (AdvertisingData.COMPLETE_LIST_OF_16_BIT_SERVICE_CLASS_UUIDS,
+                 AdvertisingData.INCOMPLETE_LIST_OF_16_BIT_SERVICE_CLASS_UUIDS,
+                 AdvertisingData.COMPLETE_LIST_OF_128_BIT_SERVICE_CLASS_UUIDS,
+                 AdvertisingData.INCOMPLETE_LIST_OF_128_BIT_SERVICE_CLASS_UUIDS):
+        for u in data.get(kind) or []:
+            uuids.append(bleak_uuid(u))
+    fields: dict[str, Any] = {"service_uuids": uuids}
+    name = data.get(AdvertisingData.COMPLETE_LOCAL_NAME) or data.get(AdvertisingData.SHORTENED_LOCAL_NAME)
+    if name:
+        fields["local_name"] = name
+    manufacturer = data.get(AdvertisingData.MANUFACTURER_SPECIFIC_DATA)
+    if manufacturer:
+        company, payload = manufacturer
+        fields["manufacturer_data"] = {company: bytes(payload)}
+    tx = data.get(AdvertisingData.TX_POWER_LEVEL)
+    if tx is not None:
+        fields["tx_power"] = tx
+    return fields
+
+
+class BumbleScanner(BaseBleakScanner):
+    """bleak scanner backend: active scan, advertising and scan-response data merged per device."""
+
+    def __init__(self, detection_callback: Optional[AdvertisementDataCallback],
+                 service_uuids: Optional[list[str]], scanning_mode: str = "active", *,
+                 bumble: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        super().__init__(detection_callback, service_uuids)
+        self._spec = _spec(bumble)
+        self._active = scanning_mode != "passive"
+        self._host: BumbleHost | None = None
+        self._merged: dict[str, dict[str, Any]] = {}
+
+    async def start(self) -> None:
+        self._host = await get_host(self._spec)
+        self.seen_devices = {}
+        self._merged = {}
+        self._host.device.on("advertisement", self._on_advertisement)
+        try:
+            await self._host.device.start_scanning(active=self._active, filter_duplicates=False)
+        except Exception as e:  # noqa: BLE001
+            raise BleakError(f"scan start failed on {self._spec}: {e}") from e
+
+    async def stop(self) -> None:
+        if self._host is None:
+            return
+        self._host.device.remove_listener("advertisement", self._on_advertisement)
+        if not self._host.lost:
+            with contextlib.suppress(Exception):
+                await self._host.device.stop_scanning()
+
+    def _on_advertisement(self, adv: Advertisement) -> None:
+        key = str(adv.address)
+        merged = self._merged.setdefault(key, {"service_uuids": [], "manufacturer_data": {}})
+        fields = _advertisement_fields(adv)
+        for u in fields.pop("service_uuids"):
+            if u not in merged["service_uuids"]:
+                merged["service_uuids"].append(u)
+        merged["manufacturer_data"].update(fields.pop("manufacturer_data", {}))
+        merged.update(fields)
+        data = AdvertisementData(
+            local_name=merged.get("local_name"), manufacturer_data=dict(merged["manufacturer_data"]),
+            service_data={}, service_uuids=list(merged["service_uuids"]), tx_power=merged.get("tx_power"),
+            rssi=adv.rssi, platform_data=(adv,))
+        if not self.is_allowed_uuid(data.service_uuids):
+            return
+        device = self.create_or_update_device(key, key, data.local_name, adv.address, data)
+        self.call_detection_callbacks(device, data)
+
+
+class BumbleClient(BaseBleakClient):
+    """bleak client backend: connect, MTU exchange, full discovery, read/write/notify over Bumble."""
+
+    def __init__(self, address_or_ble_device: BLEDevice | str, services: Any = None, *,
+                 bumble: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        super().__init__(address_or_ble_device, **kwargs)
+        self._spec = _spec(bumble)
+        self._mtu_request = int((bumble or {}).get("mtu", DEFAULT_MTU))
+        self._peer_address = (address_or_ble_device.details
+                              if isinstance(address_or_ble_device, BLEDevice)
+                              and isinstance(address_or_ble_device.details, hci.Address) else None)
+        self._host: BumbleHost | None = None
+        self._connection: Connection | None = None
+        self._peer: Peer | None = None
+        self.disconnect_reason: str | None = None
+
+    @property
+    def name(self) -> str:
+        return str(self._peer_address or self.address)
+
+    @property
+    def mtu_size(self) -> int:
+        return self._connection.att_mtu if self._connection is not None else 23
+
+    @property
+    def is_connected(self) -> bool:
+        return self._connection is not None
+
+    async def connect(self, pair: bool, **kwargs: Any) -> None:
+        timeout = kwargs.get("timeout", self._timeout)
+        self._host = await get_host(self._spec)
+        address = self._peer_address or _parse_address(self.address)
+        try:
+            async with asyncio.timeout(timeout):
+                connection = await self._host.device.connect(address, timeout=timeout)
+                self._connection = connection
+                self.disconnect_reason = None
+                connection.on("disconnection", self._on_disconnection)
+                self._host.lost_callbacks.add(self._on_link_lost)
+                self._peer = Peer(connection)
+                await self._peer.request_mtu(self._mtu_request)
+                await self._discover()
+                if pair:
+                    await connection.pair()
+        except BleakError:
+            await self._abort()
+            raise
+        except (Exception, asyncio.CancelledError) as e:  # noqa: BLE001
+            await self._abort()
+            if isinstance(e, (TimeoutError, core.TimeoutError)):
+                raise BleakError(f"connect to {address} timed out after {timeout:g} s") from e
+            raise BleakError(f"connect to {address} failed: {type(e).__name__}: {e}") from e
+
+    async def _abort(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(connection.disconnect(), 2)
+
+    async def _discover(self) -> None:
+        assert self._peer is not None
+        collection = BleakGATTServiceCollection()
+        mtu = lambda: self.mtu_size - 3  # noqa: E731
+        for service in await self._peer.discover_services():
+            bs = BleakGATTService(service, service.handle, bleak_uuid(service.uuid))
+            collection.add_service(bs)
+            for char in await service.discover_characteristics():
+                props = [name for name, flag in _PROPERTIES if char.properties & flag]
+                bc = BleakGATTCharacteristic(char, char.handle, bleak_uuid(char.uuid), props, mtu, bs)
+                collection.add_characteristic(bc)
+                for desc in await char.discover_descriptors():
+                    collection.add_descriptor(BleakGATTDescriptor(desc, desc.handle, bleak_uuid(desc.type), bc))
+        self.services = collection
+
+    def _on_disconnection(self, reason: int) -> None:
+        self._connection = None
+        self.disconnect_reason = f"HCI reason 0x{reason:02x} ({hci.HCI_Constant.error_name(reason)})"
+        self._finish_disconnect()
+
+    def _on_link_lost(self) -> None:
+        if self._connection is None:
+            return
+        self._connection = None
+        self.disconnect_reason = f"link lost: HCI transport {self._spec} closed"
+        self._finish_disconnect()
+
+    def _finish_disconnect(self) -> None:
+        if self._host is not None:
+            self._host.lost_callbacks.discard(self._on_link_lost)
+        if self._disconnected_callback is not None:
+            self._disconnected_callback()
+
+    async def disconnect(self) -> None:
+        connection = self._connection
+        if connection is None:
+            return
+        try:
+            await asyncio.wait_for(connection.disconnect(), 5)
+        except (Exception, asyncio.CancelledError):  # noqa: BLE001 - gone is gone
+            pass
+        if self._connection is connection:
+            self._connection = None
+            self._finish_disconnect()
+
+    async def pair(self, *args: Any, **kwargs: Any) -> None:
+        await self._call(self._require().pair(), "pair")
+
+    async def unpair(self) -> None:
+        raise NotImplementedError("unpair: delete the bond on the Bumble host's keystore")
+
+    def _require(self) -> Connection:
+        if self._connection is None or self._peer is None:
+            raise BleakError(f"not connected to {self.address}" +
+                             (f" ({self.disconnect_reason})" if self.disconnect_reason else ""))
+        return self._connection
+
+    async def _call(self, aw: Any, what: str) -> Any:
+        """Await a Bumble operation, translating its failures into BleakError."""
+        try:
+            return await aw
+        except BleakError:
+            raise
+        except asyncio.CancelledError as e:
+            if self._connection is None:  # the link died under the operation
+                raise BleakError(f"{what}: disconnected ({self.disconnect_reason})") from e
+            raise
+        except Exception as e:  # noqa: BLE001
+            raise BleakError(f"{what} failed: {type(e).__name__}: {e}") from e
+
+    async def read_gatt_char(self, characteristic: BleakGATTCharacteristic, **kwargs: Any) -> bytearray:
+        self._require()
+        assert self._peer is not None
+        value = await self._call(self._peer.read_value(characteristic.handle), f"read {characteristic.uuid}")
+        return bytearray(value)
+
+    async def read_gatt_descriptor(self, descriptor: BleakGATTDescriptor, **kwargs: Any) -> bytearray:
+        self._require()
+        assert self._peer is not None
+        return bytearray(await self._call(self._peer.read_value(descriptor.handle), f"read descriptor {descriptor.handle}"))
+
+    async def write_gatt_char(self, characteristic: BleakGATTCharacteristic, data: Any, response: bool) -> None:
+        self._require()
+        assert self._peer is not None
+        await self._call(self._peer.write_value(characteristic.handle, bytes(data), with_response=response),
+                         f"write {characteristic.uuid}")
+
+    async def write_gatt_descriptor(self, descriptor: BleakGATTDescriptor, data: Any) -> None:
+        self._require()
+        assert self._peer is not None
+        await self._call(self._peer.write_value(descriptor.handle, bytes(data), with_response=True),
+                         f"write descriptor {descriptor.handle}")
+
+    async def start_notify(self, characteristic: BleakGATTCharacteristic, callback: NotifyCallback,
+                           **kwargs: Any) -> None:
+        self._require()
+        assert self._peer is not None
+        proxy = characteristic.obj
+        subscriber = _Subscriber(callback)
+        characteristic.obj_subscriber = subscriber  # type: ignore[attr-defined]
+        await self._call(self._peer.subscribe(proxy, subscriber, prefer_notify=not kwargs.get("force_indicate")),
+                         f"subscribe {characteristic.uuid}")
+
+    async def stop_notify(self, characteristic: BleakGATTCharacteristic) -> None:
+        self._require()
+        assert self._peer is not None
+        subscriber = getattr(characteristic, "obj_subscriber", None)
+        await self._call(self._peer.unsubscribe(characteristic.obj, subscriber), f"unsubscribe {characteristic.uuid}")
+
+
+class _Subscriber:
+    """Adapts Bumble's value callback to bleak's bytearray callback."""
+
+    def __init__(self, callback: NotifyCallback) -> None:
+        self.callback = callback
+
+    def __call__(self, value: bytes) -> None:
+        self.callback(bytearray(value))
+
+
+_PROPERTIES = [
+    ("broadcast", 0x01), ("read", 0x02), ("write-without-response", 0x04), ("write", 0x08),
+    ("notify", 0x10), ("indicate", 0x20), ("authenticated-signed-writes", 0x40), ("extended-properties", 0x80),
+]
+
+
+def _parse_address(text: str) -> hci.Address:
+    """``AA:BB:..`` is taken as a random address (what glasses advertise); ``/P`` marks public."""
+    try:
+        if text.endswith("/P"):
+            return hci.Address(text)
+        return hci.Address(text, hci.Address.RANDOM_DEVICE_ADDRESS)
+    except Exception as e:  # noqa: BLE001
+        raise BleakError(f"not a Bluetooth address: {text!r}") from e
+
+
+def use_as_default(hci_spec: str | None = None) -> None:
+    """Make Bumble bleak's default backend in this process, for tools that build their own clients.
+
+    Third-party code (smpclient, vendor SDKs) calls ``BleakClient(address)`` without ``backend=``;
+    bleak chooses the default through ``bleak.get_platform_client_backend_type`` and
+    ``bleak.get_platform_scanner_backend_type``, which this replaces (on the ``bleak`` module, where
+    BleakClient looks them up). ``hci_spec`` becomes the default transport.
+    """
+    global _default_spec
+    if hci_spec is not None:
+        _default_spec = hci_spec
+    bleak.get_platform_client_backend_type = lambda: (BumbleClient, "bumble")  # type: ignore[assignment]
+    bleak.get_platform_scanner_backend_type = lambda: (BumbleScanner, "bumble")  # type: ignore[assignment]

@@ -1,0 +1,76 @@
+"""The asyncio loop the bench runs on, and the thread that hosts it for synchronous tests.
+
+Timers matter here: the radio schedules connection events to the microsecond, and epoll rounds
+waits up to whole milliseconds. ``select()`` takes microseconds, so loops use ``SelectSelector``
+(the bench has a handful of file descriptors, far below select's limit).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import selectors
+import threading
+from typing import Any, Awaitable, Coroutine, TypeVar
+
+T = TypeVar("T")
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """An event loop with microsecond timer resolution."""
+    return asyncio.SelectorEventLoop(selectors.SelectSelector())
+
+
+class LoopThread:
+    """One asyncio loop on a daemon thread; ``run()`` calls into it synchronously, with a timeout.
+
+    Bumble and bleak objects bind to the loop that created them, so everything for one bench
+    session is created and closed through the same LoopThread.
+    """
+
+    def __init__(self, name: str = "glassbench-loop") -> None:
+        self.loop = new_event_loop()
+        self._thread = threading.Thread(target=self._main, name=name, daemon=True)
+        self._started = threading.Event()
+        self._thread.start()
+        self._started.wait(5)
+
+    def _main(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.call_soon(self._started.set)
+        self.loop.run_forever()
+
+    def run(self, coro: Coroutine[Any, Any, T] | Awaitable[T], timeout: float, what: str = "") -> T:
+        """Run ``coro`` on the loop and wait for it; on timeout cancel it and raise TimeoutError."""
+        if threading.current_thread() is self._thread:
+            raise RuntimeError("LoopThread.run called from its own loop")
+        future = asyncio.run_coroutine_threadsafe(_as_coro(coro), self.loop)
+        try:
+            return future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise TimeoutError(f"{what or 'operation'} did not finish within {timeout:g} s") from None
+
+    def call_soon(self, fn: Any, *args: Any) -> None:
+        self.loop.call_soon_threadsafe(fn, *args)
+
+    def close(self, timeout: float = 5.0) -> None:
+        if self.loop.is_closed():
+            return
+        async def _cancel_all() -> None:
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        try:
+            self.run(_cancel_all(), timeout, "loop shutdown")
+        except (TimeoutError, RuntimeError):
+            pass
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout)
+        if not self._thread.is_alive():
+            self.loop.close()
+
+
+async def _as_coro(aw: Awaitable[T]) -> T:
+    return await aw

@@ -1,0 +1,106 @@
+"""A serial console link over pyserial, drained continuously by a reader thread.
+
+Works the same on ``/dev/serial/by-id/...`` of a dev kit, on the reference bench's pty and on any
+pyserial URL (``socket://``, ``loop://``). Every byte received is kept in a raw log file and in
+a buffer that ``wait_for`` scans under a timeout.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import BinaryIO, Callable, TypeVar
+
+import serial
+
+T = TypeVar("T")
+
+
+class SerialLink:
+    """An open serial port whose input is buffered by a background reader."""
+
+    def __init__(self, port: str, baudrate: int = 115200, log_path: str | Path | None = None) -> None:
+        self.port = port
+        try:
+            self._serial = serial.serial_for_url(port, baudrate=baudrate, timeout=0.05, exclusive=True)
+        except (serial.SerialException, OSError, ValueError) as e:
+            raise ConnectionError(f"cannot open serial port {port}: {e}") from e
+        self._buffer = bytearray()
+        self._cond = threading.Condition()
+        self._closed = False
+        self.error: str | None = None
+        self.taps: list[Callable[[bytes], None]] = []
+        self._log: BinaryIO | None = None
+        if log_path is not None:
+            Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+            self._log = open(log_path, "ab", buffering=0)
+        self._thread = threading.Thread(target=self._reader, name=f"serial:{port}", daemon=True)
+        self._thread.start()
+
+    def _reader(self) -> None:
+        while not self._closed:
+            try:
+                data = self._serial.read(max(1, self._serial.in_waiting))
+            except (serial.SerialException, OSError, TypeError) as e:
+                if not self._closed:
+                    self.error = f"serial port {self.port} failed: {e}"
+                with self._cond:
+                    self._cond.notify_all()
+                return
+            if data:
+                if self._log is not None:
+                    self._log.write(data)
+                for tap in self.taps:
+                    tap(data)
+                with self._cond:
+                    self._buffer += data
+                    self._cond.notify_all()
+
+    def write(self, data: bytes) -> None:
+        try:
+            self._serial.write(data)
+            self._serial.flush()
+        except (serial.SerialException, OSError) as e:
+            raise ConnectionError(f"write to {self.port} failed: {e}") from e
+
+    def wait_for(self, scan: Callable[[bytearray], tuple[T, int] | None], timeout_s: float) -> T:
+        """Wait until ``scan(buffer)`` returns (result, consumed bytes); consume and return result.
+
+        Raises TimeoutError after ``timeout_s`` and ConnectionError if the port failed.
+        """
+        deadline = time.monotonic() + timeout_s
+        with self._cond:
+            while True:
+                found = scan(self._buffer)
+                if found is not None:
+                    result, consumed = found
+                    del self._buffer[:consumed]
+                    return result
+                if self.error:
+                    raise ConnectionError(self.error)
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"nothing matched on {self.port} within {timeout_s:g} s")
+                self._cond.wait(remaining)
+
+    def pending(self) -> bytes:
+        """Bytes received but not yet consumed."""
+        with self._cond:
+            return bytes(self._buffer)
+
+    def discard(self) -> bytes:
+        with self._cond:
+            data = bytes(self._buffer)
+            self._buffer.clear()
+            return data
+
+    def close(self) -> None:
+        self._closed = True
+        try:
+            self._serial.close()
+        except Exception:  # noqa: BLE001
+            pass
+        self._thread.join(1.0)
+        if self._log is not None:
+            self._log.close()

@@ -1,0 +1,115 @@
+"""Measurements: a named value with a unit and limits, recorded, shown in Allure, judged.
+
+Each measurement is appended to ``out/measurements.jsonl`` and flushed at once (a crash loses
+nothing), attached to the Allure report as a step with its parameters, and fails the test
+(``LimitExceeded``, Allure "failed") when outside its limits. A marginal band inside the limits marks
+values that pass but deserve a look. Values are SI; the unit string says which.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from bench.errors import LimitExceeded
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    low: Optional[float] = None
+    high: Optional[float] = None
+    marginal_low: Optional[float] = None
+    marginal_high: Optional[float] = None
+
+    def __post_init__(self) -> None:
+        if self.low is not None and self.high is not None and self.low > self.high:
+            raise ValueError(f"inverted limits: low {self.low} > high {self.high}")
+
+    def verdict(self, value: float) -> str:
+        if math.isnan(value):
+            return "fail"
+        if (self.low is not None and value < self.low) or (self.high is not None and value > self.high):
+            return "fail"
+        if (self.marginal_low is not None and value < self.marginal_low) or (
+                self.marginal_high is not None and value > self.marginal_high):
+            return "marginal"
+        return "pass"
+
+    def describe(self) -> str:
+        lo = "-inf" if self.low is None else f"{self.low:g}"
+        hi = "+inf" if self.high is None else f"{self.high:g}"
+        return f"[{lo}, {hi}]"
+
+
+@dataclasses.dataclass(frozen=True)
+class Measurement:
+    test: str
+    name: str
+    value: float
+    unit: str
+    limits: Limits
+    verdict: str
+    t: float
+    context: dict[str, Any]
+
+    def record(self) -> dict[str, Any]:
+        return {"test": self.test, "name": self.name, "value": self.value, "unit": self.unit,
+                "low": self.limits.low, "high": self.limits.high,
+                "marginal_low": self.limits.marginal_low, "marginal_high": self.limits.marginal_high,
+                "verdict": self.verdict, "t": self.t, **self.context}
+
+
+LimitsSource = Callable[[str], Optional[Limits]]
+
+
+class Recorder:
+    """Appends measurements to a JSONL file; thread-safe; one per session."""
+
+    def __init__(self, path: str | Path, context: dict[str, Any] | None = None,
+                 limits_source: LimitsSource | None = None) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.context = dict(context or {})
+        self.limits_source = limits_source
+        self._lock = threading.Lock()
+        self.measurements: list[Measurement] = []
+
+    def measure(self, test: str, name: str, value: float, unit: str, low: float | None = None,
+                high: float | None = None, limits: Limits | None = None, check: bool = True,
+                **context: Any) -> Measurement:
+        """Record one measurement; raise LimitExceeded when ``check`` and outside limits.
+
+        Limits come from ``limits`` or ``low``/``high``, else from the test plan (limits_source).
+        """
+        if limits is None:
+            if low is not None or high is not None:
+                limits = Limits(low, high)
+            else:
+                limits = (self.limits_source(name) if self.limits_source else None) or Limits()
+        value = float(value)
+        m = Measurement(test, name, value, unit, limits, limits.verdict(value), time.time(),
+                        {**self.context, **context})
+        with self._lock:
+            with open(self.path, "a") as f:
+                f.write(json.dumps(m.record()) + "\n")
+                f.flush()
+            self.measurements.append(m)
+        _allure_step(m)
+        if check and m.verdict == "fail":
+            raise LimitExceeded(f"{name} = {value:g} {unit} outside {limits.describe()} {unit}")
+        return m
+
+
+def _allure_step(m: Measurement) -> None:
+    try:
+        import allure
+    except ImportError:  # pragma: no cover - allure-pytest is a dependency
+        return
+    with allure.step(f"{m.name} = {m.value:.6g} {m.unit} {m.limits.describe()} → {m.verdict}"):
+        pass
+    allure.dynamic.parameter(m.name, f"{m.value:.6g} {m.unit}")

@@ -1,0 +1,109 @@
+"""The reference bench process: timed radio, reference glasses, phone-side HCI, console.
+
+``bench reference`` runs this and prints one JSON "ready" line naming every endpoint; the harness
+(or a person) connects to those exactly as to hardware. Everything binds 127.0.0.1 and ephemeral
+ports, so several benches run side by side.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import logging
+import os
+import signal
+import sys
+from typing import Any
+
+from bench.links import bumble_speedups
+from bench.links.radio import LinkParams, TimedController, TimedLink
+from bench.reference import commands
+from bench.reference.boards import profile as make_profile
+from bench.reference.glasses import ReferenceGlasses
+from bench.reference.hci_server import HciServer
+from bench.reference.shell import Shell
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class ReferenceOptions:
+    board: str = "nrf52840dk"
+    sku: str = "camera"
+    interval_s: float | None = None
+    phy: str | None = None
+    data_length: int | None = None
+    per: float | None = None
+    jitter_s: float | None = None
+    supervision_timeout_s: float | None = None
+    seed: int | None = None
+    battery_notify_interval_s: float = 1.0
+
+
+class ReferenceBench:
+    """Owns every simulated part; ``start()`` returns the ready record."""
+
+    def __init__(self, options: ReferenceOptions) -> None:
+        self.options = options
+        self.profile = make_profile(options.board, options.sku)
+        self.params: LinkParams = self.profile.link_params(
+            interval_s=options.interval_s, phy=options.phy, data_length=options.data_length,
+            per=options.per, jitter_s=options.jitter_s, supervision_timeout_s=options.supervision_timeout_s,
+            seed=options.seed)
+
+    async def start(self) -> dict[str, Any]:
+        bumble_speedups.install()
+        self.link = TimedLink(self.params)
+        self.shell = Shell()
+        self.glasses = ReferenceGlasses(self.profile, self.link, self.shell.log,
+                                        battery_notify_interval_s=self.options.battery_notify_interval_s)
+        self.phone = TimedController("phone", link=self.link)
+        self.hci = HciServer(self.phone)
+        hci_port = await self.hci.start()
+        commands.register(self.shell, self.glasses)
+        self.shell.start()
+        await self.glasses.start()
+        self.shell.write(b"uart:~$ ")
+        return {
+            "event": "ready",
+            "pid": os.getpid(),
+            "board": self.profile.board.name,
+            "sku": self.profile.sku.name,
+            "name": self.profile.device_name,
+            "address": str(self.glasses.device.random_address),
+            "hci": f"tcp-client:127.0.0.1:{hci_port}",
+            "console": self.shell.path,
+            "link": dataclasses.asdict(self.params),
+        }
+
+    async def close(self) -> None:
+        await self.glasses.close()
+        await self.hci.close()
+        self.shell.close()
+
+
+async def serve(options: ReferenceOptions) -> None:
+    """Run a reference bench until SIGINT/SIGTERM or stdin closes (parent gone)."""
+    bench = ReferenceBench(options)
+    ready = await bench.start()
+    print(json.dumps(ready), flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await bench.close()
+
+
+def run(options: ReferenceOptions) -> int:
+    from bench.links.loop import new_event_loop
+
+    logging.basicConfig(level=os.environ.get("GLASSBENCH_LOG", "WARNING"), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    loop = new_event_loop()
+    try:
+        loop.run_until_complete(serve(options))
+    finally:
+        loop.close()
+    return 0

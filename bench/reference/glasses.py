@@ -1,0 +1,284 @@
+"""The reference glasses: a Bumble device on the timed radio with the services real glasses have.
+
+GATT: Device Information (0x180A), Battery (0x180F, notified periodically), the Glasses Link
+Protocol service (handled by a pluggable protocol handler), and the link-test service (echo and
+stream, like the nRF Connect SDK throughput sample) that the bench uses to measure the link itself.
+Lifecycle: boot banner and reset reason on the console, advertising with auto-restart, reboot,
+crash (fatal-error dump, radio silence, watchdog reset), hang.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import struct
+import time
+from typing import Callable, Protocol
+
+from bumble import gatt, hci
+from bumble.core import AdvertisingData, UUID
+from bumble.device import Connection, Device
+from bumble.profiles.battery_service import BatteryService
+from bumble.profiles.device_information_service import DeviceInformationService
+
+from bench.links.radio import TimedController, TimedLink
+from bench.protocol import gatt as glp_gatt
+from bench.reference.boards import Profile
+from bench.reference.console_log import ConsoleLog
+
+logger = logging.getLogger(__name__)
+
+LINK_TEST_SERVICE = "7f1a1000-6c3b-4e0a-9d6c-3f5b8a2e4c10"
+LINK_TEST_ECHO = "7f1a1001-6c3b-4e0a-9d6c-3f5b8a2e4c10"
+LINK_TEST_STREAM = "7f1a1002-6c3b-4e0a-9d6c-3f5b8a2e4c10"
+STREAM_REQUEST = struct.Struct("<IH")  # count, size: stream `count` notifications of `size` bytes
+STREAM_HEADER = struct.Struct("<Id")  # index, CLOCK_MONOTONIC send time (s)
+
+REMOTE_POWER_OFF = hci.HCI_ErrorCode.REMOTE_DEVICE_TERMINATED_CONNECTION_DUE_TO_POWER_OFF_ERROR
+
+
+class ProtocolHandler(Protocol):
+    """What the glasses need from the protocol implementation (bench/reference/glasses_protocol)."""
+
+    def feed(self, channel: str, data: bytes) -> None: ...
+    def connected(self) -> None: ...
+    def disconnected(self) -> None: ...
+
+
+class PowerStates(Protocol):
+    def enter(self, state: str, t_s: float | None = None) -> None: ...
+
+
+class ReferenceGlasses:
+    """One pair of reference glasses on ``link``; drive it from the console or the harness."""
+
+    def __init__(self, profile: Profile, link: TimedLink, console: ConsoleLog,
+                 address: str = "C0:98:E5:49:00:01", power: PowerStates | None = None,
+                 battery_notify_interval_s: float = 1.0) -> None:
+        self.profile = profile
+        self.link = link
+        self.log = console
+        self.power = power
+        self.battery_notify_interval_s = battery_notify_interval_s
+        self.controller = TimedController("glasses", link=link)
+        self.device = Device.with_hci(profile.device_name, hci.Address(address), self.controller, self.controller)
+        self.device.le_enabled = True
+        self.device.gatt_server.max_mtu = profile.board.mtu
+        self.protocol: ProtocolHandler | None = None
+        self.connection: Connection | None = None
+        self.advertising_wanted = True
+        self.hang_until_s = 0.0
+        self.reset_reason = "POWER_ON"
+        self.boot_count = 0
+        self.battery_charge_c = profile.sku.battery_capacity_mah * 3.6 * 0.87
+        self._battery_task: asyncio.Task | None = None
+        self._boot_task: asyncio.Task | None = None
+        self._build_gatt()
+        self.device.on("connection", self._on_connection)
+
+    # -- GATT -------------------------------------------------------------------------------------
+    def _build_gatt(self) -> None:
+        p = self.profile
+        self.dis = DeviceInformationService(
+            manufacturer_name=p.manufacturer, model_number=p.sku.model, serial_number=p.serial_number,
+            hardware_revision=p.board.hardware_revision, firmware_revision=p.firmware_version,
+            software_revision=f"{p.board.name}/{p.sku.name}")
+        self.battery = BatteryService(lambda _conn: self.battery_level_pct)
+        rw = gatt.Characteristic.Properties
+        self.echo = gatt.Characteristic(
+            LINK_TEST_ECHO, rw.WRITE | rw.WRITE_WITHOUT_RESPONSE | rw.NOTIFY,
+            gatt.Characteristic.READABLE | gatt.Characteristic.WRITEABLE,
+            gatt.CharacteristicValue(write=self._on_echo_write))
+        self.stream = gatt.Characteristic(
+            LINK_TEST_STREAM, rw.WRITE | rw.NOTIFY,
+            gatt.Characteristic.READABLE | gatt.Characteristic.WRITEABLE,
+            gatt.CharacteristicValue(write=self._on_stream_write))
+        self.glp: dict[str, gatt.Characteristic] = {}
+        for channel, (uuid, props) in glp_gatt.CHANNELS.items():
+            flags = rw(0)
+            if "write" in props:
+                flags |= rw.WRITE_WITHOUT_RESPONSE | rw.WRITE
+            if "notify" in props:
+                flags |= rw.NOTIFY
+            self.glp[channel] = gatt.Characteristic(
+                uuid, flags, gatt.Characteristic.READABLE | gatt.Characteristic.WRITEABLE,
+                gatt.CharacteristicValue(write=self._glp_writer(channel)))
+        self.device.add_services([
+            self.dis, self.battery,
+            gatt.Service(glp_gatt.SERVICE_UUID, list(self.glp.values())),
+            gatt.Service(LINK_TEST_SERVICE, [self.echo, self.stream]),
+        ])
+
+    def _glp_writer(self, channel: str) -> Callable[[Connection, bytes], None]:
+        def write(_connection: Connection, value: bytes) -> None:
+            if self.hung or self.protocol is None:
+                return
+            self.protocol.feed(channel, bytes(value))
+        return write
+
+    def glp_send(self, channel: str, data: bytes) -> None:
+        """Notify ``data`` on a GLP channel to the connected phone (dropped when not connected)."""
+        if self.connection is not None:
+            asyncio.ensure_future(self.device.notify_subscriber(self.connection, self.glp[channel], data))
+
+    @property
+    def mtu(self) -> int:
+        return self.connection.att_mtu if self.connection is not None else 23
+
+    def _on_echo_write(self, connection: Connection, value: bytes) -> None:
+        if not self.hung:
+            asyncio.ensure_future(self.device.notify_subscriber(connection, self.echo, bytes(value)))
+
+    def _on_stream_write(self, connection: Connection, value: bytes) -> None:
+        if self.hung or len(value) != STREAM_REQUEST.size:
+            return
+        count, size = STREAM_REQUEST.unpack(value)
+        size = max(STREAM_HEADER.size, min(size, connection.att_mtu - 3))
+        asyncio.ensure_future(self._stream(connection, count, size))
+
+    async def _stream(self, connection: Connection, count: int, size: int) -> None:
+        pad = bytes(size - STREAM_HEADER.size)
+        for i in range(count):
+            if self.connection is not connection:
+                return
+            payload = STREAM_HEADER.pack(i, time.monotonic()) + pad
+            await self.device.notify_subscriber(connection, self.stream, payload)
+
+    # -- battery ----------------------------------------------------------------------------------
+    @property
+    def battery_level_pct(self) -> int:
+        full_c = self.profile.sku.battery_capacity_mah * 3.6
+        return max(0, min(100, round(100 * self.battery_charge_c / full_c)))
+
+    @property
+    def battery_voltage_v(self) -> float:
+        return 3.3 + 0.9 * self.battery_level_pct / 100
+
+    def drain(self, charge_c: float) -> None:
+        self.battery_charge_c = max(0.0, self.battery_charge_c - charge_c)
+
+    async def _battery_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.battery_notify_interval_s)
+            if self.connection is not None and not self.hung:
+                await self.device.notify_subscribers(self.battery.battery_level_characteristic)
+
+    # -- lifecycle --------------------------------------------------------------------------------
+    async def start(self) -> None:
+        await self.device.power_on()
+        self._battery_task = asyncio.ensure_future(self._battery_loop())
+        await self.boot("POWER_ON")
+
+    async def boot(self, reset_reason: str) -> None:
+        self.reset_reason = reset_reason
+        self.boot_count += 1
+        self.hang_until_s = 0.0
+        self.log.boot(self.profile, reset_reason)
+        if self.advertising_wanted:
+            await self.start_advertising()
+        self.log.info("main", "Ready")
+
+    async def start_advertising(self) -> None:
+        p = self.profile
+        adv = AdvertisingData([
+            (AdvertisingData.FLAGS, bytes([0x06])),
+            (AdvertisingData.COMPLETE_LOCAL_NAME, p.device_name.encode()),
+        ])
+        scan_rsp = AdvertisingData([
+            (AdvertisingData.COMPLETE_LIST_OF_128_BIT_SERVICE_CLASS_UUIDS,
+             UUID(glp_gatt.SERVICE_UUID).to_bytes()),
+        ])
+        interval_ms = p.board.advertising_interval_s * 1000
+        await self.device.start_advertising(
+            auto_restart=True, advertising_data=bytes(adv), scan_response_data=bytes(scan_rsp),
+            advertising_interval_min=interval_ms, advertising_interval_max=interval_ms)
+        self.advertising_wanted = True
+        self._power("advertising")
+        self.log.info("ble", f"Advertising as \"{p.device_name}\"")
+
+    async def stop_advertising(self) -> None:
+        self.advertising_wanted = False
+        self.device.auto_restart_advertising = False
+        await self.device.stop_advertising()
+        if self.connection is None:
+            self._power("sleep")
+        self.log.info("ble", "Advertising stopped")
+
+    def _on_connection(self, connection: Connection) -> None:
+        self.connection = connection
+        params = self.link.params
+        self.log.info("ble", f"Connected {connection.peer_address} interval {params.interval_s * 1000:.2f} ms "
+                             f"phy {params.phy} dl {params.data_length}")
+        self._power("connected")
+        connection.on("disconnection", lambda reason: self._on_disconnection(connection, reason))
+        connection.on("connection_att_mtu_update", lambda: self.log.info("ble", f"MTU {connection.att_mtu}"))
+        if self.protocol is not None:
+            self.protocol.connected()
+
+    def _on_disconnection(self, connection: Connection, reason: int) -> None:
+        if self.connection is connection:
+            self.connection = None
+        self.log.info("ble", f"Disconnected (reason 0x{reason:02x})")
+        if self.protocol is not None:
+            self.protocol.disconnected()
+        self._power("advertising" if self.advertising_wanted else "sleep")
+
+    def _power(self, state: str) -> None:
+        if self.power is not None:
+            self.power.enter(state)
+
+    async def reboot(self, reset_reason: str = "SOFTWARE", delay_s: float = 0.2) -> None:
+        """Graceful reboot: terminate the link (power off), restart, banner with the reset reason."""
+        self.log.info("main", "Rebooting...")
+        await self._shutdown(graceful=True)
+        self._schedule_boot(reset_reason, delay_s)
+
+    async def crash(self, reason: str = "MPU FAULT", reset_reason: str = "CPU_LOCKUP",
+                    watchdog_s: float | None = None) -> None:
+        """Fatal error: dump, fall silent on the air (the phone sees a supervision timeout), reset."""
+        self.log.fatal(reason)
+        self.link.jam(True)
+        self.device.auto_restart_advertising = False
+        wait_s = self.link.params.supervision_timeout_s + 0.1 if watchdog_s is None else watchdog_s
+        await asyncio.sleep(wait_s)
+        await self._shutdown(graceful=False)
+        self.link.jam(False)
+        self._schedule_boot(reset_reason, 0.05)
+
+    def hang(self, duration_s: float) -> None:
+        """Stop serving GATT writes and notifications for ``duration_s`` (the link stays up)."""
+        self.hang_until_s = time.monotonic() + duration_s
+        self.log.warning("main", f"main thread blocked for {duration_s:.1f} s")
+
+    @property
+    def hung(self) -> bool:
+        return time.monotonic() < self.hang_until_s
+
+    async def _shutdown(self, graceful: bool) -> None:
+        self.device.auto_restart_advertising = False
+        try:
+            await self.device.stop_advertising()
+        except Exception:  # noqa: BLE001 - advertising may already be off
+            pass
+        connection = self.connection
+        if connection is not None:
+            if graceful:
+                try:
+                    await asyncio.wait_for(connection.disconnect(REMOTE_POWER_OFF), 2.0)
+                except Exception:  # noqa: BLE001 - the link may already be gone
+                    pass
+            else:
+                self.link.drop_all(self.controller, REMOTE_POWER_OFF)
+        self.connection = None
+        self._power("off")
+
+    def _schedule_boot(self, reset_reason: str, delay_s: float) -> None:
+        async def later() -> None:
+            await asyncio.sleep(delay_s)
+            await self.boot(reset_reason)
+        self._boot_task = asyncio.ensure_future(later())
+
+    async def close(self) -> None:
+        for task in (self._battery_task, self._boot_task):
+            if task is not None:
+                task.cancel()

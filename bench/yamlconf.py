@@ -1,0 +1,78 @@
+"""YAML files validated by pydantic, with errors that name the file, the line and the field.
+
+Bench files and test plans are edited by hand; "validation error" is not an answer. Every mapping
+key's line is recorded while loading, and each pydantic error is reported at the line of the
+deepest key it names: ``fixtures/benches/lab.yaml:12: dut.console.baudrate: Input should be ...``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pydantic
+import yaml
+
+from bench.errors import ConfigError
+
+M = TypeVar("M", bound=pydantic.BaseModel)
+Lines = dict[tuple[Any, ...], int]
+
+
+def load_yaml(path: str | Path) -> tuple[Any, Lines]:
+    """Parse ``path``; returns the data and a map from key path (tuple) to 1-based line."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read: {e.strerror}") from e
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        raise ConfigError(f"{where}: not valid YAML: {getattr(e, 'problem', e)}") from e
+    lines: Lines = {}
+    if node is not None:
+        _record(node, (), lines)
+    data = yaml.safe_load(text)
+    return data, lines
+
+
+def _record(node: yaml.Node, prefix: tuple[Any, ...], lines: Lines) -> None:
+    lines.setdefault(prefix, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            path = prefix + (key.value,)
+            lines[path] = key.start_mark.line + 1
+            _record(value, path, lines)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            lines[prefix + (i,)] = item.start_mark.line + 1
+            _record(item, prefix + (i,), lines)
+
+
+def line_of(lines: Lines, loc: tuple[Any, ...]) -> int:
+    """Line of the deepest existing prefix of ``loc`` (a missing field points at its parent)."""
+    for n in range(len(loc), -1, -1):
+        if loc[:n] in lines:
+            return lines[loc[:n]]
+    return 1
+
+
+def validate(model: type[M], data: Any, lines: Lines, path: str | Path) -> M:
+    """Validate ``data`` as ``model``; the first error becomes a ConfigError naming file:line:field."""
+    try:
+        return model.model_validate(data if data is not None else {})
+    except pydantic.ValidationError as e:
+        messages = []
+        for err in e.errors():
+            loc = tuple(x for x in err["loc"] if not (isinstance(x, str) and x.startswith("function-")))
+            field = ".".join(str(x) for x in loc) or "(top level)"
+            messages.append(f"{path}:{line_of(lines, loc)}: {field}: {err['msg']}")
+        raise ConfigError("\n".join(messages)) from None
+
+
+def load_model(model: type[M], path: str | Path) -> M:
+    data, lines = load_yaml(path)
+    return validate(model, data, lines, path)
