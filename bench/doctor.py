@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from bench.plan import REPO_ROOT, PlanError, load_plan
-from bench.yamlmarks import YamlError, load_yaml
+from bench.errors import ConfigError
+from bench.plan import REPO_ROOT, Marks, PlanError, load_plan
+from bench.yamlconf import load_yaml
 
 BY_ID = Path("/dev/serial/by-id")
 # USB ids of the dev kits and instruments glassbench knows (vid, pid) → what it is
@@ -139,9 +140,10 @@ def _strings(data: Any, path: tuple = ()) -> Iterator[tuple[tuple, str]]:
 def check_bench(bench_file: str | Path, visa: list[str]) -> list[Finding]:
     """Validate a bench file: with bench.config if present, then every device path and VISA address."""
     try:
-        data, marks = load_yaml(bench_file)
-    except YamlError as exc:
+        data, lines = load_yaml(bench_file)
+    except ConfigError as exc:
         return [Finding("error", str(exc))]
+    marks = Marks(str(bench_file), lines)
     found = [Finding("ok", f"{bench_file} parses")]
     try:
         from bench import config  # the lead's bench schema; optional here

@@ -9,9 +9,15 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 from typing import Literal, Mapping
 
+from bench.errors import ConfigError
+from bench.yamlconf import load_yaml
+
 Verdict = Literal["pass", "marginal", "fail"]
+CATALOGUE_PATH = Path(__file__).resolve().parent.parent / "fixtures" / "measurements.yaml"
 
 _PREFIX = {"": 1.0, "n": 1e-9, "u": 1e-6, "µ": 1e-6, "m": 1e-3, "k": 1e3, "M": 1e6}
 _QUANTITY = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(\S*)\s*$")
@@ -136,3 +142,35 @@ class Limits:
 
     def __len__(self) -> int:
         return len(self._table)
+
+
+@dataclass(frozen=True)
+class CatalogueEntry:
+    name: str
+    unit: str
+    area: str
+    description: str
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """Known measurements (name → unit), boards, SKUs and variants; see fixtures/measurements.yaml."""
+
+    measurements: dict[str, CatalogueEntry]
+    boards: tuple[str, ...]
+    skus: tuple[str, ...]
+    variants: tuple[str, ...]
+
+
+@lru_cache(maxsize=4)
+def load_catalogue(path: Path = CATALOGUE_PATH) -> Catalogue:
+    """Read the measurement catalogue (cached)."""
+    data, _ = load_yaml(path)
+    try:
+        entries = {
+            name: CatalogueEntry(name, str(e["unit"]), str(e.get("area", "")), str(e.get("description", "")))
+            for name, e in data["measurements"].items()
+        }
+        return Catalogue(entries, tuple(data["boards"]), tuple(data["skus"]), tuple(map(str, data["variants"])))
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise ConfigError(f"{path}: malformed measurement catalogue ({exc!r}); see its header comment") from None

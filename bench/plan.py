@@ -10,18 +10,19 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
-from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from bench.limits import Limit, Limits, make_limit, parse_quantity, split_variant
-from bench.yamlmarks import Marks, YamlError, load_yaml
+from bench.limits import (CATALOGUE_PATH, Catalogue, Limit, Limits, load_catalogue, make_limit, parse_quantity,
+                          split_variant)
+from bench.errors import ConfigError
+from bench.yamlconf import Lines, line_of, load_yaml
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PLANS_DIR = REPO_ROOT / "test_plans"
-CATALOGUE_PATH = REPO_ROOT / "fixtures" / "measurements.yaml"
 DEFAULT_BENCH = "fixtures/benches/reference.yaml"
 
 Severity = Literal["blocker", "critical", "normal", "minor", "trivial"]
@@ -29,13 +30,24 @@ Seconds = Annotated[float, BeforeValidator(lambda v: parse_quantity(v, "s"))]
 Number = float | str  # a plain number in the catalogue unit, or a quantity string such as "80 ms"
 
 
-class PlanError(ValueError):
+class PlanError(ConfigError):
     """A plan that does not validate; `.problems` holds (file:line, field, message) triples."""
 
     def __init__(self, problems: list[tuple[str, str, str]]):
         self.problems = problems
         lines = [f"{where}: {fld}: {msg}" if fld else f"{where}: {msg}" for where, fld, msg in problems]
         super().__init__("invalid test plan:\n  " + "\n  ".join(lines))
+
+
+@dataclass(frozen=True)
+class Marks:
+    """Where each key of a YAML file is: `where(path)` → "file:line"."""
+
+    source: str
+    lines: Lines
+
+    def where(self, path: tuple) -> str:
+        return f"{self.source}:{line_of(self.lines, tuple(path))}"
 
 
 class _Model(BaseModel):
@@ -139,38 +151,6 @@ class Plan(_Model):
         return [rid for rid, req in self.requirements.items() if any(fnmatchcase(test_name, p) for p in req.tests)]
 
 
-@dataclass(frozen=True)
-class CatalogueEntry:
-    name: str
-    unit: str
-    area: str
-    description: str
-
-
-@dataclass(frozen=True)
-class Catalogue:
-    """Known measurements (name → unit), boards, SKUs and variants; see fixtures/measurements.yaml."""
-
-    measurements: dict[str, CatalogueEntry]
-    boards: tuple[str, ...]
-    skus: tuple[str, ...]
-    variants: tuple[str, ...]
-
-
-@lru_cache(maxsize=4)
-def load_catalogue(path: Path = CATALOGUE_PATH) -> Catalogue:
-    """Read the measurement catalogue (cached)."""
-    data, marks = load_yaml(path)
-    try:
-        entries = {
-            name: CatalogueEntry(name, str(e["unit"]), str(e.get("area", "")), str(e.get("description", "")))
-            for name, e in data["measurements"].items()
-        }
-        return Catalogue(entries, tuple(data["boards"]), tuple(data["skus"]), tuple(map(str, data["variants"])))
-    except (KeyError, TypeError, AttributeError) as exc:
-        raise YamlError(f"{path}: malformed measurement catalogue ({exc!r}); see its header comment") from None
-
-
 def find_plan(name_or_path: str | Path) -> Path:
     """A path as given if it exists, else test_plans/<name>.yaml."""
     p = Path(name_or_path)
@@ -187,9 +167,14 @@ def load_plan(name_or_path: str | Path, catalogue: Catalogue | None = None) -> P
     """Load and validate a plan; raises PlanError listing every problem with file:line and field."""
     path = find_plan(name_or_path)
     try:
-        data, marks = load_yaml(path)
-    except YamlError as exc:
-        raise PlanError([(str(exc).split(": ", 1)[0], "", str(exc).split(": ", 1)[-1])]) from None
+        data, lines = load_yaml(path)
+    except ConfigError as exc:  # "CONFIG ERROR: file:line: not valid YAML: ..."
+        where, _, msg = str(exc).removeprefix(f"{ConfigError.TAG}: ").partition(": ")
+        raise PlanError([(where, "", msg)]) from None
+    marks = Marks(str(path), lines)
+    duplicates = _duplicate_keys(path)
+    if duplicates:
+        raise PlanError(duplicates)
     if not isinstance(data, dict):
         raise PlanError([(f"{path}:1", "", f"expected a mapping of plan fields, got {type(data).__name__}")])
     if "source" in data:
@@ -204,6 +189,30 @@ def load_plan(name_or_path: str | Path, catalogue: Catalogue | None = None) -> P
     if problems:
         raise PlanError(problems)
     return plan
+
+
+def _duplicate_keys(path: Path) -> list[tuple[str, str, str]]:
+    """PyYAML keeps the last of two equal keys silently; in a plan that hides a limit, so refuse it."""
+    found: list[tuple[str, str, str]] = []
+
+    def walk(node: yaml.Node, prefix: tuple) -> None:
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[str, int] = {}
+            for key, value in node.value:
+                line = key.start_mark.line + 1
+                if key.value in seen:
+                    found.append((f"{path}:{line}", ".".join(map(str, prefix + (key.value,))),
+                                  f"duplicate key (first defined at line {seen[key.value]})"))
+                seen.setdefault(key.value, line)
+                walk(value, prefix + (key.value,))
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                walk(item, prefix + (i,))
+
+    root = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+    if root is not None:
+        walk(root, ())
+    return found
 
 
 def check_plan(plan: Plan, cat: Catalogue, marks: Marks) -> list[tuple[str, str, str]]:
@@ -298,3 +307,18 @@ def plan_to_pytest_args(plan: Plan) -> list[str]:
     if plan.keywords:
         args += ["-k", plan.keywords]
     return args + ["--plan", str(plan.source)]
+
+
+def limits_source(plan: Plan, sku: str | None = None):
+    """For the measurement Recorder: name (may carry "[variant]") → bench.measure.Limits or None."""
+    from bench.measure import Limits as MeasureLimits
+
+    table = plan.limits_table()
+
+    def source(name: str) -> MeasureLimits | None:
+        limit = table.get(name, sku=sku)
+        if limit is None:
+            return None
+        return MeasureLimits(limit.low, limit.high, limit.marginal_low, limit.marginal_high)
+
+    return source

@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bench.limits import Limits, make_limit, parse_quantity
-from bench.plan import PLANS_DIR, PlanError, load_catalogue, load_plan, plan_to_pytest_args
+from bench.limits import load_catalogue
+from bench.plan import PLANS_DIR, PlanError, load_plan, plan_to_pytest_args
 
 SHIPPED = ["smoke", "protocol", "latency", "power", "fuzz", "release-camera", "release-audio", "demo"]
 
@@ -115,9 +116,9 @@ def test_missing_required_field_and_yaml_errors(tmp_path):
     (where, field, msg), = problems_of(write_plan(tmp_path, "name: t\n"))
     assert (field, msg) == ("suites", "required field is missing")
     (where, field, msg), = problems_of(write_plan(tmp_path, "name: t\nsuites: [a]\nname: u\n"))
-    assert where == f"{tmp_path / 'plan.yaml'}:3" and "duplicate key 'name'" in msg
+    assert (where, field) == (f"{tmp_path / 'plan.yaml'}:3", "name") and "duplicate key (first defined at line 1)" in msg
     (where, field, msg), = problems_of(write_plan(tmp_path, "name: t\nsuites: [a\n"))
-    assert where.startswith(f"{tmp_path / 'plan.yaml'}:") and "invalid YAML" in msg
+    assert where.startswith(f"{tmp_path / 'plan.yaml'}:") and "not valid YAML" in msg
 
 
 def test_unknown_plan_name_lists_known_plans():
@@ -139,7 +140,7 @@ def test_limits_resolve_per_sku_and_variant():
 
 
 def test_verdicts_with_marginal_band():
-    limit = load_plan("smoke").limits_table().get("write_notify_rtt_s")
+    limit = load_plan("smoke").limits_table().get("write_notify_rtt_p95_s")
     assert (limit.high, limit.marginal_high) == (pytest.approx(0.1), pytest.approx(0.08))
     assert [limit.verdict(v) for v in (0.05, 0.09, 0.1, 0.11, math.nan)] == ["pass", "marginal", "marginal", "fail", "fail"]
 
@@ -185,7 +186,18 @@ def test_plan_to_pytest_args():
 
 def test_severity_and_requirements_from_plan():
     plan = load_plan("smoke")
+    assert plan_to_pytest_args(plan)[0].endswith("tests/dut/test_smoke.py")
     assert plan.severity_of("test_boot_banner") == "blocker"
     assert plan.severity_of("test_something_else") == "normal"
-    assert plan.requirements_of("test_write_notify_rtt") == ["REQ-BLE-002"]
+    assert plan.requirements_of("test_write_notify_round_trip") == ["REQ-BLE-002"]
     assert isinstance(plan.limits_table(), Limits)
+
+
+def test_limits_source_feeds_the_measurement_recorder():
+    from bench.measure import Limits as MeasureLimits
+    from bench.plan import limits_source
+
+    source = limits_source(load_plan("latency"), sku="camera")
+    assert source("uplink_latency_s[opus]") == MeasureLimits(None, pytest.approx(0.090), None, pytest.approx(0.080))
+    assert source("uplink_latency_s[opus]").verdict(0.085) == "marginal"
+    assert source("att_mtu") is None
