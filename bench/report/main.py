@@ -35,7 +35,8 @@ def report_main(results_dir: str | Path, output: str | Path = "out/report.html",
     except ReportError as exc:
         print(f"bench report: {exc}", file=sys.stderr)
         return 1
-    counts = ", ".join(f"{v} {k}" for k, v in info.stats.items() if k != "total" and v)
+    statuses = ("passed", "failed", "broken", "skipped", "unknown")
+    counts = ", ".join(f"{info.stats[k]} {k}" for k in statuses if info.stats.get(k))
     print(f"report: {info.html} ({info.stats.get('total', 0)} tests: {counts or 'none'})")
     measurements = find_measurements(results)
     if measurements is not None:
