@@ -1,0 +1,171 @@
+"""Allure metadata for glassbench runs: labels from the plan, environment.properties, categories.
+
+The plugin calls `apply_allure_labels(item, plan)` at collection and `write_environment` /
+`write_categories` at session end; `bench report` reuses `CATEGORIES` for Allure 3's config.
+Failure classes are recognised by the first words of the failure message (see the constants below),
+so harness exceptions should start their message with them, e.g. "DUT CRASH: hard fault at 0x…".
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import bench
+
+LIMIT_EXCEEDED = "LIMIT EXCEEDED"
+DUT_CRASH = "DUT CRASH"
+LINK_LOST = "LINK LOST"
+INSTRUMENT_FAULT = "INSTRUMENT FAULT"
+PROTOCOL_VIOLATION = "PROTOCOL VIOLATION"
+
+AREAS = ("smoke", "protocol", "latency", "power", "fuzz", "ota", "audio", "camera")
+
+
+def _anywhere(*alternatives: str) -> str:
+    # Allure 2 (Java) full-matches the regex, Allure 3 (JS) searches it: `[\s\S]*` works in both.
+    return r"[\s\S]*(" + "|".join(alternatives) + r")[\s\S]*"
+
+
+# Order matters: the first matching category wins. Exception type names are accepted too.
+CATEGORIES: list[dict[str, Any]] = [
+    {"name": "Limit exceeded", "matchedStatuses": ["failed"],
+     "messageRegex": _anywhere(LIMIT_EXCEEDED, r"LimitExceeded\w*")},
+    {"name": "DUT crash", "matchedStatuses": ["failed", "broken"],
+     "messageRegex": _anywhere(DUT_CRASH, r"DutCrash\w*", r"DUTCrash\w*")},
+    {"name": "Link lost", "matchedStatuses": ["failed", "broken"],
+     "messageRegex": _anywhere(LINK_LOST, r"LinkLost\w*")},
+    {"name": "Instrument fault", "matchedStatuses": ["failed", "broken"],
+     "messageRegex": _anywhere(INSTRUMENT_FAULT, r"InstrumentFault\w*", r"VisaIOError")},
+    {"name": "Protocol violation", "matchedStatuses": ["failed", "broken"],
+     "messageRegex": _anywhere(PROTOCOL_VIOLATION, r"ProtocolViolation\w*", r"ProtocolError\w*")},
+    {"name": "Harness error", "matchedStatuses": ["broken"]},
+]
+
+
+def classify(status: str, message: str, categories: Iterable[Mapping[str, Any]] = CATEGORIES) -> str | None:
+    """Category name a result falls into (the same rule Allure applies), or None."""
+    for cat in categories:
+        if status not in cat.get("matchedStatuses", [status]):
+            continue
+        regex = cat.get("messageRegex")
+        if regex is None or re.fullmatch(regex, message or ""):
+            return cat["name"]
+    return None
+
+
+def write_categories(results_dir: str | Path) -> Path:
+    """Write categories.json (Allure 2 format, also read by `bench report` for Allure 3)."""
+    path = Path(results_dir) / "categories.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(CATEGORIES, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+@dataclass
+class EnvironmentInfo:
+    """What QA needs to reproduce a run; empty fields are left out of environment.properties."""
+
+    firmware_version: str = ""
+    board: str = ""
+    sku: str = ""
+    serial_number: str = ""
+    bench_id: str = ""
+    plan: str = ""
+    instruments: dict[str, str] = field(default_factory=dict)  # role → identity (*IDN? / PPK2 metadata)
+    harness_version: str = bench.__version__
+    git_commit: str = ""
+
+    def properties(self) -> dict[str, str]:
+        props = {
+            "firmware.version": self.firmware_version, "dut.board": self.board, "dut.sku": self.sku,
+            "dut.serial": self.serial_number, "bench.id": self.bench_id, "plan": self.plan,
+            "harness.version": self.harness_version, "git.commit": self.git_commit or git_commit(),
+        }
+        props.update({f"instrument.{role}": ident for role, ident in sorted(self.instruments.items())})
+        return {k: v for k, v in props.items() if v}
+
+
+def git_commit(repo: str | Path | None = None) -> str:
+    """HEAD commit of the harness checkout, with "-dirty" when there are local changes; "" if unknown."""
+    cwd = Path(repo) if repo else Path(bench.__file__).resolve().parent.parent
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True,
+                             timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return sha + ("-dirty" if dirty else "")
+
+
+def _escape_properties(text: str, key: bool) -> str:
+    out = text.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
+    if key:
+        out = re.sub(r"([=: ])", r"\\\1", out)
+    return out
+
+
+def write_environment(results_dir: str | Path, info: EnvironmentInfo | Mapping[str, str]) -> Path:
+    """Write environment.properties (Java properties syntax) into the Allure results dir."""
+    props = info.properties() if isinstance(info, EnvironmentInfo) else dict(info)
+    path = Path(results_dir) / "environment.properties"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [f"{_escape_properties(k, True)}={_escape_properties(str(v), False)}" for k, v in props.items()]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def area_of(item: Any) -> str:
+    """The test's area: its first area marker (smoke, latency, …), else its module name without test_."""
+    for marker in item.iter_markers():
+        if marker.name in AREAS:
+            return marker.name
+    module = Path(str(getattr(item, "fspath", "") or item.nodeid.split("::")[0])).stem
+    return module.removeprefix("test_") or module
+
+
+def labels_for(item: Any, plan: Any) -> dict[str, Any]:
+    """Labels and links a test gets from the plan (pure function, testable without pytest)."""
+    story = getattr(item, "originalname", None) or item.name
+    reqs = list(plan.requirements_of(story))
+    for marker in item.iter_markers("requirement"):
+        reqs += [r for r in marker.args if r not in reqs]
+    return {
+        "epic": plan.name,
+        "feature": area_of(item),
+        "story": story,
+        "severity": plan.severity_of(story),
+        "links": [(plan.requirement_url.format(id=r), r) for r in reqs],
+    }
+
+
+def apply_allure_labels(item: Any, plan: Any) -> None:
+    """Add epic/feature/story/severity labels and requirement links as allure-pytest markers.
+
+    Call from pytest_collection_modifyitems. Labels the test sets itself (@allure.feature…) win.
+    No-op when allure-pytest is not loaded (its markers would be unknown under --strict-markers).
+    """
+    import pytest
+
+    if not item.config.pluginmanager.hasplugin("allure_pytest"):
+        return
+    existing = {m.kwargs.get("label_type") for m in item.iter_markers("allure_label")}
+    wanted = labels_for(item, plan)
+    for label in ("epic", "feature", "story", "severity"):
+        if label not in existing:
+            item.add_marker(pytest.mark.allure_label(wanted[label], label_type=label))
+    for url, name in wanted["links"]:
+        item.add_marker(pytest.mark.allure_link(url, name=name, link_type="tms"))
+
+
+def attach_measurement(record: Mapping[str, Any]) -> None:
+    """Attach one measurement record to the running Allure test as JSON named "measurement NAME"."""
+    import allure
+
+    allure.attach(json.dumps(dict(record), indent=2, default=str), name=f"measurement {record.get('name')}",
+                  attachment_type=allure.attachment_type.JSON)

@@ -1,0 +1,135 @@
+"""Single-file HTML report from Allure results, with Allure 3 (npm `allure`, installed by `make setup`).
+
+Generation is offline: the CLI runs from the repo's node_modules, history is a local JSONL file, and
+the analytics tag that Allure 3 embeds is stripped so the report makes no outside requests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.report.allure import CATEGORIES
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ALLURE_BIN = REPO_ROOT / "node_modules" / ".bin" / "allure"
+HISTORY_LIMIT = 50
+
+_ANALYTICS = re.compile(
+    r'<script async src="https://www\.googletagmanager\.com/[^"]*"></script>\s*<script>\s*window\.dataLayer.*?</script>',
+    re.S,
+)
+
+
+class ReportError(RuntimeError):
+    """The report could not be generated; the message says why and how to fix it."""
+
+
+@dataclass
+class ReportInfo:
+    """What was generated: the HTML path and the counts Allure computed."""
+
+    html: Path
+    stats: dict[str, int]
+    tests: list[dict] = field(default_factory=list)  # {"id", "name", "status"} per test result
+    history: Path | None = None
+
+
+def allure_command() -> list[str]:
+    """The local Allure 3 CLI; raises ReportError with the fix when it is not installed."""
+    if ALLURE_BIN.exists():
+        return [str(ALLURE_BIN)]
+    if shutil.which("node") is None:
+        raise ReportError("Node.js is not installed: `apt-get install -y nodejs npm`, then `make setup`")
+    raise ReportError(f"Allure 3 is not installed ({ALLURE_BIN} missing): run `npm ci` in {REPO_ROOT} "
+                      "(or `make setup`)")
+
+
+def result_files(results_dir: Path) -> list[Path]:
+    return sorted(results_dir.glob("*-result.json"))
+
+
+def generate_report(
+    results_dir: str | Path,
+    output: str | Path,
+    *,
+    name: str = "glassbench",
+    history: str | Path | None = "auto",
+    timeout_s: float = 180.0,
+) -> ReportInfo:
+    """Write a single-file report to `output` (e.g. out/report.html) and `output`.json with the counts.
+
+    `history` is the Allure 3 history file that carries trends between runs; "auto" puts it next to
+    the report (out/allure-history.jsonl), None disables history.
+    """
+    results = Path(results_dir).resolve()
+    out = Path(output).resolve()
+    if not results.is_dir():
+        raise ReportError(f"{results_dir}: no such results directory (run pytest with --alluredir first)")
+    if not result_files(results):
+        raise ReportError(f"{results_dir}: no *-result.json files (expected the output of pytest --alluredir)")
+    history_path = out.parent / "allure-history.jsonl" if history == "auto" else (Path(history) if history else None)
+    cmd = allure_command()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="glassbench-report-") as tmp:
+        tmpdir = Path(tmp)
+        # environment.properties is read from the results dir; Allure 3 shows it as "Metadata"
+        config = {"name": name, "categories": _categories(results)}
+        if history_path is not None:
+            config.update(historyPath=str(history_path.resolve()), historyLimit=HISTORY_LIMIT)
+        (tmpdir / "allurerc.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
+        gen_dir = tmpdir / "report"
+        argv = cmd + ["awesome", str(results), "--single-file", "-o", str(gen_dir),
+                      "--config", str(tmpdir / "allurerc.json"), "--name", name]
+        env = {**os.environ, "NO_COLOR": "1", "FORCE_COLOR": "0"}
+        try:
+            proc = subprocess.run(argv, cwd=tmpdir, capture_output=True, text=True, timeout=timeout_s, env=env)
+        except subprocess.TimeoutExpired:
+            raise ReportError(f"allure did not finish within {timeout_s:.0f} s: {' '.join(argv)}") from None
+        index = gen_dir / "index.html"
+        # Allure 3 prints "successfully generated" and exits 0 even when a plugin threw: check the file.
+        if proc.returncode != 0 or not index.exists():
+            tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
+            raise ReportError(f"allure failed (exit {proc.returncode}, index.html "
+                              f"{'written' if index.exists() else 'missing'}):\n{tail}")
+        html = _ANALYTICS.sub("", index.read_text(encoding="utf-8"))
+        out.write_text(html, encoding="utf-8")
+        summary = _load_json(gen_dir / "summary.json")
+        tests = _load_json(gen_dir / "test-results.json").get("byId", {})
+    info = ReportInfo(
+        html=out,
+        stats={k: int(v) for k, v in summary.get("stats", {}).items()},
+        tests=[{"id": k, "name": v.get("name"), "status": v.get("status")} for k, v in tests.items()],
+        history=history_path,
+    )
+    sidecar = {"html": str(out), "stats": info.stats, "tests": info.tests,
+               "history": str(history_path) if history_path else None}
+    out.with_suffix(".json").write_text(json.dumps(sidecar, indent=2) + "\n", encoding="utf-8")
+    return info
+
+
+def _categories(results: Path) -> list[dict]:
+    """categories.json from the results if the run wrote one, else glassbench's defaults."""
+    path = results / "categories.json"
+    if path.exists():
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if isinstance(data, list) and all(isinstance(c, dict) and c.get("name") for c in data):
+                return data
+        except json.JSONDecodeError:
+            pass
+        raise ReportError(f"{path}: expected a JSON list of categories with names (Allure categories.json)")
+    return CATEGORIES
+
+
+def _load_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {}
