@@ -10,40 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Optional
 
 from bench.errors import LimitExceeded
-
-
-@dataclasses.dataclass(frozen=True)
-class Limits:
-    low: Optional[float] = None
-    high: Optional[float] = None
-    marginal_low: Optional[float] = None
-    marginal_high: Optional[float] = None
-
-    def __post_init__(self) -> None:
-        if self.low is not None and self.high is not None and self.low > self.high:
-            raise ValueError(f"inverted limits: low {self.low} > high {self.high}")
-
-    def verdict(self, value: float) -> str:
-        if math.isnan(value):
-            return "fail"
-        if (self.low is not None and value < self.low) or (self.high is not None and value > self.high):
-            return "fail"
-        if (self.marginal_low is not None and value < self.marginal_low) or (
-                self.marginal_high is not None and value > self.marginal_high):
-            return "marginal"
-        return "pass"
-
-    def describe(self) -> str:
-        lo = "-inf" if self.low is None else f"{self.low:g}"
-        hi = "+inf" if self.high is None else f"{self.high:g}"
-        return f"[{lo}, {hi}]"
+from bench.limits import Limit
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,7 +25,7 @@ class Measurement:
     name: str
     value: float
     unit: str
-    limits: Limits
+    limits: Limit
     verdict: str
     t: float
     context: dict[str, Any]
@@ -64,7 +37,7 @@ class Measurement:
                 "verdict": self.verdict, "t": self.t, **self.context}
 
 
-LimitsSource = Callable[[str], Optional[Limits]]
+LimitsSource = Callable[[str], Optional[Limit]]
 
 
 class Recorder:
@@ -80,7 +53,7 @@ class Recorder:
         self.measurements: list[Measurement] = []
 
     def measure(self, test: str, name: str, value: float, unit: str, low: float | None = None,
-                high: float | None = None, limits: Limits | None = None, check: bool = True,
+                high: float | None = None, limits: Limit | None = None, check: bool = True,
                 **context: Any) -> Measurement:
         """Record one measurement; raise LimitExceeded when ``check`` and outside limits.
 
@@ -88,9 +61,9 @@ class Recorder:
         """
         if limits is None:
             if low is not None or high is not None:
-                limits = Limits(low, high)
+                limits = Limit(name, unit, low, high)
             else:
-                limits = (self.limits_source(name) if self.limits_source else None) or Limits()
+                limits = (self.limits_source(name) if self.limits_source else None) or Limit(name, unit)
         value = float(value)
         m = Measurement(test, name, value, unit, limits, limits.verdict(value), time.time(),
                         {**self.context, **context})
@@ -101,7 +74,7 @@ class Recorder:
             self.measurements.append(m)
         _allure_step(m)
         if check and m.verdict == "fail":
-            raise LimitExceeded(f"{name} = {value:g} {unit} outside {limits.describe()} {unit}")
+            raise LimitExceeded(f"{name} = {value:g} {unit}, limit {limits.describe()}")
         return m
 
 
@@ -110,6 +83,6 @@ def _allure_step(m: Measurement) -> None:
         import allure
     except ImportError:  # pragma: no cover - allure-pytest is a dependency
         return
-    with allure.step(f"{m.name} = {m.value:.6g} {m.unit} {m.limits.describe()} → {m.verdict}"):
+    with allure.step(f"{m.name} = {m.value:.6g} {m.unit} ({m.limits.describe()}) → {m.verdict}"):
         pass
     allure.dynamic.parameter(m.name, f"{m.value:.6g} {m.unit}")

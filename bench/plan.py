@@ -310,15 +310,10 @@ def plan_to_pytest_args(plan: Plan) -> list[str]:
 
 
 def limits_source(plan: Plan, sku: str | None = None):
-    """For the measurement Recorder: name (may carry "[variant]") → bench.measure.Limits or None."""
-    from bench.measure import Limits as MeasureLimits
-
+    """For the measurement Recorder: name (may carry "[variant]") → its Limit for ``sku``, or None."""
     table = plan.limits_table()
 
-    def source(name: str) -> MeasureLimits | None:
-        limit = table.get(name, sku=sku)
-        if limit is None:
-            return None
-        return MeasureLimits(limit.low, limit.high, limit.marginal_low, limit.marginal_high)
+    def source(name: str) -> Limit | None:
+        return table.get(name, sku=sku)
 
     return source

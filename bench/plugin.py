@@ -7,18 +7,27 @@ installed has it. The reference bench starts only when a test asks for ``bench``
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
 
-import bench
 from bench.config import BenchConfig, load_bench
 from bench.errors import BenchError
 from bench.measure import Measurement, Recorder
+from bench.plan import limits_source, load_plan
+from bench.report.allure import EnvironmentInfo, apply_allure_labels, write_categories, write_environment
 
 MARKERS = {
+    "smoke": "area: smoke (advertise, connect, identity, reboot)",
+    "protocol": "area: Glasses Link Protocol conformance",
+    "latency": "area: audio latency",
+    "power": "area: power per device state",
+    "fuzz": "area: protocol fuzzing and corpus replay",
+    "ota": "area: firmware update",
+    "audio": "needs an audio-capable DUT",
+    "camera": "needs a camera SKU",
+    "requirement(id, ...)": "links the test to requirement ids (Allure links)",
     "ble": "needs the DUT's BLE link",
     "serial": "needs the DUT's serial console",
     "hardware": "needs real hardware (skipped on the reference bench)",
@@ -33,11 +42,28 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="bench YAML (default: fixtures/benches/reference.yaml, the reference bench)")
     group.addoption("--bench-out", default=os.environ.get("GLASSBENCH_OUT", "out"),
                     help="output folder for measurements.jsonl, console logs (default: out)")
+    group.addoption("--plan", default=os.environ.get("GLASSBENCH_PLAN"),
+                    help="test plan (name in test_plans/ or path): limits, parameters, Allure labels")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     for name, text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
+    plan = config.getoption("--plan", default=None)
+    config._glassbench_plan = load_plan(plan) if plan else None  # type: ignore[attr-defined]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    plan = getattr(config, "_glassbench_plan", None)
+    if plan is not None:
+        for item in items:
+            apply_allure_labels(item, plan)
+
+
+@pytest.fixture(scope="session")
+def plan(pytestconfig: pytest.Config) -> Any:
+    """The test plan given with --plan (bench.plan.Plan), or None."""
+    return getattr(pytestconfig, "_glassbench_plan", None)
 
 
 @pytest.fixture(scope="session")
@@ -54,7 +80,7 @@ def bench_out(pytestconfig: pytest.Config) -> Path:
 
 
 @pytest.fixture(scope="session")
-def bench(bench_config: BenchConfig, bench_out: Path) -> Iterator[Any]:
+def bench(bench_config: BenchConfig, bench_out: Path, pytestconfig: pytest.Config) -> Iterator[Any]:
     """The bench session: the reference bench process (if the bench file has one) and the loop."""
     from bench.session import BenchSession
 
@@ -65,7 +91,7 @@ def bench(bench_config: BenchConfig, bench_out: Path) -> Iterator[Any]:
         session.close()
         raise
     yield session
-    _write_allure_environment(session)
+    _write_allure_files(pytestconfig, session)
     session.close()
 
 
@@ -84,9 +110,11 @@ def dut(bench: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
-def recorder(bench_out: Path, bench_config: BenchConfig) -> Recorder:
+def recorder(bench_out: Path, bench_config: BenchConfig, plan: Any) -> Recorder:
+    """Measurements of this session; limits come from the plan (per the DUT's SKU) unless a test gives them."""
     return Recorder(bench_out / "measurements.jsonl",
-                    context={"bench": bench_config.name, "board": bench_config.dut.board, "sku": bench_config.dut.sku})
+                    context={"bench": bench_config.name, "board": bench_config.dut.board, "sku": bench_config.dut.sku},
+                    limits_source=limits_source(plan, bench_config.dut.sku) if plan is not None else None)
 
 
 @pytest.fixture
@@ -98,31 +126,20 @@ def measure(recorder: Recorder, request: pytest.FixtureRequest) -> Callable[...,
     return _measure
 
 
-def _git_commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              timeout=5, cwd=Path(__file__).parent).stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
-def _write_allure_environment(session: Any) -> None:
-    """environment.properties for the Allure report (firmware, board, SKU, serial, bench, harness)."""
-    alluredir = getattr(session, "alluredir", None) or os.environ.get("GLASSBENCH_ALLUREDIR")
+def _write_allure_files(config: pytest.Config, session: Any) -> None:
+    """environment.properties and categories.json into the Allure results folder, if there is one."""
+    alluredir = config.getoption("allure_report_dir", default=None)
     if not alluredir:
         return
-    props = {"bench": session.config.name, "board": session.config.dut.board, "sku": session.config.dut.sku,
-             "harness.version": bench.__version__, "harness.commit": _git_commit()}
+    plan = getattr(config, "_glassbench_plan", None)
     dut = session._dut
-    if dut is not None and dut.last_boot is not None:
-        props["firmware.version"] = dut.last_boot.firmware_version
-    path = Path(alluredir) / "environment.properties"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
+    boot = dut.last_boot if dut is not None else None
+    info = EnvironmentInfo(
+        firmware_version=boot.firmware_version if boot else "", board=session.config.dut.board,
+        sku=session.config.dut.sku, bench_id=session.config.name, plan=plan.name if plan else "",
+        serial_number=(session.reference.ready.get("name", "") if session.reference else ""))
+    info.instruments.update(getattr(session, "instrument_identities", {}))
+    write_environment(alluredir, info)
+    write_categories(alluredir)
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_sessionstart(session: pytest.Session) -> None:
-    alluredir = session.config.getoption("allure_report_dir", default=None)
-    if alluredir:
-        os.environ["GLASSBENCH_ALLUREDIR"] = str(alluredir)

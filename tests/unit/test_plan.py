@@ -194,10 +194,11 @@ def test_severity_and_requirements_from_plan():
 
 
 def test_limits_source_feeds_the_measurement_recorder():
-    from bench.measure import Limits as MeasureLimits
     from bench.plan import limits_source
 
     source = limits_source(load_plan("latency"), sku="camera")
-    assert source("uplink_latency_s[opus]") == MeasureLimits(None, pytest.approx(0.090), None, pytest.approx(0.080))
+    limit = source("uplink_latency_s[opus]")
+    assert (limit.low, limit.marginal_low) == (None, None)
+    assert (limit.high, limit.marginal_high) == (pytest.approx(0.090), pytest.approx(0.080))
     assert source("uplink_latency_s[opus]").verdict(0.085) == "marginal"
     assert source("att_mtu") is None
