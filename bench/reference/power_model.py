@@ -219,4 +219,4 @@ class PowerTimeline:
             q = float(self.charge_at(np.array([a, b]))[-1])
             charge[s] = charge.get(s, 0.0) + q
             dur[s] = dur.get(s, 0.0) + (b - a)
-        return {s: charge[s] / dur[s] for s in charge if dur[s] > 0}
+        return {s: float(charge[s] / dur[s]) for s in charge if dur[s] > 0}
