@@ -80,10 +80,10 @@ class K2281S(ScpiInstrument):
             time.sleep(0.05)  # polling the buffer fill level is the instrument's protocol
         values = self.query_ascii(f":TRAC:DATA? 1,{max(have, 1)},{BUFFER},READ,REL") if have else np.empty(0)
         self._started = None
-        pairs = values.reshape(-1, 2) if values.size % 2 == 0 else np.empty((0, 2))
         if values.size % 2:
             raise InstrumentError(f"expected READ,REL pairs, got {values.size} values", resource=self.resource_name,
                                   command=":TRAC:DATA?")
+        pairs = values.reshape(-1, 2)
         current, rel_s = pairs[:, 0], pairs[:, 1]
         overflow = current >= 9.9e37
         if self._range_a is not None:
