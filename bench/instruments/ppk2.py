@@ -162,7 +162,11 @@ class Ppk2Meter:
                        markers=dec.logic, voltage_v=self.voltage_v, notes=notes)
 
     def stop_capture(self, timeout_s: float = 5.0) -> Capture:
-        """Stop streaming, wait until the port goes quiet (≤ ``timeout_s``), return the rest."""
+        """Stop streaming, wait until the port goes quiet (≤ ``timeout_s``), return the rest.
+
+        Its ``lost_samples`` also carries a shortfall against the host clock that the sample counter
+        (6 bits, blind to gaps that are multiples of 64) could not see; ``totals`` has the whole run.
+        """
         if self._reader is None:
             raise InstrumentError("no capture running", resource=self.port)
         t_stop = time.monotonic()
@@ -183,7 +187,14 @@ class Ppk2Meter:
         self._reader.join(timeout_s)
         self._reader = None
         cap = self.read_samples()
-        cap.expected_samples = int(round((t_stop - self._t0_s) * SAMPLE_RATE_HZ))
+        expected = int(round((t_stop - self._t0_s) * SAMPLE_RATE_HZ))
+        cap.expected_samples = expected
+        # The 6-bit counter sees gaps modulo 64; the clock catches the rest (slack: start latency, ppm).
+        shortfall = expected - self._received - self._lost
+        if shortfall > max(1000, 0.002 * expected):
+            cap.lost_samples += shortfall
+            self._lost += shortfall
+            cap.notes.append(f"received {self._received} of ~{expected} samples expected from the clock")
         return cap
 
     @property
