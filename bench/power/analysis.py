@@ -76,6 +76,32 @@ class Trace:
             raise ValueError(f"{markers_path}: {markers.size} markers for {current.size} samples in {path}")
         return cls(current, t0_s, sample_rate_hz, markers)
 
+    @classmethod
+    def open_file(cls, path: str | Path, t0_s: float, sample_rate_hz: float, *, dtype: str = "<f4",
+                  markers_path: str | Path | None = None) -> "Trace":
+        """Like open_memmap but read chunk by chunk, so resident memory stays bounded for any length."""
+        markers = FileSamples(markers_path, "u1") if markers_path else None
+        return cls(FileSamples(path, dtype), t0_s, sample_rate_hz, markers)  # type: ignore[arg-type]
+
+
+class FileSamples:
+    """A raw sample file read slice by slice with ``np.fromfile`` (RSS stays at one chunk)."""
+
+    def __init__(self, path: str | Path, dtype: str = "<f4") -> None:
+        self.path, self.dtype = Path(path), np.dtype(dtype)
+        self.shape = (self.path.stat().st_size // self.dtype.itemsize,)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, key: int | slice) -> np.ndarray:
+        if isinstance(key, slice):
+            start, stop, step = key.indices(self.shape[0])
+            if step != 1:
+                raise IndexError("FileSamples reads contiguous slices only")
+            return np.fromfile(self.path, self.dtype, max(stop - start, 0), offset=start * self.dtype.itemsize)
+        return self[key:key + 1][0]
+
 
 @dataclass(frozen=True)
 class Segment:

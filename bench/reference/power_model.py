@@ -135,7 +135,7 @@ class PowerTimeline:
             if state == "advertising" and self._auto_adv:
                 seg_start = self._segment_start(a)
                 rng = np.random.default_rng([self.seed, 1, int(seg_start * 1e6) & 0xFFFFFFFF])
-                t = seg_start
+                t = seg_start + p.radio_ramp_s   # synthesised events stay inside their state
                 while t < b:
                     if t >= a:
                         adv_event(t)
@@ -143,7 +143,7 @@ class PowerTimeline:
             if state in _CONNECTED and self.synth_ci_s:
                 seg_start = self._segment_start(a)
                 k = max(0, int((a - seg_start) // self.synth_ci_s))
-                while (ct := seg_start + k * self.synth_ci_s) < b:
+                while (ct := seg_start + p.radio_ramp_s + k * self.synth_ci_s) < b:
                     conn_event(ct, 80e-6, 80e-6)  # empty PDUs both ways, 1M PHY
                     k += 1
         with self._lock:

@@ -56,9 +56,10 @@ def encode(current_a: np.ndarray, logic: np.ndarray, first_index: int) -> bytes:
 class Ppk2Simulator:
     """``Ppk2Simulator(timeline).start()`` → the pty path a PPK2 client opens (e.g. /dev/pts/7)."""
 
-    def __init__(self, timeline: PowerTimeline, *, tick_s: float = 0.005) -> None:
+    def __init__(self, timeline: PowerTimeline, *, tick_s: float = 0.005, latency_s: float = 0.02) -> None:
         self.timeline = timeline
         self.tick_s = tick_s
+        self.latency_s = latency_s   # pipeline delay: events reported slightly late still make it in
         self.path = ""
         self.mode = 2
         self.source_mv = 3000
@@ -143,11 +144,13 @@ class Ppk2Simulator:
             elif op == 0x06:
                 self.streaming, self._t_start, self._next = True, time.monotonic(), 0
             elif op == 0x07:
+                if self.streaming:
+                    self._produce(final=True)   # flush the pipeline: everything sampled until now
                 self.streaming = False
         return buf
 
-    def _produce(self) -> None:
-        due = int((time.monotonic() - self._t_start) * RATE_HZ)
+    def _produce(self, final: bool = False) -> None:
+        due = int((time.monotonic() - (0.0 if final else self.latency_s) - self._t_start) * RATE_HZ)
         n = due - self._next
         if n <= 0:
             return

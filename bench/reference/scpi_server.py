@@ -96,6 +96,7 @@ class ScpiServer:
         self.errors: list[ScpiError] = []
         self._armed = False
         self._acq: tuple[float, float, int] | None = None  # t_trigger, tint, points
+        self._cache: tuple[tuple, np.ndarray] | None = None
 
     # -- connection --------------------------------------------------------------------------------
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -172,7 +173,8 @@ class ScpiServer:
 
     async def _acquire(self, t0: float, tint: float, points: int) -> np.ndarray:
         """Wait until the acquisition window has passed, then render it (off → 0 A, overflow → 9.9E37)."""
-        await asyncio.sleep(max(0.0, t0 + points * tint - time.monotonic()))
+        # + 20 ms pipeline delay, so radio events reported a little late are still in the data
+        await asyncio.sleep(max(0.0, t0 + points * tint + 0.02 - time.monotonic()))
         if not self.output_on:
             return np.zeros(points)
         current, _ = await asyncio.to_thread(self.timeline.render, t0, points, 1 / tint)
@@ -180,9 +182,13 @@ class ScpiServer:
         return np.where(np.abs(current) > limit, OVERFLOW, current)
 
     async def _fetch(self) -> np.ndarray:
+        """The current acquisition; fetching it again returns the same data, as on the instrument."""
         if self._acq is None:
             raise ScpiError(-230, "Data corrupt or stale; no triggered acquisition")
-        return await self._acquire(*self._acq)
+        key = (self._acq, self.output_on, self.auto_range, self.range_a)
+        if self._cache is None or self._cache[0] != key:
+            self._cache = (key, await self._acquire(*self._acq))
+        return self._cache[1]
 
     def _set(self, attr: str, conv: Callable[[list[str]], object]) -> Callable[[list[str]], Awaitable[None]]:
         async def fn(args: list[str]) -> None:
