@@ -3,11 +3,12 @@ VENV    ?= .venv
 PYTHON  ?= python3
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.glassbench-installed
+ALLURE  := node_modules/.bin/allure
 PYTEST_ARGS ?=
 
 .PHONY: setup demo test benchmarks clean system-deps
 
-setup: $(STAMP)
+setup: $(STAMP) $(ALLURE)
 
 system-deps:
 	@bash ci/install-system-deps.sh
@@ -17,6 +18,11 @@ $(STAMP): pyproject.toml ci/install-system-deps.sh
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
+	@touch $@
+
+# Allure 3 (npm), pinned by package-lock.json, installed locally: reports are generated offline.
+$(ALLURE): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
 demo: setup
@@ -29,4 +35,4 @@ benchmarks: setup
 	@for f in benchmarks/*.py; do echo "# $$f" >&2; $(PY) $$f || exit 1; done
 
 clean:
-	rm -rf out .pytest_cache allure-results
+	rm -rf out .pytest_cache allure-results node_modules

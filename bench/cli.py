@@ -43,6 +43,25 @@ def _demo(args: argparse.Namespace) -> int:
     return demo_main(args.bench)
 
 
+def _run(args: argparse.Namespace) -> int:
+    from bench.run import run_plan
+
+    extra = args.pytest_args[1:] if args.pytest_args[:1] == ["--"] else args.pytest_args
+    return run_plan(args.plan, args.bench, extra)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from bench.report.main import report_main
+
+    return report_main(args.results, args.output)
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from bench.doctor import doctor_main
+
+    return doctor_main(args.bench, args.plan)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bench", description="glassbench: firmware-in-the-loop bench for AI glasses")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -68,6 +87,22 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="start the reference bench, run the smoke suite, print the summary")
     demo.add_argument("--bench", default=None, help="bench YAML (default: fixtures/benches/reference.yaml)")
     demo.set_defaults(fn=_demo)
+
+    run = sub.add_parser("run", help="run a test plan (pytest with the plan's suites, limits and labels)")
+    run.add_argument("plan", help="plan name in test_plans/ (e.g. smoke) or a path")
+    run.add_argument("--bench", default=None, help="bench YAML (default: the plan's bench)")
+    run.add_argument("pytest_args", nargs=argparse.REMAINDER, help="extra pytest arguments (after --)")
+    run.set_defaults(fn=_run)
+
+    report = sub.add_parser("report", help="single-file HTML report (Allure 3) from Allure results")
+    report.add_argument("results", nargs="?", default="out/allure-results", help="Allure results folder")
+    report.add_argument("-o", "--output", default="out/report.html", help="HTML file to write")
+    report.set_defaults(fn=_report)
+
+    doctor = sub.add_parser("doctor", help="list ports, instruments, adapters; validate a bench file and a plan")
+    doctor.add_argument("--bench", default=None, help="bench YAML to validate")
+    doctor.add_argument("--plan", default=None, help="test plan to validate")
+    doctor.set_defaults(fn=_doctor)
     return parser
 
 

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Debian packages glassbench needs: libopus0 (opuslib), socat (optional pty tooling).
+# Debian packages glassbench needs: libopus0 (opuslib), chromium (browser check of the report),
+# nodejs/npm only if missing (Allure 3 report generator), socat (pty tooling).
 # Installs them when run as root; otherwise prints the exact command to run.
 set -euo pipefail
-pkgs=(libopus0 socat)
+pkgs=(libopus0 socat chromium)
+command -v npm >/dev/null 2>&1 || pkgs+=(nodejs npm)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -7,7 +7,9 @@ reads like a bench procedure: ``dut.console.command("version")``, ``dut.device_i
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import random
 import re
 import time
 from typing import TYPE_CHECKING, Any, Awaitable, TypeVar
@@ -239,4 +241,6 @@ async def _ping(ble: BleLink, count: int, size: int, timeout_s: float) -> list[f
             if n.data == payload:
                 rtts.append(n.host_time_s - t0)
                 break
+        # back-to-back pings would lock to the connection events; a random gap samples every phase
+        await asyncio.sleep(random.uniform(0.0, 0.015))
     return rtts

@@ -1,0 +1,135 @@
+"""``make demo``: the ``demo`` plan on the reference bench, then the tables a bench engineer looks at.
+
+Runs the plan through the same path as ``bench run`` (pytest, the plugin, Allure results), then
+reads what the run left in ``out/`` — measurements.jsonl and junit.xml — and prints: the DUT and its
+link, the conformance verdicts per area, latency per codec, current per state with the battery-life
+projection, the fuzz run; then writes the single-file report and prints its path.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+import xml.etree.ElementTree as ET
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Callable
+
+from bench.report.summary import format_quantity, read_measurements
+
+OUT = Path("out")
+
+
+def table(title: str, header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    line = "  ".join("-" * w for w in widths)
+    fmt = lambda r: "  ".join(str(x).ljust(w) for x, w in zip(r, widths))  # noqa: E731
+    return "\n".join([f"\n{title}", fmt(header), line, *(fmt(r) for r in rows)])
+
+
+def latest(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Last record per measurement name (a demo run measures each once, retries aside)."""
+    out: dict[str, dict[str, Any]] = {}
+    for r in records:
+        out[r["name"]] = r
+    return out
+
+
+def q(rec: dict[str, Any] | None) -> str:
+    return "—" if rec is None else format_quantity(rec["value"], rec.get("unit", ""))
+
+
+def dut_section(m: dict[str, dict[str, Any]], env: dict[str, str]) -> str | None:
+    rows = [
+        ["board / SKU", f"{env.get('dut.board', '?')} / {env.get('dut.sku', '?')}"],
+        ["firmware", env.get("firmware.version", "?")],
+        ["connect time", q(m.get("connect_time_s"))],
+        ["ATT MTU", q(m.get("att_mtu"))],
+        ["battery", q(m.get("battery_level_pct"))],
+        ["write→notify RTT p50 / p95", f"{q(m.get('write_notify_rtt_p50_s'))} / {q(m.get('write_notify_rtt_p95_s'))}"],
+    ]
+    return table("Device under test (reference glasses on the virtual radio)", ["", ""], rows)
+
+
+def verdict_section(junit: Path) -> str | None:
+    if not junit.exists():
+        return None
+    counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for case in ET.parse(junit).iter("testcase"):
+        module = case.get("classname", "").split(".")[-1]
+        area = re.sub(r"^test_", "", module).split("_")[0] or "other"
+        status = "passed"
+        for child in case:
+            if child.tag in ("failure", "error", "skipped"):
+                status = {"failure": "failed", "error": "broken", "skipped": "skipped"}[child.tag]
+        counts[area][status] += 1
+    rows = [[area, str(c["passed"]), str(c["failed"]), str(c["broken"]), str(c["skipped"])]
+            for area, c in sorted(counts.items())]
+    return table("Conformance (tests per area)", ["area", "passed", "failed", "broken", "skipped"], rows)
+
+
+def latency_section(m: dict[str, dict[str, Any]], _env: dict[str, str]) -> str | None:
+    rows = []
+    pattern = re.compile(r"^(uplink|downlink|roundtrip)_latency(_p\d+)?_s\[(.+)\]$")
+    table_: dict[tuple[str, str], dict[str, str]] = defaultdict(dict)
+    for name, rec in m.items():
+        match = pattern.match(name)
+        if match:
+            direction, pct, codec = match.groups()
+            table_[(codec, direction)][(pct or "_p50")[1:]] = q(rec)
+    for (codec, direction), cols in sorted(table_.items()):
+        rows.append([codec, direction, cols.get("p50", "—"), cols.get("p95", "—"), cols.get("p99", "—")])
+    return table("Audio latency", ["codec", "path", "p50", "p95", "p99"], rows) if rows else None
+
+
+def power_section(m: dict[str, dict[str, Any]], _env: dict[str, str]) -> str | None:
+    rows = [[name.removesuffix("_current_a").replace("_", " "), q(rec), rec.get("verdict", "")]
+            for name, rec in sorted(m.items()) if re.match(r"^\w+_current_a(\[.+\])?$", name)]
+    for name in ("photo_charge_c", "battery_life_h"):
+        if name in m:
+            rows.append([name.replace("_", " "), q(m[name]), m[name].get("verdict", "")])
+    return table("Current per state and battery life", ["state", "value", "verdict"], rows) if rows else None
+
+
+def fuzz_section(m: dict[str, dict[str, Any]], _env: dict[str, str]) -> str | None:
+    rows = [[name, q(rec)] for name, rec in sorted(m.items()) if name.startswith("fuzz_")]
+    return table("Protocol fuzzing", ["figure", "value"], rows) if rows else None
+
+
+SECTIONS: list[Callable[[dict[str, dict[str, Any]], dict[str, str]], str | None]] = [
+    dut_section, latency_section, power_section, fuzz_section]
+
+
+def read_environment(path: Path) -> dict[str, str]:
+    if not path.exists():
+        return {}
+    pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+    return {k.replace("\\", ""): v for k, v in pairs}
+
+
+def main(bench_path: str | None = None, plan: str = "demo") -> int:
+    from bench.report.main import report_main
+    from bench.run import run_plan
+
+    OUT.mkdir(exist_ok=True)
+    (OUT / "measurements.jsonl").unlink(missing_ok=True)
+    print(f"glassbench demo: plan '{plan}' on {bench_path or 'the reference bench'} "
+          "(reference glasses, timed virtual radio, simulated instruments)", flush=True)
+    t0 = time.monotonic()
+    code = run_plan(plan, bench_path, ["-q", "-p", "no:cacheprovider"])
+    elapsed_s = time.monotonic() - t0
+    records = read_measurements(OUT / "measurements.jsonl").records if (OUT / "measurements.jsonl").exists() else []
+    m = latest(records)
+    env = read_environment(OUT / "allure-results" / "environment.properties")
+    for section in (dut_section(m, env), verdict_section(OUT / "junit.xml"), *(s(m, env) for s in SECTIONS[1:])):
+        if section:
+            print(section)
+    print()
+    report_code = report_main(OUT / "allure-results", OUT / "report.html")
+    print(f"\nran in {elapsed_s:.0f} s; pytest exit code {code}. Open the report: {(OUT / 'report.html').resolve()}")
+    return code or report_code
+
+
+if __name__ == "__main__":
+    sys.exit(main(*sys.argv[1:2]))
