@@ -150,5 +150,13 @@ class TruthClient:
     def roundtrip(self, trial: str) -> dict[str, float]:
         return self._conn.call({"op": "roundtrip", "trial": trial})[0]["truth"]
 
+    def report_uplink_handoffs(self, frames: list[tuple[int, float]]) -> None:
+        """Tell the truth when the phone's app got each uplink frame (u16 index, monotonic s)."""
+        self._conn.call({"op": "phone_uplink", "frames": [[int(i), float(t)] for i, t in frames]})
+
+    def report_downlink_writes(self, frames: list[tuple[int, float]]) -> None:
+        """Tell the truth when the phone's app handed each downlink frame to its stack."""
+        self._conn.call({"op": "phone_downlink", "frames": [[int(i), float(t)] for i, t in frames]})
+
     def close(self) -> None:
         self._conn.close()

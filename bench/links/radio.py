@@ -114,6 +114,11 @@ class RadioObserver(Protocol):
     def radio_event(self, t_s: float, tx_s: float, rx_s: float) -> None: ...
 
 
+DeliveryObserver = Callable[[bool, bytes, float], None]
+"""``(from_central, l2cap_pdu, t_s)``: an L2CAP PDU crossed the air and is handed to the receiving
+controller at the modelled time ``t_s`` (ground truth for latency benches listens here)."""
+
+
 @dataclasses.dataclass
 class _Pdu:
     sender: Controller
@@ -204,11 +209,13 @@ class _Connection:
         t = received_s + (self.link.rng.uniform(0, p.jitter_s) if p.jitter_s else 0.0)
         t = max(t, self.last_delivery_s[from_central])  # jitter never reorders a link
         self.last_delivery_s[from_central] = t
-        asyncio.get_running_loop().call_at(t, self._deliver, from_central, pdu)
+        asyncio.get_running_loop().call_at(t, self._deliver, from_central, pdu, t)
 
-    def _deliver(self, from_central: bool, pdu: _Pdu) -> None:
+    def _deliver(self, from_central: bool, pdu: _Pdu, t_s: float) -> None:
         if self.closed:
             return
+        if self.link.delivery_observer is not None:
+            self.link.delivery_observer(from_central, pdu.data, t_s)
         receiver = self.link.find_le_controller(self.peripheral if from_central else self.central)
         if receiver is not None:
             receiver.on_link_acl_data(pdu.source_address, core.PhysicalTransport.LE, pdu.data)
@@ -250,6 +257,7 @@ class TimedLink(LocalLink):
         super().__init__()
         self.params = params or LinkParams()
         self.observer = observer
+        self.delivery_observer: DeliveryObserver | None = None
         self.rng = random.Random(self.params.seed)
         self.jammed = False
         self.connections: dict[frozenset[str], _Connection] = {}

@@ -32,7 +32,8 @@ class AudioTruth:
     first_frame_index: int = 0  # u16 index of encoder frame 0
     injections_s: dict[str, float] = field(default_factory=dict)
     ul_sent_s: dict[int, float] = field(default_factory=dict)
-    ul_delivered_s: dict[int, float] = field(default_factory=dict)
+    ul_delivered_s: dict[int, float] = field(default_factory=dict)  # radio → phone controller
+    ul_handoff_s: dict[int, float] = field(default_factory=dict)  # phone stack → app (phone's report)
     dl_written_s: dict[int, float] = field(default_factory=dict)
     dl_arrival_s: dict[int, float] = field(default_factory=dict)
     dl_play_s: dict[int, float] = field(default_factory=dict)
@@ -43,6 +44,19 @@ class AudioTruth:
         pkt = AudioPacket.parse(packet)
         if pkt.last:
             self.ul_delivered_s[pkt.frame_index] = t_s
+
+    def uplink_frame_handed_off(self, frame_index: int, t_s: float) -> None:
+        """The phone reports when its app got a frame's last fragment (after the host stack)."""
+        self.ul_handoff_s[frame_index & 0xFFFF] = t_s
+
+    def reset_uplink(self) -> None:
+        """A new uplink stream: frame indices start over, so forget the old stream's events."""
+        for table in (self.ul_sent_s, self.ul_delivered_s, self.ul_handoff_s):
+            table.clear()
+
+    def reset_downlink(self) -> None:
+        for table in (self.dl_written_s, self.dl_arrival_s, self.dl_play_s):
+            table.clear()
 
     def downlink_frame_written(self, frame_index: int, t_s: float) -> None:
         """The phone side calls this when it hands a downlink frame's first fragment to the link."""
@@ -61,14 +75,17 @@ class AudioTruth:
         return t_inj, int(math.floor(n0 / self.frame_samples)), n0
 
     def uplink(self, trial: str) -> dict[str, float]:
-        """Injection → the phone has the decoded onset (play-on-arrival timeline)."""
+        """Injection → the phone has the decoded onset (play-on-arrival timeline). The phone "has" a
+        frame when its app got it if the phone reported that (``host_s`` > 0), else when the radio
+        delivered it to the phone's controller."""
         t_inj, k, n0 = self._uplink_frame(trial)
         idx = self.first_frame_index + k
         sent, deliv = _need(self.ul_sent_s, idx, "uplink send"), _need(self.ul_delivered_s, idx, "uplink delivery")
+        handoff = self.ul_handoff_s.get(idx & 0xFFFF, deliv)
         frame_start = self.adc_t0_s + k * self.frame_samples / self.sample_rate_hz
         parts = {"acoustic_s": self.mouth_to_mic_s, "lookahead_s": self.lookahead_samples / self.sample_rate_hz,
-                 "capture_s": sent - frame_start, "link_s": deliv - sent}
-        return {**parts, "latency_s": deliv + (n0 - k * self.frame_samples) / self.sample_rate_hz - t_inj,
+                 "capture_s": sent - frame_start, "link_s": deliv - sent, "host_s": handoff - deliv}
+        return {**parts, "latency_s": handoff + (n0 - k * self.frame_samples) / self.sample_rate_hz - t_inj,
                 "frame_index": idx & 0xFFFF}
 
     def downlink(self, first_frame_index: int, onset_sample: float) -> dict[str, float]:

@@ -87,8 +87,8 @@ def uplink_start(g: "GlassesProtocol", req: m.AudioUplinkStart) -> m.Message:
     _codec_ok(g, req.codec)
     if g.uplink is not None:
         raise DeviceError(ErrorCode.INVALID_STATE, "uplink already running; stop it first")
+    g.audio.uplink_start(req.codec, req.sample_rate_hz, req.frame_duration_us / 1e6)  # may refuse
     g.uplink = req
-    g.audio.uplink_start(req.codec, req.sample_rate_hz, req.frame_duration_us / 1e6)
     return m.Ack()
 
 
@@ -105,8 +105,8 @@ def downlink_start(g: "GlassesProtocol", req: m.AudioDownlinkStart) -> m.Message
     _codec_ok(g, req.codec)
     if g.downlink is not None:
         raise DeviceError(ErrorCode.INVALID_STATE, "downlink already running; stop it first")
+    g.audio.downlink_start(req.codec, req.sample_rate_hz, req.frame_duration_us / 1e6)  # may refuse
     g.downlink, g.downlink_credits, g.downlink_since_grant = req, 0, 0
-    g.audio.downlink_start(req.codec, req.sample_rate_hz, req.frame_duration_us / 1e6)
     return m.Ack()  # the initial CreditGrant follows the Ack (GlassesProtocol.after_reply)
 
 

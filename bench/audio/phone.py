@@ -1,0 +1,146 @@
+"""The phone's end of the GLP audio streams, on the session loop: start/stop, collect uplink frames with
+their arrival times, send paced downlink frames, echo uplink back down (round trip).
+
+Each GLP ``AudioFrame`` carries one stream packet (bench/audio/packets.py: frame index, fragment
+number, codec bytes). A packet's arrival time is the instant the phone session decoded its frame
+(``PhoneSession.last_rx_s`` of that fragment): that is when the phone app has it.
+"""
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from bench.audio.codecs import CodecSpec, get_codec
+from bench.protocol import messages as m
+from bench.protocol.frames import OVERHEAD
+from bench.protocol.session import PhoneSession
+
+AUDIO_FRAME_OVERHEAD = OVERHEAD + 4  # GLP header + CRC, AudioFrame.capture_time_us
+
+
+@dataclass(frozen=True)
+class GlpCodec:
+    """One codec configuration as GLP names it, and the bench.audio.codecs spec that decodes it."""
+
+    variant: str  # the measurement variant name used by test plans, e.g. "lc3" → uplink_latency_s[lc3]
+    codec: m.Codec
+    frame_duration_us: int
+    spec_name: str
+
+    def spec(self, sample_rate_hz: int = 16000) -> CodecSpec:
+        return get_codec(self.spec_name, sample_rate_hz=sample_rate_hz)
+
+
+GLP_CODECS: dict[str, GlpCodec] = {c.variant: c for c in (
+    GlpCodec("lc3", m.Codec.LC3, 10000, "lc3-10ms"),
+    GlpCodec("lc3-7.5ms", m.Codec.LC3, 7500, "lc3-7.5ms"),
+    GlpCodec("opus", m.Codec.OPUS, 20000, "opus-20ms"),
+    GlpCodec("pcm16", m.Codec.PCM16, 10000, "pcm16"),
+)}
+
+
+def glp_codec(variant: str) -> GlpCodec:
+    try:
+        return GLP_CODECS[variant]
+    except KeyError:
+        raise KeyError(f"unknown audio codec {variant!r}; expected one of {sorted(GLP_CODECS)}") from None
+
+
+def advertised_codecs(capabilities: int) -> list[str]:
+    """Codec variants a DUT can stream, from its HelloReply capability bits."""
+    return [v for v, c in GLP_CODECS.items() if capabilities & m.CODEC_CAPABILITY[c.codec]]
+
+
+def stream_packet_bytes(max_payload: int) -> int:
+    """Largest stream packet whose GLP AudioFrame fits one write/notification of ``max_payload``."""
+    return max_payload - AUDIO_FRAME_OVERHEAD
+
+
+class PhoneAudio:
+    """Audio streams of one PhoneSession. Every method runs on the session's loop."""
+
+    def __init__(self, session: PhoneSession, sample_rate_hz: int = 16000) -> None:
+        self.session, self.sample_rate_hz = session, sample_rate_hz
+        self.received: list[tuple[float, bytes]] = []  # (arrival_s, packet) in arrival order
+        self.echoed = 0
+        self._unsubscribe = None
+        self._echo: asyncio.Queue[m.AudioFrame] | None = None
+        self._echo_task: asyncio.Task[None] | None = None
+        self._arrived = asyncio.Event()
+
+    def _request(self, variant: str, start: type[m.Message]) -> m.Message:
+        c = glp_codec(variant)
+        return start(c.codec, self.sample_rate_hz, c.frame_duration_us)  # type: ignore[call-arg]
+
+    # --- uplink --------------------------------------------------------------------------------
+    async def start_uplink(self, variant: str, echo: bool = False, timeout_s: float = 2.0) -> None:
+        """Collect AUDIO_UP frames (and echo them to AUDIO_DOWN when ``echo``), then start the stream."""
+        self.received = []
+        if echo:
+            self._echo = asyncio.Queue()
+            self._echo_task = asyncio.get_running_loop().create_task(self._echo_loop())
+        self._unsubscribe = self.session.subscribe(self._on_frame, m.AudioFrame)
+        await self.session.request(self._request(variant, m.AudioUplinkStart), timeout_s)
+
+    def _on_frame(self, msg: m.Message) -> None:
+        assert isinstance(msg, m.AudioFrame)
+        self.received.append((self.session.last_rx_s, msg.data))
+        self._arrived.set()
+        if self._echo is not None:
+            self._echo.put_nowait(msg)
+
+    async def _echo_loop(self) -> None:
+        assert self._echo is not None
+        while True:
+            frame = await self._echo.get()
+            await self.session.send_audio(frame.data, frame.capture_time_us)
+            self.echoed += 1
+
+    async def wait_arrival_after(self, t_s: float, timeout_s: float) -> None:
+        """Wait until a frame arrives at or after monotonic ``t_s`` (the stream got that far)."""
+        async def until() -> None:
+            while not self.received or self.received[-1][0] < t_s:
+                self._arrived.clear()
+                await self._arrived.wait()
+        try:
+            await asyncio.wait_for(until(), timeout_s)
+        except asyncio.TimeoutError:
+            last = self.received[-1][0] if self.received else None
+            raise TimeoutError(f"audio uplink: no frame arrived after t={t_s:.3f} s within {timeout_s} s "
+                               f"({len(self.received)} packets so far, last at {last})") from None
+
+    async def stop_uplink(self, timeout_s: float = 2.0) -> list[tuple[float, bytes]]:
+        """Stop the stream (and the echo); returns the collected ``(arrival_s, packet)`` pairs."""
+        try:
+            await self.session.request(m.AudioUplinkStop(), timeout_s)
+        finally:
+            if self._unsubscribe is not None:
+                self._unsubscribe()
+                self._unsubscribe = None
+            if self._echo_task is not None:
+                self._echo_task.cancel()
+                await asyncio.gather(self._echo_task, return_exceptions=True)
+                self._echo_task, self._echo = None, None
+        return list(self.received)
+
+    # --- downlink ------------------------------------------------------------------------------
+    async def start_downlink(self, variant: str, timeout_s: float = 2.0) -> None:
+        await self.session.request(self._request(variant, m.AudioDownlinkStart), timeout_s)
+
+    async def send_paced(self, frames: list[list[bytes]], t0_s: float, frame_s: float,
+                         credit_timeout_s: float = 1.0) -> list[float]:
+        """Hand frame k's packets to the link at ``t0_s + k·frame_s``; returns each frame's hand-off
+        time (just before its first packet is written)."""
+        clock = self.session.clock
+        written = []
+        for k, packets in enumerate(frames):
+            delay = t0_s + k * frame_s - clock()
+            if delay > 0:
+                await asyncio.sleep(delay)  # real-time pacing of a live stream, not a race fix
+            written.append(clock())
+            for packet in packets:
+                await self.session.send_audio(packet, int(k * frame_s * 1e6), credit_timeout_s)
+        return written
+
+    async def stop_downlink(self, timeout_s: float = 2.0) -> None:
+        await self.session.request(m.AudioDownlinkStop(), timeout_s)

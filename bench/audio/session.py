@@ -1,0 +1,233 @@
+"""Audio latency trials on a DUT: uplink, downlink and round trip over the GLP audio streams, with an
+acoustic rig at the other end. Synchronous; every wait has a timeout.
+
+* **uplink**: the rig plays a stimulus into the glasses' mic at ``t_inject``; the phone collects the
+  AUDIO_UP frames with arrival times; the stimulus is found in the decoded stream and timed on the
+  stream's hand-off timeline (bench/audio/stream.py).
+* **downlink**: the phone encodes a stream with stimuli at known sample positions and writes it in
+  real time; the rig's measurement mic hears it; latency = heard − handed off.
+* **round trip**: the phone echoes every uplink frame back down unchanged; latency = heard − injected.
+
+Only the rig's audio, the stream and the phone's own clock go into an estimate. Ground truth (on the
+reference bench) is a separate channel that benchmarks read to grade these numbers.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable
+
+import numpy as np
+
+from bench.audio.latency import LatencyStats, estimate_delay, summarize
+from bench.audio.packets import AudioPacket, fragment_frame
+from bench.audio.phone import PhoneAudio, advertised_codecs, glp_codec, stream_packet_bytes
+from bench.audio.rig import AudioRig
+from bench.audio.signals import log_sweep
+from bench.audio.stream import reconstruct, sent_timeline
+
+_RUNS = itertools.count()
+
+
+@dataclass
+class Trial:
+    """One stimulus: when it started, where it was found, the latency."""
+
+    trial: str
+    start_s: float  # injection (uplink, round trip) or hand-off of the stimulus' first sample (downlink)
+    latency_s: float
+    onset_samples: float  # position of the stimulus in ``segment``
+    quality: float
+    segment: np.ndarray = field(repr=False)  # the received audio that was searched
+    sent_onset_sample: float | None = None  # downlink: the stimulus' position in the sent stream
+
+
+@dataclass
+class Run:
+    """One stream with several trials, and what the plots and the truth need about it."""
+
+    direction: str
+    codec: str
+    sample_rate_hz: int  # of the stimulus and of every Trial.segment
+    stimulus: np.ndarray = field(repr=False)
+    trials: list[Trial]
+    frames_total: int = 0
+    frames_lost: int = 0
+    first_frame_index: int = 0
+    handoffs: list[tuple[int, float]] = field(default_factory=list)  # (u16 frame index, hand-off s)
+
+    @property
+    def latencies_s(self) -> np.ndarray:
+        return np.array([t.latency_s for t in self.trials])
+
+    def stats(self) -> LatencyStats:
+        return summarize(self.latencies_s, self.frames_lost, self.frames_total)
+
+    def csv(self) -> str:
+        out = io.StringIO()
+        w = csv.writer(out)
+        w.writerow(["direction", "codec", "trial", "start_s", "latency_s", "onset_samples", "quality"])
+        for t in self.trials:
+            w.writerow([self.direction, self.codec, t.trial, f"{t.start_s:.6f}", f"{t.latency_s:.9f}",
+                        f"{t.onset_samples:.4f}", f"{t.quality:.4f}"])
+        return out.getvalue()
+
+
+class AudioLatency:
+    """Runs latency trials on ``dut`` (bench.dut.glasses.Dut) with ``rig`` (bench.audio.rig.AudioRig)."""
+
+    def __init__(self, dut: Any, rig: AudioRig, *, stream_rate_hz: int = 16000, stimulus_s: float = 0.2,
+                 max_latency_s: float = 0.2, lead_s: float = 0.05, min_quality: float = 0.3,
+                 timeout_s: float = 5.0, seed: int = 0) -> None:
+        self.dut, self.rig = dut, rig
+        self.fs, self.rig_fs = int(stream_rate_hz), int(rig.sample_rate_hz)
+        # The same analytic sweep at the stream's and at the rig's (sound card's) sample rate.
+        self.stimulus = log_sweep(duration_s=stimulus_s, f0_hz=100.0, f1_hz=6000.0, sample_rate_hz=self.fs)
+        self.rig_stimulus = log_sweep(duration_s=stimulus_s, f0_hz=100.0, f1_hz=6000.0, sample_rate_hz=self.rig_fs)
+        self.max_latency_s, self.lead_s = max_latency_s, lead_s
+        self.min_quality, self.timeout_s = min_quality, timeout_s
+        self.rng = np.random.default_rng(seed)
+        self._tag = f"{os.getpid():x}"
+        self._phone: tuple[Any, PhoneAudio] | None = None
+
+    # --- plumbing ------------------------------------------------------------------------------
+    @property
+    def phone(self) -> PhoneAudio:
+        glp = self.dut.glp
+        if self._phone is None or self._phone[0] is not glp.session:
+            self._phone = (glp.session, PhoneAudio(glp.session, self.fs))
+        return self._phone[1]
+
+    def _call(self, fn: Callable[[], Awaitable[Any]], timeout_s: float, what: str) -> Any:
+        return self.dut.glp.call(lambda _s: fn(), timeout_s, what)
+
+    def codecs(self) -> list[str]:
+        """Codec variants the DUT advertises (HelloReply capabilities)."""
+        return advertised_codecs(int(self.dut.glp.session.capabilities))
+
+    @property
+    def _dur_s(self) -> float:
+        return len(self.stimulus) / self.fs
+
+    def _inject_trials(self, prefix: str, trials: int, spacing_s: float) -> list[tuple[str, float]]:
+        """Schedule the stimuli; a random part of a frame is added to each gap so that onsets fall at
+        every phase of the frame, ADC-block and connection-event clocks."""
+        t0 = time.monotonic() + self.lead_s
+        starts = t0 + np.arange(trials) * spacing_s + self.rng.uniform(0.0, 0.02, trials)
+        return [(f"{prefix}-{i}", self.rig.inject(self.rig_stimulus, float(t), trial=f"{prefix}-{i}"))
+                for i, t in enumerate(starts)]
+
+    def _find(self, received: np.ndarray, lo: int, window_s: float, fs: int) -> tuple[int, Any, np.ndarray]:
+        """Search ``received`` (at ``fs``) for the stimulus starting at or after sample ``lo`` within
+        ``window_s``; returns (lo, estimate, searched segment)."""
+        stim = self.stimulus if fs == self.fs else self.rig_stimulus
+        lo = max(0, lo)
+        seg = received[lo:lo + len(stim) + int(window_s * fs)]
+        if len(seg) < len(stim):
+            raise ValueError(f"only {len(seg)} received samples after position {lo}; the stimulus needs "
+                             f"{len(stim)} (stream ended early?)")
+        est = estimate_delay(stim, seg, fs, min_delay_s=0.0, max_delay_s=(len(seg) - len(stim)) / fs,
+                             min_quality=self.min_quality)
+        return lo, est, seg
+
+    # --- uplink --------------------------------------------------------------------------------
+    def uplink(self, codec: str, trials: int = 5, echo: bool = False) -> Run:
+        """Inject ``trials`` stimuli into the mic and find them in the AUDIO_UP stream."""
+        spec = glp_codec(codec).spec(self.fs)
+        phone, prefix = self.phone, f"ul-{self._tag}-{next(_RUNS)}"
+        spacing_s = self._dur_s + self.max_latency_s + 0.02
+        self._call(lambda: phone.start_uplink(codec, echo), self.timeout_s, "audio uplink start")
+        try:
+            self._call(lambda: phone.wait_arrival_after(time.monotonic(), self.timeout_s), self.timeout_s,
+                       "first uplink frame")
+            starts = self._inject_trials(prefix, trials, spacing_s)
+            end = starts[-1][1] + spacing_s
+            wait_s = end - time.monotonic() + self.timeout_s
+            self._call(lambda: phone.wait_arrival_after(end, wait_s), wait_s, "uplink stream")
+        finally:
+            packets = self._call(phone.stop_uplink, self.timeout_s, "audio uplink stop")
+        stream = reconstruct(packets, spec)
+        times, n = stream.timeline.frame_times_s, spec.frame_samples
+        out = []
+        for name, t_inj in starts:
+            after = np.flatnonzero(times >= t_inj)  # NaN (lost) compares False
+            if after.size == 0:
+                raise ValueError(f"uplink trial {name}: no frame arrived after the injection at {t_inj:.3f} s")
+            lo, est, seg = self._find(stream.pcm, (int(after[0]) - 1) * n, self.max_latency_s, self.fs)
+            latency = stream.timeline.time_at(lo + est.delay_samples) - t_inj
+            out.append(Trial(name, t_inj, latency, est.delay_samples, est.quality, seg))
+        handoffs = [(p.frame_index, t) for t, p in ((t, AudioPacket.parse(d)) for t, d in packets if len(d) >= 3)
+                    if p.last]
+        return Run("uplink", codec, self.fs, self.stimulus, out, stream.frames_total, len(stream.lost_frames),
+                   stream.first_frame_index, handoffs)
+
+    # --- downlink ------------------------------------------------------------------------------
+    def downlink(self, codec: str, trials: int = 5, first_frame_index: int = 0) -> Run:
+        """Stream stimuli from the phone in real time and find them at the measurement mic."""
+        spec = glp_codec(codec).spec(self.fs)
+        n, phone = spec.frame_samples, self.phone
+        spacing = int((self._dur_s + self.max_latency_s) * self.fs)
+        onsets = [int(0.03 * self.fs) + i * spacing + int(self.rng.integers(0, n)) for i in range(trials)]
+        total = onsets[-1] + spacing + n
+        x = np.zeros(total - total % n)
+        for s in onsets:
+            x[s:s + len(self.stimulus)] += self.stimulus
+        enc, room = spec.encoder(), stream_packet_bytes(self.dut.glp.session.transport.max_payload)
+        pcm = np.clip(np.round(x * 32767), -32768, 32767).astype(np.int16)
+        frames = [fragment_frame(first_frame_index + k, enc.encode(pcm[k * n:(k + 1) * n]), room)
+                  for k in range(len(x) // n)]
+        self._call(lambda: phone.start_downlink(codec), self.timeout_s, "audio downlink start")
+        t0 = time.monotonic() + self.lead_s
+        try:
+            written = self._call(lambda: phone.send_paced(frames, t0, spec.frame_s), len(x) / self.fs + self.timeout_s,
+                                 "downlink stream")
+        finally:
+            self._call(phone.stop_downlink, self.timeout_s, "audio downlink stop")
+        capture, cap_t0 = self.rig.capture(written[0], len(x) / self.fs + self.max_latency_s, self.timeout_s)
+        timeline = sent_timeline(written, spec)
+        out = []
+        for i, s in enumerate(onsets):
+            t_sent = timeline.time_at(s)
+            lo, est, seg = self._find(capture, int(np.floor((t_sent - cap_t0) * self.rig_fs)), self.max_latency_s,
+                                      self.rig_fs)
+            latency = cap_t0 + (lo + est.delay_samples) / self.rig_fs - t_sent
+            out.append(Trial(f"dl-{i}", t_sent, latency, est.delay_samples, est.quality, seg, float(s)))
+        handoffs = [((first_frame_index + k) & 0xFFFF, t) for k, t in enumerate(written)]
+        return Run("downlink", codec, self.rig_fs, self.rig_stimulus, out, len(frames), 0, first_frame_index & 0xFFFF,
+                   handoffs)
+
+    # --- round trip ----------------------------------------------------------------------------
+    def roundtrip(self, codec: str, trials: int = 5) -> Run:
+        """Mic → phone → (echoed unchanged) → speaker: injected → heard at the measurement mic."""
+        window_s = 2 * self.max_latency_s
+        phone, prefix = self.phone, f"rt-{self._tag}-{next(_RUNS)}"
+        spacing_s = self._dur_s + window_s + 0.02
+        self._call(lambda: phone.start_downlink(codec), self.timeout_s, "audio downlink start")
+        try:
+            self._call(lambda: phone.start_uplink(codec, echo=True), self.timeout_s, "audio uplink start")
+            try:
+                self._call(lambda: phone.wait_arrival_after(time.monotonic(), self.timeout_s), self.timeout_s,
+                           "first uplink frame")
+                starts = self._inject_trials(prefix, trials, spacing_s)
+                end = starts[-1][1] + spacing_s
+                wait_s = end - time.monotonic() + self.timeout_s
+                self._call(lambda: phone.wait_arrival_after(end, wait_s), wait_s, "round-trip stream")
+            finally:
+                packets = self._call(phone.stop_uplink, self.timeout_s, "audio uplink stop")
+        finally:
+            self._call(phone.stop_downlink, self.timeout_s, "audio downlink stop")
+        cap_t0 = starts[0][1]
+        capture, cap_t0 = self.rig.capture(cap_t0, end - cap_t0, self.timeout_s)
+        out = []
+        for name, t_inj in starts:
+            lo, est, seg = self._find(capture, int(np.floor((t_inj - cap_t0) * self.rig_fs)), window_s, self.rig_fs)
+            latency = cap_t0 + (lo + est.delay_samples) / self.rig_fs - t_inj
+            out.append(Trial(name, t_inj, latency, est.delay_samples, est.quality, seg))
+        stream = reconstruct(packets, glp_codec(codec).spec(self.fs))
+        return Run("roundtrip", codec, self.rig_fs, self.rig_stimulus, out, stream.frames_total,
+                   len(stream.lost_frames), stream.first_frame_index)
+
