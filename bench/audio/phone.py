@@ -35,7 +35,7 @@ GLP_CODECS: dict[str, GlpCodec] = {c.variant: c for c in (
     GlpCodec("lc3", m.Codec.LC3, 10000, "lc3-10ms"),
     GlpCodec("lc3-7.5ms", m.Codec.LC3, 7500, "lc3-7.5ms"),
     GlpCodec("opus", m.Codec.OPUS, 20000, "opus-20ms"),
-    GlpCodec("pcm16", m.Codec.PCM16, 10000, "pcm16"),
+    GlpCodec("pcm", m.Codec.PCM16, 10000, "pcm16"),
 )}
 
 

@@ -24,7 +24,7 @@ from typing import Any, Awaitable, Callable
 import numpy as np
 
 from bench.audio.latency import LatencyStats, estimate_delay, summarize
-from bench.audio.packets import AudioPacket, fragment_frame
+from bench.audio.packets import AudioPacket, PacketError, fragment_frame
 from bench.audio.phone import PhoneAudio, advertised_codecs, glp_codec, stream_packet_bytes
 from bench.audio.rig import AudioRig
 from bench.audio.signals import log_sweep
@@ -160,10 +160,8 @@ class AudioLatency:
             lo, est, seg = self._find(stream.pcm, (int(after[0]) - 1) * n, self.max_latency_s, self.fs)
             latency = stream.timeline.time_at(lo + est.delay_samples) - t_inj
             out.append(Trial(name, t_inj, latency, est.delay_samples, est.quality, seg))
-        handoffs = [(p.frame_index, t) for t, p in ((t, AudioPacket.parse(d)) for t, d in packets if len(d) >= 3)
-                    if p.last]
         return Run("uplink", codec, self.fs, self.stimulus, out, stream.frames_total, len(stream.lost_frames),
-                   stream.first_frame_index, handoffs)
+                   stream.first_frame_index, _handoffs(packets))
 
     # --- downlink ------------------------------------------------------------------------------
     def downlink(self, codec: str, trials: int = 5, first_frame_index: int = 0) -> Run:
@@ -229,5 +227,18 @@ class AudioLatency:
             out.append(Trial(name, t_inj, latency, est.delay_samples, est.quality, seg))
         stream = reconstruct(packets, glp_codec(codec).spec(self.fs))
         return Run("roundtrip", codec, self.rig_fs, self.rig_stimulus, out, stream.frames_total,
-                   len(stream.lost_frames), stream.first_frame_index)
+                   len(stream.lost_frames), stream.first_frame_index, _handoffs(packets))
+
+
+def _handoffs(packets: list[tuple[float, bytes]]) -> list[tuple[int, float]]:
+    """(u16 frame index, arrival of its last fragment) of every uplink frame received whole."""
+    out = []
+    for t, data in packets:
+        try:
+            p = AudioPacket.parse(data)
+        except PacketError:
+            continue
+        if p.last:
+            out.append((p.frame_index, t))
+    return out
 
