@@ -33,8 +33,10 @@ class Budget:
 def uplink_budget(*, frame_samples: int, lookahead_samples: int, sample_rate_hz: int,
                   adc_block_samples: int, encode_s: float, interval_s: float, packet_bytes: int,
                   max_packet_bytes: int = 244, data_length_bytes: int = 251, phy: str = "2M",
-                  per: float = 0.0, acoustic_s: float = 0.0) -> Budget:
-    """Mouth → phone has the frame, on the play-on-arrival timeline the estimator uses."""
+                  per: float = 0.0, acoustic_s: float = 0.0, radio_jitter_s: float = 0.0) -> Budget:
+    """Mouth → the phone's controller has the frame, on the play-on-arrival timeline the estimator
+    uses. The phone's own host stack (controller → app) is not in the budget: a measurement shows it
+    as part of the gap."""
     fs = sample_rate_hz
     g = math.gcd(adc_block_samples, frame_samples)
     fragments = max(1, math.ceil((packet_bytes - 3) / (max_packet_bytes - 3)))
@@ -52,5 +54,6 @@ def uplink_budget(*, frame_samples: int, lookahead_samples: int, sample_rate_hz:
         "air_time_s": air_time_s(last_pdu, phy) + (fragments - 1) * (air_time_s(max_packet_bytes + 4, phy)
                                                                        + 2 * T_IFS_S + 80e-6),
         "retransmission_s": per / (1.0 - per) * interval_s,  # each loss costs one more interval
+        "radio_jitter_s": radio_jitter_s / 2,  # extra delivery delay, uniform 0..jitter
     }
     return Budget(parts)
