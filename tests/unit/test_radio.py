@@ -167,3 +167,24 @@ def test_controller_reset_drops_links_so_the_peer_sees_a_disconnection():
             pair.central_controller.reset_link_state()
             return await asyncio.wait_for(seen, 2)
     assert run(body()) == hci.HCI_ErrorCode.REMOTE_USER_TERMINATED_CONNECTION_ERROR
+
+
+def test_delivery_observer_sees_each_pdu_at_its_modelled_time():
+    params = LinkParams(interval_s=0.0075, per=0.2, jitter_s=0.001, seed=3)
+
+    async def body() -> tuple[list[tuple[bool, bytes, float, float]], list[tuple[float, bytes]]]:
+        async with Pair(params) as pair:
+            seen = []
+            pair.link.delivery_observer = lambda c, data, t: seen.append((c, data, t, time.monotonic()))
+            for i in range(10):
+                await pair.peer.write_value(pair.remote, b"obs" + bytes([i]), with_response=False)
+            got = [await asyncio.wait_for(pair.arrivals.get(), 5) for _ in range(10)]
+            return seen, got
+    seen, got = run(body())
+    writes = [s for s in seen if s[0] and s[1].endswith(tuple(b"obs" + bytes([i]) for i in range(10)))]
+    assert len(writes) == 10 and all(central for central, *_ in writes)
+    times = [t for _, _, t, _ in writes]
+    assert times == sorted(times)  # a link never reorders
+    for (_, _, t_model, t_called), (t_arrival, _) in zip(writes, got):
+        assert t_model <= t_called + 1e-6 and t_called - t_model < 0.005  # fired on its timer
+        assert t_model <= t_arrival

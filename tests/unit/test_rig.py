@@ -80,3 +80,16 @@ def test_place_is_a_band_limited_fractional_shift():
     y = place(x, 10.25, 500)
     expect = np.sin(2 * np.pi * 0.05 * (t - 10.25)) * np.interp(t - 10.25, t, np.hanning(400))
     assert np.max(np.abs(y[40:380] - expect[40:380])) < 2e-3
+
+
+def test_phone_hand_off_reports_reach_the_truth(served):
+    server, rig = served
+    truth = TruthClient("127.0.0.1", server.truth_port)
+    try:
+        truth.report_uplink_handoffs([(65535, 1.5), (0, 1.51)])
+        truth.report_downlink_writes([(3, 2.0)])
+        assert rig.truth.ul_handoff_s == {65535: 1.5, 0: 1.51} and rig.truth.dl_written_s[3] == 2.0
+        with pytest.raises(RigError, match="KeyError"):
+            truth._conn.call({"op": "phone_uplink"})  # no frames: a clear error, the server lives on
+    finally:
+        truth.close()

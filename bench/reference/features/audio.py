@@ -36,7 +36,6 @@ async def start(bench: Any) -> dict[str, Any]:
     audio = GlassesAudio(glasses.protocol, rig, bench.profile.board.name, on_streaming=streaming,
                          first_frame_index=int(settings.get("audio.first_frame_index", 0)))
     glasses.protocol.audio = audio
-    glasses.audio = audio
     # Truth of "the phone has the frame": the radio hands the notification to the phone's controller.
     bench.link.delivery_observer = UplinkTruthTap(rig.truth.uplink_packet_delivered,
                                                   lambda: glasses.glp[Channel.AUDIO_UP].handle)
