@@ -5,6 +5,7 @@ Runs uplink, downlink and round-trip trials over GLP with LC3 10 ms on the refer
 (nrf52840dk, CI 7.5 ms, 2M PHY, 1 % PER, radio jitter on), and grades every estimate against the
 reference bench's ground truth (read only here, after the estimate). Prints one JSON line:
   trials            graded trials (all directions)
+  missed            trials whose stimulus was not heard (dropouts: not graded, listed on stderr)
   error_median_ms   median |estimate - truth|          error_max_ms  worst |estimate - truth|
   uplink_p50_ms, uplink_p95_ms, downlink_p50_ms, roundtrip_p50_ms   measured latencies
   budget_ms         the documented uplink budget (bench/audio/budget.py) for these parameters
@@ -45,13 +46,13 @@ def grade(run: Run, truth: TruthClient) -> tuple[list[float], list[dict]]:
     """|estimate - truth| per trial; the phone's hand-off log goes to the truth first."""
     if run.direction == "uplink":
         truth.report_uplink_handoffs(run.handoffs)
-        truths = [truth.uplink(t.trial) for t in run.trials]
+        truths = [truth.uplink(t.trial) for t in run.found]
     elif run.direction == "downlink":
         truth.report_downlink_writes(run.handoffs)
-        truths = [truth.downlink(run.first_frame_index, t.sent_onset_sample) for t in run.trials]
+        truths = [truth.downlink(run.first_frame_index, t.sent_onset_sample) for t in run.found]
     else:
-        truths = [truth.roundtrip(t.trial) for t in run.trials]
-    return [abs(t.latency_s - x["latency_s"]) for t, x in zip(run.trials, truths)], truths
+        truths = [truth.roundtrip(t.trial) for t in run.found]
+    return [abs(t.latency_s - x["latency_s"]) for t, x in zip(run.found, truths)], truths
 
 
 def main() -> dict:
@@ -69,6 +70,7 @@ def main() -> dict:
     errors: dict[str, list[float]] = {"uplink": [], "downlink": [], "roundtrip": []}
     latencies: dict[str, list[float]] = {k: [] for k in errors}
     host: list[float] = []
+    missed: list[str] = []
     plan = {"uplink": args.trials, "downlink": max(1, args.trials // 2), "roundtrip": max(1, args.trials // 3)}
     with BenchSession(cfg, OUT) as session:
         dut = session.dut
@@ -85,6 +87,7 @@ def main() -> dict:
                 else:
                     run = al.roundtrip(CODEC, k)
                 err, truths = grade(run, truth)
+                missed += run.missed
                 errors[direction] += err
                 latencies[direction] += list(run.latencies_s)
                 host += [x["host_s"] for x in truths if "host_s" in x]
@@ -99,11 +102,13 @@ def main() -> dict:
                            packet_bytes=3 + (spec.frame_bytes or 0) + AUDIO_FRAME_OVERHEAD,
                            data_length_bytes=link.data_length, phy=link.phy, per=args.per,
                            acoustic_s=0.05 / 343.0, radio_jitter_s=args.jitter_ms / 1e3)
+    if missed:
+        print(f"missed trials (dropouts): {missed}", file=sys.stderr)
     all_err = np.concatenate([np.array(v) for v in errors.values()]) * 1e3
     ms = {k: np.array(v) * 1e3 for k, v in latencies.items()}
     up50 = float(np.percentile(ms["uplink"], 50))
     return {
-        "trials": int(all_err.size), "codec": "lc3-10ms", "interval_ms": link.interval_ms, "phy": link.phy,
+        "trials": int(all_err.size), "missed": len(missed), "codec": "lc3-10ms", "interval_ms": link.interval_ms, "phy": link.phy,
         "per": args.per, "jitter_ms": args.jitter_ms,
         "error_median_ms": round(float(np.median(all_err)), 6), "error_max_ms": round(float(all_err.max()), 6),
         **{f"error_max_{k}_ms": round(float(np.max(v)) * 1e3, 6) for k, v in errors.items()},

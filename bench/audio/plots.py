@@ -26,9 +26,9 @@ def _png(fig: plt.Figure) -> bytes:
 
 
 def correlation_png(run: Run, index: int = 0) -> bytes:
-    """Cross-correlation of the stimulus with trial ``index``'s received audio: whole search window,
-    and the peak zoomed to ±8 samples with the sub-sample estimate marked."""
-    trial, fs = run.trials[index], run.sample_rate_hz
+    """Cross-correlation of the stimulus with trial ``index``'s received audio (by default the first
+    trial found): whole search window, and the peak zoomed to ±8 samples with the estimate marked."""
+    trial, fs = (run.found or run.trials)[index], run.sample_rate_hz
     stim, seg = run.stimulus, trial.segment
     n_fft = 1 << int(np.ceil(np.log2(len(stim) + len(seg))))
     corr = np.fft.irfft(np.conj(np.fft.rfft(stim, n_fft)) * np.fft.rfft(seg, n_fft), n_fft)
@@ -62,10 +62,10 @@ def histogram_png(run: Run) -> bytes:
 
 def timeline_png(run: Run) -> bytes:
     """One row per trial: stimulus start at 0, frame hand-offs (ticks), where the stimulus was found."""
-    fig, ax = plt.subplots(figsize=(9, max(2.4, 1.0 + 0.3 * len(run.trials))))
+    fig, ax = plt.subplots(figsize=(9, max(2.4, 1.0 + 0.3 * len(run.found))))
     handoffs = np.array([t for _, t in run.handoffs]) if run.handoffs else np.zeros(0)
     span_ms = 1.5 * float(np.max(run.latencies_s)) * 1e3
-    for i, trial in enumerate(run.trials):
+    for i, trial in enumerate(run.found):
         rel = (handoffs - trial.start_s) * 1e3
         rel = rel[(rel >= 0) & (rel <= span_ms)]
         ax.plot(rel, np.full(rel.shape, i), "|", color="0.5", ms=8, label="frame hand-off" if i == 0 else None)
@@ -73,8 +73,8 @@ def timeline_png(run: Run) -> bytes:
         ax.plot([trial.latency_s * 1e3], [i], "ro", ms=5, label="stimulus found" if i == 0 else None)
     ax.set(xlabel="ms after the stimulus started", ylabel="trial", xlim=(-2, span_ms))
     ax.set_title(f"{run.direction} {run.codec}: per-trial timeline", loc="left")
-    if len(run.trials) <= 20:
-        ax.set_yticks(range(len(run.trials)))
+    if len(run.found) <= 20:
+        ax.set_yticks(range(len(run.found)))
     ax.legend(fontsize=7, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=3, frameon=False)
     return _png(fig)
 

@@ -61,8 +61,18 @@ class Run:
     handoffs: list[tuple[int, float]] = field(default_factory=list)  # (u16 frame index, hand-off s)
 
     @property
+    def found(self) -> list[Trial]:
+        return [t for t in self.trials if not np.isnan(t.latency_s)]
+
+    @property
+    def missed(self) -> list[str]:
+        """Trials whose stimulus was not in the received audio (a dropout)."""
+        return [t.trial for t in self.trials if np.isnan(t.latency_s)]
+
+    @property
     def latencies_s(self) -> np.ndarray:
-        return np.array([t.latency_s for t in self.trials])
+        """Latencies of the trials that were found."""
+        return np.array([t.latency_s for t in self.found])
 
     def stats(self) -> LatencyStats:
         return summarize(self.latencies_s, self.frames_lost, self.frames_total)
@@ -130,9 +140,15 @@ class AudioLatency:
         if len(seg) < len(stim):
             raise ValueError(f"only {len(seg)} received samples after position {lo}; the stimulus needs "
                              f"{len(stim)} (stream ended early?)")
-        est = estimate_delay(stim, seg, fs, min_delay_s=0.0, max_delay_s=(len(seg) - len(stim)) / fs,
-                             min_quality=self.min_quality)
+        est = estimate_delay(stim, seg, fs, min_delay_s=0.0, max_delay_s=(len(seg) - len(stim)) / fs)
         return lo, est, seg
+
+    def _trial(self, name: str, start_s: float, end_s: float, est: Any, seg: np.ndarray,
+               sent_onset: float | None = None) -> Trial:
+        """A trial whose correlation quality is below ``min_quality`` was not found (NaN latency):
+        a dropout, reported in ``Run.missed`` rather than timed."""
+        latency = end_s - start_s if est.quality >= self.min_quality else float("nan")
+        return Trial(name, start_s, latency, est.delay_samples, est.quality, seg, sent_onset)
 
     # --- uplink --------------------------------------------------------------------------------
     def uplink(self, codec: str, trials: int = 5, echo: bool = False) -> Run:
@@ -158,8 +174,7 @@ class AudioLatency:
             if after.size == 0:
                 raise ValueError(f"uplink trial {name}: no frame arrived after the injection at {t_inj:.3f} s")
             lo, est, seg = self._find(stream.pcm, (int(after[0]) - 1) * n, self.max_latency_s, self.fs)
-            latency = stream.timeline.time_at(lo + est.delay_samples) - t_inj
-            out.append(Trial(name, t_inj, latency, est.delay_samples, est.quality, seg))
+            out.append(self._trial(name, t_inj, stream.timeline.time_at(lo + est.delay_samples), est, seg))
         return Run("uplink", codec, self.fs, self.stimulus, out, stream.frames_total, len(stream.lost_frames),
                    stream.first_frame_index, _handoffs(packets))
 
@@ -192,8 +207,8 @@ class AudioLatency:
             t_sent = timeline.time_at(s)
             lo, est, seg = self._find(capture, int(np.floor((t_sent - cap_t0) * self.rig_fs)), self.max_latency_s,
                                       self.rig_fs)
-            latency = cap_t0 + (lo + est.delay_samples) / self.rig_fs - t_sent
-            out.append(Trial(f"dl-{i}", t_sent, latency, est.delay_samples, est.quality, seg, float(s)))
+            out.append(self._trial(f"dl-{i}", t_sent, cap_t0 + (lo + est.delay_samples) / self.rig_fs, est, seg,
+                                   float(s)))
         handoffs = [((first_frame_index + k) & 0xFFFF, t) for k, t in enumerate(written)]
         return Run("downlink", codec, self.rig_fs, self.rig_stimulus, out, len(frames), 0, first_frame_index & 0xFFFF,
                    handoffs)
@@ -223,8 +238,7 @@ class AudioLatency:
         out = []
         for name, t_inj in starts:
             lo, est, seg = self._find(capture, int(np.floor((t_inj - cap_t0) * self.rig_fs)), window_s, self.rig_fs)
-            latency = cap_t0 + (lo + est.delay_samples) / self.rig_fs - t_inj
-            out.append(Trial(name, t_inj, latency, est.delay_samples, est.quality, seg))
+            out.append(self._trial(name, t_inj, cap_t0 + (lo + est.delay_samples) / self.rig_fs, est, seg))
         stream = reconstruct(packets, glp_codec(codec).spec(self.fs))
         return Run("roundtrip", codec, self.rig_fs, self.rig_stimulus, out, stream.frames_total,
                    len(stream.lost_frames), stream.first_frame_index, _handoffs(packets))

@@ -32,6 +32,7 @@ def codec(request, audio_latency, plan) -> str:
 
 def _judge(run, measure, floor_s: float) -> None:
     attach_run(run)
+    assert not run.missed, f"{run.direction} {run.codec}: stimulus not heard in trials {run.missed} (dropout)"
     stats = run.stats()
     worst = min(run.trials, key=lambda t: t.quality)
     assert worst.quality >= 0.5, f"stimulus barely found in trial {worst.trial} (quality {worst.quality:.2f})"
