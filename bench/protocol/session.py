@@ -300,6 +300,11 @@ class PhoneSession:
     def downlink_credits(self) -> int:
         return self._downlink_credits
 
+    def reset_downlink_credits(self) -> None:
+        """Forget credits of a stopped downlink: the glasses start each AudioDownlinkStart at zero and
+        grant afresh, so call this just before sending it."""
+        self._downlink_credits = 0
+
     # ------------------------------------------------------------------ heartbeat
     def start_heartbeat(self, interval_s: float | None = None, on_lost: Callable[[], None] | None = None) -> None:
         """Ping when nothing was received for `interval_s` (default: the glasses' heartbeat interval);

@@ -135,3 +135,15 @@ def test_truth_tap_records_audio_notifications_only():
     tap(False, _notification_pdu(42, glp[:-1] + b"\x00"), 2.0)  # bad CRC: counted, not raised
     tap(False, b"\x01", 2.0)  # not even L2CAP
     assert truth.ul_delivered_s == {7: 1.25} and tap.ignored == 2
+
+
+def test_phone_credits_start_afresh_with_each_downlink_stream():
+    async def go():
+        rig, g, s, phone = await setup()
+        for _ in range(3):
+            await phone.start_downlink("lc3")
+            await s.send_audio(fragment_frame(0, b"\x00" * 40, 233)[0], 0, timeout_s=1.0)  # waits for the grant
+            await s.request(m.Ping(1))  # the link is in order: the glasses have taken the frame
+            assert s.downlink_credits == g.downlink_credits == 7
+            await phone.stop_downlink()
+    run(go())
