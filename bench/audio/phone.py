@@ -63,6 +63,8 @@ class PhoneAudio:
         self.session, self.sample_rate_hz = session, sample_rate_hz
         self.received: list[tuple[float, bytes]] = []  # (arrival_s, packet) in arrival order
         self.echoed = 0
+        self.credit_stalls = 0  # downlink writes that had to wait for a credit (last send_paced)
+        self.late_frames = 0  # downlink frames handed off more than a frame behind schedule
         self._unsubscribe = None
         self._echo: asyncio.Queue[m.AudioFrame] | None = None
         self._echo_task: asyncio.Task[None] | None = None
@@ -134,12 +136,17 @@ class PhoneAudio:
         time (just before its first packet is written)."""
         clock = self.session.clock
         written = []
+        self.credit_stalls, self.late_frames = 0, 0
         for k, packets in enumerate(frames):
-            delay = t0_s + k * frame_s - clock()
-            if delay > 0:
-                await asyncio.sleep(delay)  # real-time pacing of a live stream, not a race fix
+            due = t0_s + k * frame_s
+            if due > clock():
+                await asyncio.sleep(due - clock())  # real-time pacing of a live stream, not a race fix
+            elif clock() - due > frame_s:
+                self.late_frames += 1  # the phone fell behind its own schedule
             written.append(clock())
             for packet in packets:
+                if self.session.downlink_credits <= 0:
+                    self.credit_stalls += 1  # the glasses' buffer window is full: the write waits
                 await self.session.send_audio(packet, int(k * frame_s * 1e6), credit_timeout_s)
         return written
 

@@ -13,13 +13,15 @@ reference bench) is a separate channel that benchmarks read to grade these numbe
 """
 from __future__ import annotations
 
+import contextlib
 import csv
+import gc
 import io
 import itertools
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Iterator
 
 import numpy as np
 
@@ -31,6 +33,25 @@ from bench.audio.signals import log_sweep
 from bench.audio.stream import reconstruct, sent_timeline
 
 _RUNS = itertools.count()
+
+
+@contextlib.contextmanager
+def quiet_gc() -> Iterator[None]:
+    """Keep Python's cyclic garbage collector out of a live stream.
+
+    Full collections of the harness heap (Bumble, bleak, matplotlib figures of earlier tests) were
+    seen to pause the session loop for 50-150 ms. That is long enough to starve the glasses' jitter
+    buffer and to put the measurement in error. So collect first, and then disable the collector until
+    the stream ends, as ``timeit`` does. Reference counting still frees memory meanwhile.
+    """
+    gc.collect()
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 @dataclass
@@ -59,6 +80,7 @@ class Run:
     frames_lost: int = 0
     first_frame_index: int = 0
     handoffs: list[tuple[int, float]] = field(default_factory=list)  # (u16 frame index, hand-off s)
+    notes: dict[str, int] = field(default_factory=dict)  # phone-side counters (credit stalls, ...)
 
     @property
     def found(self) -> list[Trial]:
@@ -156,16 +178,17 @@ class AudioLatency:
         spec = glp_codec(codec).spec(self.fs)
         phone, prefix = self.phone, f"ul-{self._tag}-{next(_RUNS)}"
         spacing_s = self._dur_s + self.max_latency_s + 0.02
-        self._call(lambda: phone.start_uplink(codec, echo), self.timeout_s, "audio uplink start")
-        try:
-            self._call(lambda: phone.wait_arrival_after(time.monotonic(), self.timeout_s), self.timeout_s,
-                       "first uplink frame")
-            starts = self._inject_trials(prefix, trials, spacing_s)
-            end = starts[-1][1] + spacing_s
-            wait_s = end - time.monotonic() + self.timeout_s
-            self._call(lambda: phone.wait_arrival_after(end, wait_s), wait_s, "uplink stream")
-        finally:
-            packets = self._call(phone.stop_uplink, self.timeout_s, "audio uplink stop")
+        with quiet_gc():
+            self._call(lambda: phone.start_uplink(codec, echo), self.timeout_s, "audio uplink start")
+            try:
+                self._call(lambda: phone.wait_arrival_after(time.monotonic(), self.timeout_s), self.timeout_s,
+                           "first uplink frame")
+                starts = self._inject_trials(prefix, trials, spacing_s)
+                end = starts[-1][1] + spacing_s
+                wait_s = end - time.monotonic() + self.timeout_s
+                self._call(lambda: phone.wait_arrival_after(end, wait_s), wait_s, "uplink stream")
+            finally:
+                packets = self._call(phone.stop_uplink, self.timeout_s, "audio uplink stop")
         stream = reconstruct(packets, spec)
         times, n = stream.timeline.frame_times_s, spec.frame_samples
         out = []
@@ -193,13 +216,14 @@ class AudioLatency:
         pcm = np.clip(np.round(x * 32767), -32768, 32767).astype(np.int16)
         frames = [fragment_frame(first_frame_index + k, enc.encode(pcm[k * n:(k + 1) * n]), room)
                   for k in range(len(x) // n)]
-        self._call(lambda: phone.start_downlink(codec), self.timeout_s, "audio downlink start")
-        t0 = time.monotonic() + self.lead_s
-        try:
-            written = self._call(lambda: phone.send_paced(frames, t0, spec.frame_s), len(x) / self.fs + self.timeout_s,
-                                 "downlink stream")
-        finally:
-            self._call(phone.stop_downlink, self.timeout_s, "audio downlink stop")
+        with quiet_gc():
+            self._call(lambda: phone.start_downlink(codec), self.timeout_s, "audio downlink start")
+            t0 = time.monotonic() + self.lead_s
+            try:
+                written = self._call(lambda: phone.send_paced(frames, t0, spec.frame_s),
+                                     len(x) / self.fs + self.timeout_s, "downlink stream")
+            finally:
+                self._call(phone.stop_downlink, self.timeout_s, "audio downlink stop")
         capture, cap_t0 = self.rig.capture(written[0], len(x) / self.fs + self.max_latency_s, self.timeout_s)
         timeline = sent_timeline(written, spec)
         out = []
@@ -211,7 +235,7 @@ class AudioLatency:
                                    float(s)))
         handoffs = [((first_frame_index + k) & 0xFFFF, t) for k, t in enumerate(written)]
         return Run("downlink", codec, self.rig_fs, self.rig_stimulus, out, len(frames), 0, first_frame_index & 0xFFFF,
-                   handoffs)
+                   handoffs, {"credit_stalls": phone.credit_stalls, "late_frames": phone.late_frames})
 
     # --- round trip ----------------------------------------------------------------------------
     def roundtrip(self, codec: str, trials: int = 5) -> Run:
@@ -219,20 +243,21 @@ class AudioLatency:
         window_s = 2 * self.max_latency_s
         phone, prefix = self.phone, f"rt-{self._tag}-{next(_RUNS)}"
         spacing_s = self._dur_s + window_s + 0.02
-        self._call(lambda: phone.start_downlink(codec), self.timeout_s, "audio downlink start")
-        try:
-            self._call(lambda: phone.start_uplink(codec, echo=True), self.timeout_s, "audio uplink start")
+        with quiet_gc():
+            self._call(lambda: phone.start_downlink(codec), self.timeout_s, "audio downlink start")
             try:
-                self._call(lambda: phone.wait_arrival_after(time.monotonic(), self.timeout_s), self.timeout_s,
-                           "first uplink frame")
-                starts = self._inject_trials(prefix, trials, spacing_s)
-                end = starts[-1][1] + spacing_s
-                wait_s = end - time.monotonic() + self.timeout_s
-                self._call(lambda: phone.wait_arrival_after(end, wait_s), wait_s, "round-trip stream")
+                self._call(lambda: phone.start_uplink(codec, echo=True), self.timeout_s, "audio uplink start")
+                try:
+                    self._call(lambda: phone.wait_arrival_after(time.monotonic(), self.timeout_s), self.timeout_s,
+                               "first uplink frame")
+                    starts = self._inject_trials(prefix, trials, spacing_s)
+                    end = starts[-1][1] + spacing_s
+                    wait_s = end - time.monotonic() + self.timeout_s
+                    self._call(lambda: phone.wait_arrival_after(end, wait_s), wait_s, "round-trip stream")
+                finally:
+                    packets = self._call(phone.stop_uplink, self.timeout_s, "audio uplink stop")
             finally:
-                packets = self._call(phone.stop_uplink, self.timeout_s, "audio uplink stop")
-        finally:
-            self._call(phone.stop_downlink, self.timeout_s, "audio downlink stop")
+                self._call(phone.stop_downlink, self.timeout_s, "audio downlink stop")
         cap_t0 = starts[0][1]
         capture, cap_t0 = self.rig.capture(cap_t0, end - cap_t0, self.timeout_s)
         out = []

@@ -32,6 +32,8 @@ def codec(request, audio_latency, plan) -> str:
 
 def _judge(run, measure, floor_s: float) -> None:
     attach_run(run)
+    if run.notes:
+        print(f"{run.direction} {run.codec}: {run.notes}")  # shown with the failure report
     assert not run.missed, f"{run.direction} {run.codec}: stimulus not heard in trials {run.missed} (dropout)"
     stats = run.stats()
     worst = min(run.trials, key=lambda t: t.quality)
