@@ -108,8 +108,8 @@ def main() -> dict:
     ms = {k: np.array(v) * 1e3 for k, v in latencies.items()}
     up50 = float(np.percentile(ms["uplink"], 50))
     return {
-        "trials": int(all_err.size), "missed": len(missed), "codec": "lc3-10ms", "interval_ms": link.interval_ms, "phy": link.phy,
-        "per": args.per, "jitter_ms": args.jitter_ms,
+        "trials": int(all_err.size), "missed": len(missed), "codec": "lc3-10ms", "interval_ms": link.interval_ms,
+        "phy": link.phy, "per": args.per, "jitter_ms": args.jitter_ms,
         "error_median_ms": round(float(np.median(all_err)), 6), "error_max_ms": round(float(all_err.max()), 6),
         **{f"error_max_{k}_ms": round(float(np.max(v)) * 1e3, 6) for k, v in errors.items()},
         "uplink_p50_ms": round(up50, 3), "uplink_p95_ms": round(float(np.percentile(ms["uplink"], 95)), 3),

@@ -13,7 +13,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from bench.audio.latency import estimate_delay  # noqa: E402
 from bench.audio.session import Run  # noqa: E402
 
 

@@ -17,7 +17,6 @@ from bench.audio.stream import reconstruct, sent_timeline
 from bench.protocol import messages as m
 from bench.protocol.errors import ErrorCode
 from bench.protocol.frames import encode_frame
-from bench.protocol.gatt import Channel
 from bench.protocol.session import DeviceError
 from bench.reference.audio_truth import AudioTruth
 from bench.reference.glasses_audio import GlassesAudio, UplinkTruthTap, codec_name
