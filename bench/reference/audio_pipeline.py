@@ -74,7 +74,7 @@ class AudioPipeline:
     """One glasses audio path; ``start()`` on the loop that will run it, ``stop()`` to end."""
 
     def __init__(self, rig: RigHooks, board: BoardAudio, send: Callable[[bytes], None] | None = None,
-                 *, mode: str = "uplink", first_frame_index: int = 0) -> None:
+                 *, mode: str = "uplink", first_frame_index: int = 0, start_delay_s: float = 0.0) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         if mode in ("uplink", "duplex") and send is None:
@@ -84,6 +84,7 @@ class AudioPipeline:
         self.truth = rig.truth
         self._send = send
         self._first_index = first_frame_index & 0xFFFF
+        self.start_delay_s = start_delay_s  # microphone start-up: the ADC's first sample comes this much later
         self._handles: list[asyncio.TimerHandle] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self.frames_sent = self.frames_played = self.frames_concealed = self.late_frames = 0
@@ -105,7 +106,7 @@ class AudioPipeline:
             self._enc = self.spec.encoder()
             self._pending = np.zeros(0, dtype=np.int16)
             self._seq = 0
-            self._adc_t0 = loop.time() + 0.001
+            self._adc_t0 = loop.time() + 0.001 + self.start_delay_s
             self.truth.adc_t0_s = self._adc_t0
             self.truth.first_frame_index = self._first_index
             self._schedule(self._block_end(0), self._adc_block, 0)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from typing import TYPE_CHECKING, Callable
 
 from bumble import att, l2cap
@@ -31,6 +32,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 AUDIO_FRAME_OVERHEAD = OVERHEAD + 4  # GLP header + CRC, AudioFrame.capture_time_us
+# A PDM microphone takes a few ms to start, and the time varies from start to start. Without that,
+# the simulated mic clock would start exactly at the connection event that carried AudioUplinkStart,
+# and every stream would sit at the same phase of the connection interval. Uniform 0-15 ms covers
+# every phase of a 7.5 or 15 ms interval evenly.
+MIC_STARTUP_MAX_S = 0.015
 ATT_CID = 0x0004
 
 
@@ -49,8 +55,10 @@ class GlassesAudio:
     """``AudioHooks`` of the reference glasses: one uplink and one downlink pipeline on a rig."""
 
     def __init__(self, protocol: "GlassesProtocol", rig: AcousticRig, board: str,
-                 on_streaming: Callable[[bool], None] | None = None, first_frame_index: int = 0) -> None:
+                 on_streaming: Callable[[bool], None] | None = None, first_frame_index: int = 0,
+                 seed: int = 0) -> None:
         self.protocol, self.rig, self.board = protocol, rig, board
+        self.rng = random.Random(seed)
         self.truth = rig.truth
         self.on_streaming = on_streaming
         self.first_frame_index = first_frame_index & 0xFFFF
@@ -76,7 +84,8 @@ class GlassesAudio:
         board = self._board(codec, sample_rate_hz, frame_duration_s)
         self.truth.reset_uplink()
         self.uplink = AudioPipeline(self.rig, board, self._send_up, mode="uplink",
-                                    first_frame_index=self.first_frame_index)
+                                    first_frame_index=self.first_frame_index,
+                                    start_delay_s=self.rng.uniform(0.0, MIC_STARTUP_MAX_S))
         self.uplink.start()
         self._streaming()
 

@@ -34,7 +34,8 @@ async def start(bench: Any) -> dict[str, Any]:
             glasses.power.enter("audio_streaming" if on else "connected_idle")
 
     audio = GlassesAudio(glasses.protocol, rig, bench.profile.board.name, on_streaming=streaming,
-                         first_frame_index=int(settings.get("audio.first_frame_index", 0)))
+                         first_frame_index=int(settings.get("audio.first_frame_index", 0)),
+                         seed=bench.options.seed or 0)
     glasses.protocol.audio = audio
     # Truth of "the phone has the frame": the radio hands the notification to the phone's controller.
     bench.link.delivery_observer = UplinkTruthTap(rig.truth.uplink_packet_delivered,
