@@ -268,7 +268,10 @@ class BumbleClient(BaseBleakClient):
 
     def _on_disconnection(self, reason: int) -> None:
         self._connection = None
-        self.disconnect_reason = f"HCI reason 0x{reason:02x} ({hci.HCI_Constant.error_name(reason)})"
+        if self._host is not None and (self._host.lost or self._host.transport.source.terminated.done()):
+            self.disconnect_reason = f"link lost: HCI transport {self._spec} closed"
+        else:
+            self.disconnect_reason = f"HCI reason 0x{reason:02x} ({hci.HCI_Constant.error_name(reason)})"
         self._finish_disconnect()
 
     def _on_link_lost(self) -> None:

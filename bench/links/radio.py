@@ -345,6 +345,57 @@ class TimedController(Controller):
         self._hci_packets[packet.connection_handle] += 1
         connection.assembler.feed_packet(packet)
 
+    def on_advertising_pdu(self, pdu: ll.AdvInd | ll.AdvExtInd) -> None:
+        """Report advertising *and the advertiser's scan response* to an active scanner.
+
+        Bumble's controller reports the advertising data twice, the second time labelled as the
+        scan response, so a name in the advertising data and a service UUID in the scan response
+        (the usual split: together they exceed 31 bytes) never both reach the host.
+        """
+        if self.le_scan_enable:
+            self._report_advertisement(pdu)
+            self.le_scan_enable = False
+            try:
+                super().on_advertising_pdu(pdu)  # periodic sync and pending connection only
+            finally:
+                self.le_scan_enable = True
+            return
+        super().on_advertising_pdu(pdu)
+
+    def _scan_response_of(self, address: hci.Address) -> bytes:
+        advertiser = self.link.find_le_controller(address)
+        if advertiser is None:
+            return b""
+        if advertiser.le_legacy_advertiser.enabled and advertiser.le_legacy_advertiser.address == address:
+            return bytes(advertiser.le_legacy_advertiser.scan_response_data)
+        for adv in advertiser.advertising_sets.values():
+            if adv.enabled and adv.address == address:
+                return bytes(adv.scan_response_data)
+        return b""
+
+    def _report_advertisement(self, pdu: ll.AdvInd | ll.AdvExtInd) -> None:
+        scan_rsp = self._scan_response_of(pdu.advertiser_address)
+        address = pdu.advertiser_address
+        if self.le_features & hci.LeFeatureMask.LE_EXTENDED_ADVERTISING:
+            Report = hci.HCI_LE_Extended_Advertising_Report_Event.Report
+            kinds = hci.HCI_LE_Extended_Advertising_Report_Event.EventType
+            reports = [(kinds.CONNECTABLE_ADVERTISING | kinds.SCANNABLE_ADVERTISING | kinds.LEGACY_ADVERTISING_PDU_USED, pdu.data)]
+            if scan_rsp:
+                reports.append((kinds.CONNECTABLE_ADVERTISING | kinds.SCANNABLE_ADVERTISING | kinds.SCAN_RESPONSE
+                                | kinds.LEGACY_ADVERTISING_PDU_USED, scan_rsp))
+            for event_type, data in reports:
+                self.send_hci_packet(hci.HCI_LE_Extended_Advertising_Report_Event([Report(
+                    event_type=event_type, address_type=address.address_type, address=address,
+                    primary_phy=hci.Phy.LE_1M, secondary_phy=hci.Phy.LE_1M, advertising_sid=0, tx_power=0,
+                    rssi=-50, periodic_advertising_interval=0, direct_address_type=0,
+                    direct_address=hci.Address.ANY, data=data)]))
+        else:
+            Legacy = hci.HCI_LE_Advertising_Report_Event
+            reports = [(Legacy.EventType.ADV_IND, pdu.data)] + ([(Legacy.EventType.SCAN_RSP, scan_rsp)] if scan_rsp else [])
+            for event_type, data in reports:
+                self.send_hci_packet(Legacy([Legacy.Report(event_type=event_type, address_type=address.address_type,
+                                                           address=address, data=data, rssi=-50)]))
+
     def on_hci_reset_command(self, command: hci.HCI_Reset_Command) -> hci.HCI_StatusReturnParameters:
         """Bumble's reset keeps connections and scans alive; a real controller drops them."""
         self.reset_link_state()
