@@ -21,7 +21,8 @@ from bumble.device import Connection, Device
 from bumble.profiles.battery_service import BatteryService
 from bumble.profiles.device_information_service import DeviceInformationService
 
-from bench.links.radio import TimedController, TimedLink
+from bench.links.controller import TimedController
+from bench.links.radio import TimedLink
 from bench.protocol import gatt as glp_gatt
 from bench.protocol.gatt import Channel
 from bench.reference.glasses_protocol import AudioHooks, DeviceHooks, GlassesProtocol

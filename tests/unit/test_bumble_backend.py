@@ -11,7 +11,7 @@ from bleak import BleakClient, BleakScanner
 from bleak.exc import BleakError
 
 from bench.config import ReferenceSpec
-from bench.links import bumble_backend
+from bench.links import bumble_backend, bumble_host
 from bench.links.bumble_backend import BumbleClient, BumbleScanner, close_hosts
 from bench.links.loop import new_event_loop
 from bench.session import ReferenceProcess
@@ -103,7 +103,7 @@ def test_connect_to_absent_device_is_a_bleak_error(reference):
 def test_use_as_default_reaches_tools_that_build_their_own_client(reference, monkeypatch):
     monkeypatch.setattr(bleak, "get_platform_client_backend_type", bleak.get_platform_client_backend_type)
     monkeypatch.setattr(bleak, "get_platform_scanner_backend_type", bleak.get_platform_scanner_backend_type)
-    monkeypatch.setattr(bumble_backend, "_default_spec", None)
+    monkeypatch.setattr(bumble_host, "default_spec", None)
     bumble_backend.use_as_default(reference.ready["hci"])
 
     async def body():
