@@ -44,7 +44,8 @@ def test_lost_samples_are_flagged(dut, power):
     rec = power.record(1.0, lambda: _console(dut, "fault instrument drop 3000"), lead_s=0.2,
                        expect_state="connected_idle")
     ctx = rec.context("connected_idle")
-    assert rec.lost_samples >= 3000 and ctx["complete"] is False, ctx
+    # the 6-bit counter sees 3000 mod 64; the host clock finds the rest, give or take its start latency
+    assert rec.lost_samples >= 2500 and ctx["complete"] is False, (rec.lost_samples, rec.notes)
     assert any("lost" in n for n in rec.notes)
 
 
