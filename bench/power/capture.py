@@ -146,6 +146,8 @@ class PowerRig:
         meter = self.meter
         rate = min(self.sample_rate_hz, meter.max_sample_rate_hz)
         streaming = isinstance(meter, Ppk2Meter)
+        if not streaming:   # another client may have changed the instrument's range since we opened it
+            meter.set_range(self.range_a)
         captures: list[Capture] = []
         meter.start_capture(rate, duration_s)
         t0 = time.monotonic()

@@ -54,6 +54,7 @@ def test_range_overflow_is_flagged(dut, bench):
                    console=lambda: dut.console)
     try:
         rec = rig.record(0.5, expect_state="connected_idle")
+        rig.meter.set_range(None)   # one instrument, shared: leave it auto-ranging for the next client
     finally:
         rig.close()
     ctx = rec.context("connected_idle")
