@@ -139,7 +139,7 @@ class PowerRig:
         except InstrumentError as exc:
             self.broken()
             raise InstrumentFault(f"{self.kind} meter {self.resource}: {exc}") from exc
-        return self._recording(captures, action_s, expect_state, settle_s)
+        return self.recording(captures, action_s, expect_state, settle_s)
 
     def _capture(self, duration_s: float, action: Callable[[], Any] | None,
                  lead_s: float) -> tuple[list[Capture], tuple[float, float] | None]:
@@ -173,8 +173,9 @@ class PowerRig:
             raise ValueError(f"lead_s {lead_s} leaves no time for the action in a {duration_s} s capture")
         return captures, action_s
 
-    def _recording(self, captures: list[Capture], action_s: tuple[float, float] | None,
-                   expect_state: str | None, settle_s: float) -> Recording:
+    def recording(self, captures: list[Capture], action_s: tuple[float, float] | None,
+                  expect_state: str | None, settle_s: float = 0.02) -> Recording:
+        """Join captures into a trace and cut it into states (markers, console lines, or the action)."""
         caps = [c for c in captures if len(c)]
         if not caps:
             raise InstrumentFault(f"{self.kind} meter {self.resource}: the capture returned no samples")
