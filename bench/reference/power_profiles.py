@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from bench.power.states import STATE_IDS, STATES  # noqa: F401  (re-exported: the marker ids)
+from bench.power.states import STATE_IDS, STATES
+
+__all__ = ["BOARDS", "SKUS", "STATES", "STATE_IDS", "BoardProfile", "Burst", "register_board"]
 
 
 @dataclass(frozen=True)

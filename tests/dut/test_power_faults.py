@@ -18,6 +18,12 @@ from bench.power.capture import PowerRig
 pytestmark = [pytest.mark.power, pytest.mark.reference, pytest.mark.serial]
 
 
+@pytest.fixture(autouse=True)
+def _reference_only(bench):
+    if bench.config.reference is None:
+        pytest.skip("needs the reference bench's instrument fault switches")
+
+
 def _console(dut, command: str) -> str:
     return dut.require_console().command(command)
 
