@@ -81,6 +81,7 @@ class PowerSpec(Strict):
     kind: Literal["ppk2", "visa"]
     resource: str = Field(description="PPK2 serial port, or VISA resource string; 'auto' on a reference bench")
     supply_voltage_v: float = Field(3.7, gt=0, le=5.5)
+    mode: Literal["source", "ampere"] = Field("source", description="PPK2: source meter (powers the DUT) or ampere meter")
     sample_rate_hz: float = Field(100_000, gt=0)
     timeout_s: float = Field(5.0, gt=0)
 

@@ -18,6 +18,8 @@ from bench.measure import Measurement, Recorder
 from bench.plan import limits_source, load_plan
 from bench.report.allure import EnvironmentInfo, apply_allure_labels, write_categories, write_environment
 
+pytest_plugins = ["bench.power.fixtures"]
+
 MARKERS = {
     "smoke": "area: smoke (advertise, connect, identity, reboot)",
     "protocol": "area: Glasses Link Protocol conformance",
