@@ -8,8 +8,6 @@ use profile (time shares, contributions) and the states no per-state test measur
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from bench.limits import split_variant
@@ -17,17 +15,6 @@ from bench.power.states import STATES
 
 STATE_OF = {"sleep_current_a": "sleep", "advertising_current_a": "advertising",
             "connected_idle_current_a": "connected_idle", "streaming_current_a": "audio_streaming"}
-
-
-def read_records(path: str | Path) -> list[dict[str, Any]]:
-    """Measurement records of a JSONL file (a torn last line, from a crash, is skipped)."""
-    out = []
-    for line in Path(path).read_text().splitlines():
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return out
 
 
 def power_table(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
