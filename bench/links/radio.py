@@ -78,34 +78,27 @@ def fragments(pdu_len: int, data_length: int) -> list[int]:
     return [data_length] * full + ([rest] if rest else [])
 
 
-def notify_throughput_bps(params: LinkParams, mtu: int) -> float:
+def notify_throughput_bps(params: LinkParams, mtu: int, notifications: int = 400) -> float:
     """Theoretical notification payload throughput (bytes/s) of a saturated peripheral.
 
     Each notification carries mtu − 3 bytes in an L2CAP PDU of mtu + 4 bytes (ATT 3 + L2CAP 4
-    header bytes), fragmented to the data length. Events pack (empty, fragment) pairs while
-    ``offset + pair ≤ interval``; see docs/radio.md.
+    header bytes), fragmented to the data length; the central answers each fragment with an empty
+    PDU. Events pack pairs while ``offset + pair ≤ interval`` (docs/radio.md); the average over a
+    long run of ``notifications`` is the steady state.
     """
-    frags = fragments(mtu + 4, params.data_length)
+    frags = fragments(mtu + 4, params.data_length) * notifications
     empty = air_time_s(0, params.phy)
-    sent_frags, offset, payload = 0, 0.0, 0
-    # Pack a long run of notifications into events; the steady state is the average.
     events, i = 0, 0
-    n_notifications = 400
-    queue = [f for _ in range(n_notifications) for f in frags]
-    while i < len(queue):
+    while i < len(frags):
         offset = 0.0
-        first = True
-        while i < len(queue):
-            pair = empty + T_IFS_S + air_time_s(queue[i], params.phy, params.encrypted) + T_IFS_S
-            if not first and offset + pair > params.interval_s:
+        while i < len(frags):
+            pair = empty + T_IFS_S + air_time_s(frags[i], params.phy, params.encrypted) + T_IFS_S
+            if offset > 0 and offset + pair > params.interval_s:
                 break
             offset += pair
-            first = False
             i += 1
-            sent_frags += 1
         events += 1
-    payload = n_notifications * (mtu - 3)
-    return payload / (events * params.interval_s)
+    return notifications * (mtu - 3) / (events * params.interval_s)
 
 
 class RadioObserver(Protocol):
