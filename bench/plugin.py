@@ -18,12 +18,15 @@ from bench.config import BenchConfig, load_bench
 from bench.errors import BenchError
 from bench.measure import Measurement, Recorder
 
+pytest_plugins = ["bench.dut.glp_fixtures"]
+
 MARKERS = {
     "ble": "needs the DUT's BLE link",
     "serial": "needs the DUT's serial console",
     "hardware": "needs real hardware (skipped on the reference bench)",
     "reference": "needs the reference bench (its fault switches or ground truth)",
     "slow": "takes more than a few seconds",
+    "protocol": "phone–glasses protocol (GLP) conformance",
 }
 
 
