@@ -8,7 +8,7 @@ reconnects asking for N and restores the bench's own request afterwards.
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from bench.dut.glasses import Dut
 from bench.dut.protocol import GlpClient
@@ -105,3 +105,34 @@ def codec(glp: GlpClient) -> Any:
         if caps & m.CODEC_CAPABILITY[c]:
             return c
     raise AssertionError(f"DUT advertises no codec at all: {caps!r}")
+
+
+def expect_event(glp: GlpClient, types: Any, trigger: Callable[[], object], timeout_s: float = 3.0,
+                 predicate: Callable[[Any], bool] = lambda _msg: True) -> Any:
+    """Listen for an unsolicited message of `types`, then call `trigger()` (e.g. a console command),
+    then wait for it: listening first means an event that arrives quickly is not missed."""
+    import asyncio
+
+    from bench.errors import DutTimeout
+    from bench.links.loop import LoopTimeout
+
+    async def arm() -> tuple[Any, Callable[[], None]]:
+        fut = asyncio.get_running_loop().create_future()
+
+        def got(msg: Any) -> None:
+            if not fut.done() and predicate(msg):
+                fut.set_result(msg)
+        return fut, glp.session.subscribe(got, types)
+
+    fut, unsubscribe = glp.loop.run(arm(), 5.0, "arm GLP event")
+    try:
+        trigger()
+
+        async def wait() -> Any:
+            return await asyncio.wait_for(fut, timeout_s)
+        try:
+            return glp.loop.run(wait(), timeout_s + 2.0, "GLP event")
+        except (LoopTimeout, TimeoutError):
+            raise DutTimeout(f"no {types} event within {timeout_s:g} s of the trigger") from None
+    finally:
+        glp.loop.call_soon(unsubscribe)
