@@ -53,7 +53,10 @@ def reconnected(dut: Dut, mtu: int | None = None) -> Iterator[int]:
 def open_session(dut: Dut, hello: bool = True, timeout_s: float = 1.0) -> GlpClient:
     """A new PhoneSession on the current connection (the DUT's own one is closed first).
 
-    hello=False leaves the session before Hello (for INVALID_STATE checks). Close it when done."""
+    hello=False leaves the session before Hello (for INVALID_STATE checks). Close it when done.
+    Use it right after ``reconnect``: the glasses' reply cache lives as long as the connection, and a
+    new session numbers its requests from 0 again, so on an old connection a request identical to an
+    earlier one with the same seq would be answered from that cache without being acted on."""
     from bench.protocol.ble_transport import BleTransport
     from bench.protocol.session import PhoneSession
 

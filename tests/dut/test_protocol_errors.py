@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.dut.glp_tools import capabilities, codec, lacking, open_session, reconnect, require
+from bench.dut.glp_tools import capabilities, codec, open_session, reconnect, require
 from bench.protocol import messages as m
 from bench.protocol.errors import ErrorCode
 from bench.protocol.frames import Flags

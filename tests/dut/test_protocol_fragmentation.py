@@ -16,6 +16,7 @@ from bench.dut.glp_tools import can_request_mtu, capabilities, reconnected
 from bench.protocol import messages as m
 from bench.protocol.errors import ErrorCode
 from bench.protocol.frames import OVERHEAD
+from bench.protocol.gatt import link_max_payload
 
 pytestmark = [pytest.mark.protocol, pytest.mark.ble]
 
@@ -52,7 +53,7 @@ def test_negotiated_mtu_is_min_of_requested_and_device_max(dut, mtu):
     _check_requestable(dut, mtu)
     with reconnected(dut, mtu) as got:
         assert got == min(mtu, _max_mtu(dut))
-        assert dut.glp.session.transport.max_payload == got - 3
+        assert dut.glp.session.transport.max_payload == link_max_payload(got)
 
 
 @pytest.mark.parametrize("mtu", MTUS)

@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from bench.dut.glp_probe import GlpProbe
 from bench.dut.glp_tools import capabilities, codec, expect_event, open_session, reconnect, require
 from bench.protocol import messages as m
 from bench.protocol.errors import ErrorCode
@@ -49,42 +50,42 @@ def test_photo_credits_are_honoured(glp, glp_probe):
     assert [c.offset for c in chunks] == sorted({c.offset for c in chunks})
 
 
-def _start_downlink(glp) -> None:
+def _downlink_session(dut, glp, glp_record):
+    """A new connection and session (no credit left over from earlier streams) with the downlink
+    started; returns the session and the credit of the glasses' initial CreditGrant."""
     require(glp, C.AUDIO_DOWNLINK)
-    glp.request(m.AudioDownlinkStart(codec(glp), 16000, 10000))
-    glp.call(lambda s: _wait_credit(s), 5, "initial CreditGrant")
+    reconnect(dut)
+    fresh = glp_record.watch(dut.glp, "downlink session")
+    grant = expect_event(fresh, m.CreditGrant,
+                         lambda: fresh.request(m.AudioDownlinkStart(codec(fresh), 16000, 10000)))
+    assert grant.channel is m.CreditChannel.AUDIO_DOWN and grant.credits >= 1
+    return fresh, grant.credits
 
 
-async def _wait_credit(s) -> None:
-    while s.downlink_credits <= 0:
-        await s.wait_event(m.CreditGrant, 3.0)
-
-
-def test_downlink_sender_within_credit_is_never_refused(glp, glp_probe):
-    _start_downlink(glp)
+def test_downlink_sender_within_credit_is_never_refused(dut, glp, glp_record):
+    fresh, _ = _downlink_session(dut, glp, glp_record)
     try:
         async def play(s):
             for i in range(24):  # three times the glasses' buffer: needs credit to come back
                 await s.send_audio(bytes(40), i * 10_000, timeout_s=3.0)
-        seen = glp_probe.collect(play, timeout_s=10)
+        seen = GlpProbe(fresh).collect(play, timeout_s=10)
         assert not [r for r in seen if r.error is not None], [r.entry.line() for r in seen if r.error]
     finally:
-        glp.request(m.AudioDownlinkStop())
+        fresh.request(m.AudioDownlinkStop())
 
 
-def test_downlink_frames_beyond_credit_are_refused_busy(glp, glp_probe):
-    _start_downlink(glp)
-    credit = glp.session.downlink_credits
+def test_downlink_frames_beyond_credit_are_refused_busy(dut, glp, glp_record):
+    fresh, credit = _downlink_session(dut, glp, glp_record)
     try:
         async def flood(s):
             for i in range(credit + 16):
                 await s.send(m.AudioFrame(i, bytes(40)), Channel.AUDIO_DOWN)
-        seen = glp_probe.collect(flood)
+        seen = GlpProbe(fresh).collect(flood)
         busy = [r for r in seen if r.error is not None and r.error.code is ErrorCode.BUSY]
         assert busy, "16 frames beyond the granted credit, sent at once, must overrun the buffer"
         assert len(busy) <= 16 and all(r.error.request_type == m.AudioFrame.TYPE for r in busy)
     finally:
-        glp.request(m.AudioDownlinkStop())
+        fresh.request(m.AudioDownlinkStop())
 
 
 async def _close(s) -> None:
