@@ -146,3 +146,21 @@ def test_pre_hello_requests_are_answered_on_a_fresh_connection(dut, glp_record):
         assert isinstance(fresh.hello(), m.HelloReply)
     finally:
         fresh.close()
+
+
+@pytest.mark.parametrize("key", list(m.SettingKey), ids=lambda k: k.name.lower())
+def test_setting_range_limits(glp, key):
+    from bench.protocol.errors import ErrorCode
+    from bench.protocol.session import DeviceError
+
+    rng, field = m.SETTING_RANGES[key], m.SETTING_FIELDS[key]
+    try:
+        for edge in (rng.min, rng.max):
+            assert getattr(glp.request(m.SettingSet(key, edge)), field) == edge
+        for outside in (rng.min - 1, rng.max + 1):
+            with pytest.raises(DeviceError) as info:
+                glp.request(m.SettingSet(key, outside), check=False)
+            assert info.value.code is ErrorCode.OUT_OF_RANGE and key.name in info.value.reply.detail
+            assert getattr(glp.request(m.SettingsGet()), field) == rng.max, "a refused value must not be applied"
+    finally:
+        glp.request(m.FactoryReset())
