@@ -75,6 +75,8 @@ class DutSpec(Strict):
     sku: str
     console: Optional[ConsoleSpec] = None
     ble: BleSpec
+    glp_port: Optional[str] = Field(None, description="serial port carrying GLP over COBS (bring-up without a "
+                                                      "radio); 'auto' = the reference bench's glp_serial pty")
 
 
 class PowerSpec(Strict):

@@ -20,6 +20,8 @@ from bench.report.allure import EnvironmentInfo, apply_allure_labels, write_cate
 
 pytest_plugins = ["bench.power.fixtures"]
 
+pytest_plugins = ["bench.dut.glp_fixtures"]
+
 MARKERS = {
     "smoke": "area: smoke (advertise, connect, identity, reboot)",
     "protocol": "area: Glasses Link Protocol conformance",
@@ -35,6 +37,7 @@ MARKERS = {
     "hardware": "needs real hardware (skipped on the reference bench)",
     "reference": "needs the reference bench (its fault switches or ground truth)",
     "slow": "takes more than a few seconds",
+    "protocol": "phone–glasses protocol (GLP) conformance",
 }
 
 

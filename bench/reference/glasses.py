@@ -231,12 +231,12 @@ class ReferenceGlasses:
         self._power("connected")
         connection.on("disconnection", lambda reason: self._on_disconnection(connection, reason))
         connection.on("connection_att_mtu_update", lambda: self._on_mtu(connection))
-        self.protocol.connected(connection.att_mtu - 3)
+        self.protocol.connected(glp_gatt.link_max_payload(connection.att_mtu))
 
     def _on_mtu(self, connection: Connection) -> None:
         self.log.info("ble", f"MTU {connection.att_mtu}")
         if connection is self.connection:
-            self.protocol.set_max_payload(connection.att_mtu - 3)
+            self.protocol.set_max_payload(glp_gatt.link_max_payload(connection.att_mtu))
 
     def _on_disconnection(self, connection: Connection, reason: int) -> None:
         if self.connection is connection:
