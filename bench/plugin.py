@@ -18,9 +18,8 @@ from bench.measure import Measurement, Recorder
 from bench.plan import limits_source, load_plan
 from bench.report.allure import EnvironmentInfo, apply_allure_labels, write_categories, write_environment
 
-pytest_plugins = ["bench.power.fixtures"]
-
-pytest_plugins = ["bench.dut.glp_fixtures"]
+# fixtures of each area live next to their code
+pytest_plugins = ["bench.dut.glp_fixtures", "bench.power.fixtures"]
 
 MARKERS = {
     "smoke": "area: smoke (advertise, connect, identity, reboot)",

@@ -188,6 +188,8 @@ class GlassesProtocol:
         if frame.is_reply:
             self._error(ErrorCode.MALFORMED, frame.type, frame.seq, 0, "the phone must not send REPLY frames")
             return
+        if frame.type == m.Hello.TYPE:
+            self.reply_cache.clear()  # a new phone session numbers from 0 again: old replies are not its
         cached = self.reply_cache.get(frame.seq)
         if cached is not None and cached[0] == bytes((frame.type,)) + frame.payload:
             self._send_raw(Channel.CONTROL_OUT, cached[1])  # a retry: answer again, do not act twice
