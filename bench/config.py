@@ -109,7 +109,7 @@ class BenchConfig(Strict):
     def _auto_needs_reference(self) -> "BenchConfig":
         autos = [f for f, v in (("dut.console.port", self.dut.console and self.dut.console.port),
                                 ("dut.ble.name", self.dut.ble.name), ("dut.ble.address", self.dut.ble.address),
-                                ("dut.ble.hci", self.dut.ble.hci),
+                                ("dut.ble.hci", self.dut.ble.hci), ("dut.glp_port", self.dut.glp_port),
                                 ("power.resource", self.power and self.power.resource),
                                 ("rig.address", self.rig and self.rig.address)) if v == AUTO]
         if autos and self.reference is None:

@@ -76,8 +76,6 @@ def _glp_serial_client(bench: Any) -> Iterator[GlpClient]:
     port = bench.config.dut.glp_port
     if port is None:
         pytest.skip("the bench has no GLP serial port (dut.glp_port)")
-    if port == "auto" and bench.reference is None:
-        pytest.fail("dut.glp_port is 'auto' but the bench has no reference section to supply it")
     from bench.dut.serial_glp import open_serial_glp
 
     client = open_serial_glp(bench.loop, bench.endpoint(port, "glp_serial"))
