@@ -75,12 +75,15 @@ class DutSpec(Strict):
     sku: str
     console: Optional[ConsoleSpec] = None
     ble: BleSpec
+    glp_port: Optional[str] = Field(None, description="serial port carrying GLP over COBS (bring-up without a "
+                                                      "radio); 'auto' = the reference bench's glp_serial pty")
 
 
 class PowerSpec(Strict):
     kind: Literal["ppk2", "visa"]
     resource: str = Field(description="PPK2 serial port, or VISA resource string; 'auto' on a reference bench")
     supply_voltage_v: float = Field(3.7, gt=0, le=5.5)
+    mode: Literal["source", "ampere"] = Field("source", description="PPK2: source meter (powers the DUT) or ampere meter")
     sample_rate_hz: float = Field(100_000, gt=0)
     timeout_s: float = Field(5.0, gt=0)
 
@@ -106,7 +109,7 @@ class BenchConfig(Strict):
     def _auto_needs_reference(self) -> "BenchConfig":
         autos = [f for f, v in (("dut.console.port", self.dut.console and self.dut.console.port),
                                 ("dut.ble.name", self.dut.ble.name), ("dut.ble.address", self.dut.ble.address),
-                                ("dut.ble.hci", self.dut.ble.hci),
+                                ("dut.ble.hci", self.dut.ble.hci), ("dut.glp_port", self.dut.glp_port),
                                 ("power.resource", self.power and self.power.resource),
                                 ("rig.address", self.rig and self.rig.address)) if v == AUTO]
         if autos and self.reference is None:

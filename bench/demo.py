@@ -84,12 +84,10 @@ def latency_section(m: dict[str, dict[str, Any]], _env: dict[str, str]) -> str |
 
 
 def power_section(m: dict[str, dict[str, Any]], _env: dict[str, str]) -> str | None:
-    rows = [[name.removesuffix("_current_a").replace("_", " "), q(rec), rec.get("verdict", "")]
-            for name, rec in sorted(m.items()) if re.match(r"^\w+_current_a(\[.+\])?$", name)]
-    for name in ("photo_charge_c", "battery_life_h"):
-        if name in m:
-            rows.append([name.replace("_", " "), q(m[name]), m[name].get("verdict", "")])
-    return table("Current per state and battery life", ["state", "value", "verdict"], rows) if rows else None
+    from bench.power.report import format_power_table, power_table
+
+    rows = power_table(m.values())
+    return "\nCurrent per state and battery-life projection\n" + format_power_table(rows) if rows else None
 
 
 def fuzz_section(m: dict[str, dict[str, Any]], _env: dict[str, str]) -> str | None:

@@ -18,7 +18,8 @@ from bench.measure import Measurement, Recorder
 from bench.plan import limits_source, load_plan
 from bench.report.allure import EnvironmentInfo, apply_allure_labels, write_categories, write_environment
 
-pytest_plugins = ["bench.audio.fixtures"]
+# fixtures of each area live next to their code
+pytest_plugins = ["bench.dut.glp_fixtures", "bench.power.fixtures", "bench.audio.fixtures"]
 
 MARKERS = {
     "smoke": "area: smoke (advertise, connect, identity, reboot)",
@@ -35,6 +36,7 @@ MARKERS = {
     "hardware": "needs real hardware (skipped on the reference bench)",
     "reference": "needs the reference bench (its fault switches or ground truth)",
     "slow": "takes more than a few seconds",
+    "protocol": "phone–glasses protocol (GLP) conformance",
 }
 
 

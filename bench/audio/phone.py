@@ -127,7 +127,6 @@ class PhoneAudio:
 
     # --- downlink ------------------------------------------------------------------------------
     async def start_downlink(self, variant: str, timeout_s: float = 2.0) -> None:
-        self.session.reset_downlink_credits()  # the glasses' count starts again from zero
         await self.session.request(self._request(variant, m.AudioDownlinkStart), timeout_s)
 
     async def send_paced(self, frames: list[list[bytes]], t0_s: float, frame_s: float,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Awaitable, Callable, TypeVar
 
-from bench.errors import DutTimeout, LinkLost, ProtocolViolation
+from bench.errors import DutTimeout, ProtocolViolation
 from bench.links.loop import LoopThread, LoopTimeout
 from bench.protocol import messages as m
 from bench.protocol.errors import ProtocolError

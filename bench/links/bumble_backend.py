@@ -17,8 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import bleak
 from bleak.backends.characteristic import BleakGATTCharacteristic
@@ -30,94 +29,14 @@ from bleak.backends.service import BleakGATTService, BleakGATTServiceCollection
 from bleak.exc import BleakError
 from bumble import core, hci
 from bumble.core import AdvertisingData
-from bumble.device import Advertisement, Connection, Device, Peer
-from bumble.transport import open_transport
+from bumble.device import Advertisement, Connection, Peer
 
-from bench.links import bumble_speedups
+from bench.links import bumble_host
+from bench.links.bumble_host import BumbleHost, bleak_uuid, close_hosts, get_host, spec_from  # noqa: F401 (re-exported)
 
 logger = logging.getLogger(__name__)
 
-ENV_HCI = "GLASSBENCH_HCI"
-HOST_ADDRESS = "F0:F1:F2:F3:F4:F5"
 DEFAULT_MTU = 517
-_default_spec: str | None = None
-_hosts: dict[tuple[int, str], "BumbleHost"] = {}
-_host_locks: dict[int, asyncio.Lock] = {}
-
-
-class LinkLostError(BleakError):
-    """The radio (or the process serving it) went away: every connection on it is gone."""
-
-
-def _spec(bumble: dict[str, Any] | None) -> str:
-    spec = (bumble or {}).get("hci") or _default_spec or os.environ.get(ENV_HCI)
-    if not spec:
-        raise BleakError("no Bumble HCI transport: pass bumble={'hci': SPEC}, call "
-                         "bench.links.bumble_backend.use_as_default(SPEC) or set GLASSBENCH_HCI")
-    return spec
-
-
-def bleak_uuid(uuid: core.UUID) -> str:
-    """Bumble UUID → bleak's lowercase 128-bit string (Bumble stores bytes little-endian)."""
-    raw = uuid.uuid_128_bytes[::-1].hex()
-    return f"{raw[0:8]}-{raw[8:12]}-{raw[12:16]}-{raw[16:20]}-{raw[20:32]}"
-
-
-class BumbleHost:
-    """One Bumble host on one HCI transport, shared by the scanner and clients of one loop."""
-
-    def __init__(self, spec: str) -> None:
-        self.spec = spec
-        self.lost = False
-        self.lost_callbacks: set[Callable[[], None]] = set()
-
-    async def open(self) -> None:
-        bumble_speedups.install()
-        try:
-            self.transport = await open_transport(self.spec)
-        except Exception as e:  # noqa: BLE001 - any transport failure is "cannot reach the radio"
-            raise BleakError(f"cannot open Bumble HCI transport {self.spec!r}: {e}") from e
-        self.device = Device.with_hci("glassbench", hci.Address(HOST_ADDRESS), self.transport.source,
-                                      self.transport.sink)
-        self.transport.source.terminated.add_done_callback(lambda _f: self._on_lost())
-        try:
-            await asyncio.wait_for(self.device.power_on(), 10)
-        except Exception as e:  # noqa: BLE001
-            await self.transport.close()
-            raise BleakError(f"Bumble host on {self.spec!r} did not power on: {e}") from e
-
-    def _on_lost(self) -> None:
-        self.lost = True
-        _hosts.pop((id(asyncio.get_event_loop()), self.spec), None)
-        logger.warning("HCI transport %s lost", self.spec)
-        for cb in list(self.lost_callbacks):
-            cb()
-
-    async def close(self) -> None:
-        _hosts.pop((id(asyncio.get_running_loop()), self.spec), None)
-        with contextlib.suppress(Exception):
-            await self.transport.close()
-
-
-async def get_host(spec: str) -> BumbleHost:
-    """The loop's shared host for ``spec``, opened on first use."""
-    loop = asyncio.get_running_loop()
-    lock = _host_locks.setdefault(id(loop), asyncio.Lock())
-    async with lock:
-        host = _hosts.get((id(loop), spec))
-        if host is None or host.lost:
-            host = BumbleHost(spec)
-            await host.open()
-            _hosts[(id(loop), spec)] = host
-        return host
-
-
-async def close_hosts() -> None:
-    """Close every host of the running loop (call before closing the loop)."""
-    loop_id = id(asyncio.get_running_loop())
-    for key in [k for k in _hosts if k[0] == loop_id]:
-        await _hosts[key].close()
-    _host_locks.pop(loop_id, None)
 
 
 def _advertisement_fields(adv: Advertisement) -> dict[str, Any]:
@@ -150,7 +69,7 @@ class BumbleScanner(BaseBleakScanner):
                  service_uuids: Optional[list[str]], scanning_mode: str = "active", *,
                  bumble: dict[str, Any] | None = None, **kwargs: Any) -> None:
         super().__init__(detection_callback, service_uuids)
-        self._spec = _spec(bumble)
+        self._spec = spec_from(bumble)
         self._active = scanning_mode != "passive"
         self._host: BumbleHost | None = None
         self._merged: dict[str, dict[str, Any]] = {}
@@ -198,7 +117,7 @@ class BumbleClient(BaseBleakClient):
     def __init__(self, address_or_ble_device: BLEDevice | str, services: Any = None, *,
                  bumble: dict[str, Any] | None = None, **kwargs: Any) -> None:
         super().__init__(address_or_ble_device, **kwargs)
-        self._spec = _spec(bumble)
+        self._spec = spec_from(bumble)
         self._mtu_request = int((bumble or {}).get("mtu", DEFAULT_MTU))
         self._peer_address = (address_or_ble_device.details
                               if isinstance(address_or_ble_device, BLEDevice)
@@ -268,7 +187,10 @@ class BumbleClient(BaseBleakClient):
 
     def _on_disconnection(self, reason: int) -> None:
         self._connection = None
-        self.disconnect_reason = f"HCI reason 0x{reason:02x} ({hci.HCI_Constant.error_name(reason)})"
+        if self._host is not None and (self._host.lost or self._host.transport.source.terminated.done()):
+            self.disconnect_reason = f"link lost: HCI transport {self._spec} closed"
+        else:
+            self.disconnect_reason = f"HCI reason 0x{reason:02x} ({hci.HCI_Constant.error_name(reason)})"
         self._finish_disconnect()
 
     def _on_link_lost(self) -> None:
@@ -395,8 +317,7 @@ def use_as_default(hci_spec: str | None = None) -> None:
     ``bleak.get_platform_scanner_backend_type``, which this replaces (on the ``bleak`` module, where
     BleakClient looks them up). ``hci_spec`` becomes the default transport.
     """
-    global _default_spec
     if hci_spec is not None:
-        _default_spec = hci_spec
+        bumble_host.default_spec = hci_spec
     bleak.get_platform_client_backend_type = lambda: (BumbleClient, "bumble")  # type: ignore[assignment]
     bleak.get_platform_scanner_backend_type = lambda: (BumbleScanner, "bumble")  # type: ignore[assignment]

@@ -22,7 +22,7 @@ import dataclasses
 import logging
 import math
 import random
-from typing import Callable, Protocol
+from typing import Protocol
 
 from bumble import core, hci, ll
 from bumble.controller import Controller
@@ -78,34 +78,27 @@ def fragments(pdu_len: int, data_length: int) -> list[int]:
     return [data_length] * full + ([rest] if rest else [])
 
 
-def notify_throughput_bps(params: LinkParams, mtu: int) -> float:
+def notify_throughput_bps(params: LinkParams, mtu: int, notifications: int = 400) -> float:
     """Theoretical notification payload throughput (bytes/s) of a saturated peripheral.
 
     Each notification carries mtu − 3 bytes in an L2CAP PDU of mtu + 4 bytes (ATT 3 + L2CAP 4
-    header bytes), fragmented to the data length. Events pack (empty, fragment) pairs while
-    ``offset + pair ≤ interval``; see docs/radio.md.
+    header bytes), fragmented to the data length; the central answers each fragment with an empty
+    PDU. Events pack pairs while ``offset + pair ≤ interval`` (docs/radio.md); the average over a
+    long run of ``notifications`` is the steady state.
     """
-    frags = fragments(mtu + 4, params.data_length)
+    frags = fragments(mtu + 4, params.data_length) * notifications
     empty = air_time_s(0, params.phy)
-    sent_frags, offset, payload = 0, 0.0, 0
-    # Pack a long run of notifications into events; the steady state is the average.
     events, i = 0, 0
-    n_notifications = 400
-    queue = [f for _ in range(n_notifications) for f in frags]
-    while i < len(queue):
+    while i < len(frags):
         offset = 0.0
-        first = True
-        while i < len(queue):
-            pair = empty + T_IFS_S + air_time_s(queue[i], params.phy, params.encrypted) + T_IFS_S
-            if not first and offset + pair > params.interval_s:
+        while i < len(frags):
+            pair = empty + T_IFS_S + air_time_s(frags[i], params.phy, params.encrypted) + T_IFS_S
+            if offset > 0 and offset + pair > params.interval_s:
                 break
             offset += pair
-            first = False
             i += 1
-            sent_frags += 1
         events += 1
-    payload = n_notifications * (mtu - 3)
-    return payload / (events * params.interval_s)
+    return notifications * (mtu - 3) / (events * params.interval_s)
 
 
 class RadioObserver(Protocol):
@@ -302,8 +295,8 @@ class TimedLink(LocalLink):
         if connection is None or conn is None:
             logger.warning("ACL data for %s without a connection: dropped", destination_address)
             return
-        hci_packets = sender_controller.take_hci_packets(connection.handle) if isinstance(
-            sender_controller, TimedController) else 1
+        take = getattr(sender_controller, "take_hci_packets", None)  # a TimedController defers completion
+        hci_packets = take(connection.handle) if take is not None else 1
         pdu = _Pdu(sender_controller, connection.handle, connection.self_address, data,
                    fragments(len(data), self.params.data_length), hci_packets)
         conn.enqueue(connection.role == hci.Role.CENTRAL, pdu)
@@ -328,44 +321,3 @@ class TimedLink(LocalLink):
             if peer is not None and (pc := peer.le_connections.get(c.self_address)) is not None:
                 peer.on_le_disconnected(pc, reason)
             del controller.le_connections[peer_address]
-
-
-class TimedController(Controller):
-    """A Bumble controller for a TimedLink: deferred HCI flow control, real buffer sizes, reset."""
-
-    le_acl_data_packet_length = 251
-    total_num_le_acl_data_packets = 64
-
-    def __init__(self, *args, on_reset: Callable[["TimedController"], None] | None = None, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self._hci_packets: dict[int, int] = collections.defaultdict(int)
-        self._on_reset = on_reset
-
-    def take_hci_packets(self, handle: int) -> int:
-        return self._hci_packets.pop(handle, 0) or 1
-
-    def on_hci_acl_data_packet(self, packet: hci.HCI_AclDataPacket) -> None:
-        connection = self.find_le_connection_by_handle(packet.connection_handle)
-        if connection is None:
-            super().on_hci_acl_data_packet(packet)
-            return
-        # Completion is reported by the link once the data has crossed the air.
-        self._hci_packets[packet.connection_handle] += 1
-        connection.assembler.feed_packet(packet)
-
-    def on_hci_reset_command(self, command: hci.HCI_Reset_Command) -> hci.HCI_StatusReturnParameters:
-        """Bumble's reset keeps connections and scans alive; a real controller drops them."""
-        self.reset_link_state()
-        return super().on_hci_reset_command(command)
-
-    def reset_link_state(self) -> None:
-        if isinstance(self.link, TimedLink):
-            self.link.drop_all(self)
-        self.pending_le_connection = None
-        self.le_scan_enable = False
-        self.le_legacy_advertiser.stop()
-        for adv in self.advertising_sets.values():
-            adv.stop()
-        self._hci_packets.clear()
-        if self._on_reset is not None:
-            self._on_reset(self)

@@ -7,7 +7,7 @@ glasses-to-phone characteristics reach the session's receiver with their channel
 from __future__ import annotations
 
 from bench.links.ble import BleLink
-from bench.protocol.gatt import CHARACTERISTICS, GLASSES_TO_PHONE, Channel
+from bench.protocol.gatt import CHARACTERISTICS, GLASSES_TO_PHONE, Channel, link_max_payload
 from bench.protocol.transport import Receiver
 
 
@@ -20,7 +20,7 @@ class BleTransport:
 
     @property
     def max_payload(self) -> int:
-        return self.link.mtu - 3
+        return link_max_payload(self.link.mtu)
 
     def set_receiver(self, receiver: Receiver) -> None:
         self._receiver = receiver

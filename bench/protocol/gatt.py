@@ -46,6 +46,14 @@ CHARACTERISTICS: dict[Channel, CharacteristicSpec] = {
 
 UUID_TO_CHANNEL: dict[str, Channel] = {spec.uuid: ch for ch, spec in CHARACTERISTICS.items()}
 
+MAX_ATTRIBUTE_VALUE_LEN = 512  # Core spec Vol 3 Part F 3.2.9: longer writes are dropped by the server
+
+
+def link_max_payload(att_mtu: int) -> int:
+    """Bytes one GLP write or notification may carry: ATT MTU - 3, but never above an attribute's 512."""
+    return min(att_mtu - 3, MAX_ATTRIBUTE_VALUE_LEN)
+
+
 PHONE_TO_GLASSES = frozenset({Channel.CONTROL_IN, Channel.AUDIO_DOWN})
 GLASSES_TO_PHONE = frozenset({Channel.CONTROL_OUT, Channel.AUDIO_UP, Channel.MEDIA})
 

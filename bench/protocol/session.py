@@ -74,6 +74,7 @@ class PhoneSession:
         self.hello_reply: m.HelloReply | None = None
         self.capabilities = m.Capability(0)
         self.link_alive = True
+        self.closed = False
         self.last_rx_s = clock()
         self._reasm = {ch: Reassembler(max_frame_len, clock=clock) for ch in GLASSES_TO_PHONE}
         self._pending: dict[int, asyncio.Future[Frame]] = {}
@@ -108,6 +109,8 @@ class PhoneSession:
             raise TypeError(f"{type(msg).__name__} is not a request; use send()")
         timeout_s = self.timeout_s if timeout_s is None else timeout_s
         retries = self.retries if retries is None else retries
+        if isinstance(msg, (m.AudioDownlinkStart, m.AudioDownlinkStop)):
+            self._downlink_credits = 0  # credits belong to one downlink stream
         async with self._window:
             seq = self._alloc_seq()
             if _on_seq:
@@ -300,11 +303,6 @@ class PhoneSession:
     def downlink_credits(self) -> int:
         return self._downlink_credits
 
-    def reset_downlink_credits(self) -> None:
-        """Forget credits of a stopped downlink: the glasses start each AudioDownlinkStart at zero and
-        grant afresh, so call this just before sending it."""
-        self._downlink_credits = 0
-
     # ------------------------------------------------------------------ heartbeat
     def start_heartbeat(self, interval_s: float | None = None, on_lost: Callable[[], None] | None = None) -> None:
         """Ping when nothing was received for `interval_s` (default: the glasses' heartbeat interval);
@@ -315,7 +313,7 @@ class PhoneSession:
 
     async def _beat(self, interval_s: float, on_lost: Callable[[], None] | None) -> None:
         token = 0
-        while self.link_alive:
+        while self.link_alive and not self.closed:
             await asyncio.sleep(interval_s)  # a timer, not a race fix: heartbeats are periodic
             if self.clock() - self.last_rx_s < interval_s:
                 continue
@@ -328,8 +326,15 @@ class PhoneSession:
                     on_lost()
 
     async def close(self) -> None:
-        """Stop the heartbeat and background sends."""
+        """Stop the heartbeat and background sends.
+
+        Python 3.11's ``wait_for`` can swallow a cancellation that races with its result, so the
+        heartbeat is also told to stop through ``closed`` and cancelled again until it has ended.
+        """
+        self.closed = True
         tasks = [t for t in (self._heartbeat, *self._tasks) if t is not None]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        while tasks:
+            for task in tasks:
+                task.cancel()
+            await asyncio.wait(tasks, timeout=0.5)
+            tasks = [t for t in tasks if not t.done()]

@@ -17,7 +17,8 @@ import sys
 from typing import Any
 
 from bench.links import bumble_speedups
-from bench.links.radio import LinkParams, TimedController, TimedLink
+from bench.links.controller import TimedController
+from bench.links.radio import LinkParams, TimedLink
 from bench.reference import commands, features
 from bench.reference.boards import profile as make_profile
 from bench.reference.glasses import ReferenceGlasses

@@ -15,13 +15,14 @@ import struct
 import time
 from typing import Callable, Protocol
 
-from bumble import gatt, hci
+from bumble import att, gatt, hci
 from bumble.core import AdvertisingData, UUID
 from bumble.device import Connection, Device
 from bumble.profiles.battery_service import BatteryService
 from bumble.profiles.device_information_service import DeviceInformationService
 
-from bench.links.radio import TimedController, TimedLink
+from bench.links.controller import TimedController
+from bench.links.radio import TimedLink
 from bench.protocol import gatt as glp_gatt
 from bench.protocol.gatt import Channel
 from bench.reference.glasses_protocol import AudioHooks, DeviceHooks, GlassesProtocol
@@ -37,6 +38,12 @@ STREAM_REQUEST = struct.Struct("<IHI")  # count, size, delay (µs): after the de
 STREAM_HEADER = struct.Struct("<Id")  # index, CLOCK_MONOTONIC send time (s)
 
 REMOTE_POWER_OFF = hci.HCI_ErrorCode.REMOTE_DEVICE_TERMINATED_CONNECTION_DUE_TO_POWER_OFF_ERROR
+
+
+def _read_not_permitted(_connection: Connection) -> bytes:
+    """Bumble answers a read of a value without a read function with no response at all (the
+    phone then waits for the 30 s ATT timeout); a real stack answers Read Not Permitted."""
+    raise att.ATT_Error(att.ATT_READ_NOT_PERMITTED_ERROR)
 
 
 class PowerStates(Protocol):
@@ -86,19 +93,20 @@ class ReferenceGlasses:
         self.battery = BatteryService(lambda _conn: self.battery_level_pct)
         rw = gatt.Characteristic.Properties
         self.echo = gatt.Characteristic(
-            LINK_TEST_ECHO, rw.WRITE | rw.WRITE_WITHOUT_RESPONSE | rw.NOTIFY,
-            gatt.Characteristic.READABLE | gatt.Characteristic.WRITEABLE,
-            gatt.CharacteristicValue(write=self._on_echo_write))
+            LINK_TEST_ECHO, rw.WRITE | rw.WRITE_WITHOUT_RESPONSE | rw.NOTIFY, gatt.Characteristic.WRITEABLE,
+            gatt.CharacteristicValue(read=_read_not_permitted, write=self._on_echo_write))
         self.stream = gatt.Characteristic(
-            LINK_TEST_STREAM, rw.WRITE | rw.NOTIFY,
-            gatt.Characteristic.READABLE | gatt.Characteristic.WRITEABLE,
-            gatt.CharacteristicValue(write=self._on_stream_write))
+            LINK_TEST_STREAM, rw.WRITE | rw.NOTIFY, gatt.Characteristic.WRITEABLE,
+            gatt.CharacteristicValue(read=_read_not_permitted, write=self._on_stream_write))
         self.glp: dict[Channel, gatt.Characteristic] = {}
         for channel, spec in glp_gatt.CHARACTERISTICS.items():
-            flags = rw.WRITE_WITHOUT_RESPONSE if spec.phone_writes else rw.NOTIFY
-            self.glp[channel] = gatt.Characteristic(
-                spec.uuid, flags, gatt.Characteristic.READABLE | gatt.Characteristic.WRITEABLE,
-                gatt.CharacteristicValue(write=self._glp_writer(channel)))
+            # permissions follow the properties: reading a write-only characteristic is an ATT error
+            if spec.phone_writes:
+                self.glp[channel] = gatt.Characteristic(
+                    spec.uuid, rw.WRITE_WITHOUT_RESPONSE, gatt.Characteristic.WRITEABLE,
+                    gatt.CharacteristicValue(read=_read_not_permitted, write=self._glp_writer(channel)))
+            else:
+                self.glp[channel] = gatt.Characteristic(spec.uuid, rw.NOTIFY, 0, b"")
         self.device.add_services([
             self.dis, self.battery,
             gatt.Service(glp_gatt.SERVICE_UUID, list(self.glp.values())),
@@ -223,12 +231,12 @@ class ReferenceGlasses:
         self._power("connected")
         connection.on("disconnection", lambda reason: self._on_disconnection(connection, reason))
         connection.on("connection_att_mtu_update", lambda: self._on_mtu(connection))
-        self.protocol.connected(connection.att_mtu - 3)
+        self.protocol.connected(glp_gatt.link_max_payload(connection.att_mtu))
 
     def _on_mtu(self, connection: Connection) -> None:
         self.log.info("ble", f"MTU {connection.att_mtu}")
         if connection is self.connection:
-            self.protocol.set_max_payload(connection.att_mtu - 3)
+            self.protocol.set_max_payload(glp_gatt.link_max_payload(connection.att_mtu))
 
     def _on_disconnection(self, connection: Connection, reason: int) -> None:
         if self.connection is connection:

@@ -92,6 +92,7 @@ class GlassesProtocol:
         self.battery_pct, self.charging = battery_pct, charging
         self.audio: AudioHooks = audio or NullAudio()
         self.hooks = hooks or DeviceHooks()
+        self.observers: list[Callable[[m.Message, m.Message], None]] = []  # (request, reply) after each reply
         self.heartbeat_interval_s = heartbeat_interval_s
         self.firmware_version, self.serial_number = firmware_version, serial_number
         self.photos = PhotoStore(photo_size_bytes, seed=seed)
@@ -187,10 +188,13 @@ class GlassesProtocol:
         if frame.is_reply:
             self._error(ErrorCode.MALFORMED, frame.type, frame.seq, 0, "the phone must not send REPLY frames")
             return
+        if frame.type == m.Hello.TYPE:
+            self.reply_cache.clear()  # a new phone session numbers from 0 again: old replies are not its
         cached = self.reply_cache.get(frame.seq)
         if cached is not None and cached[0] == bytes((frame.type,)) + frame.payload:
             self._send_raw(Channel.CONTROL_OUT, cached[1])  # a retry: answer again, do not act twice
             return
+        msg: m.Message | None = None
         try:
             msg = m.decode_message(frame)
             if m.Role.COMMAND in msg.ROLE and msg.CHANNEL is Channel.CONTROL_IN:
@@ -216,6 +220,11 @@ class GlassesProtocol:
             self.reply_cache.popitem(last=False)
         self._send_raw(Channel.CONTROL_OUT, raw)
         self.after_reply()
+        for observe in self.observers if msg is not None else ():  # e.g. the power states
+            try:
+                observe(msg, reply)
+            except Exception:  # an observer must never break the protocol
+                log.exception("protocol observer %r failed", observe)
 
     def _command(self, msg: m.Message) -> None:
         if isinstance(msg, m.Credit) and msg.channel is m.CreditChannel.MEDIA:

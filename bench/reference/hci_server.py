@@ -12,7 +12,7 @@ import logging
 
 from bumble.transport.common import StreamPacketSource
 
-from bench.links.radio import TimedController
+from bench.links.controller import TimedController
 
 logger = logging.getLogger(__name__)
 

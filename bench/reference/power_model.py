@@ -10,6 +10,7 @@ ground truth the analysis can be checked against. Thread-safe: instruments read 
 from __future__ import annotations
 
 import bisect
+import math
 import threading
 import time
 from typing import Callable
@@ -27,13 +28,16 @@ class PowerTimeline:
     """Timestamped power states + radio events of one board/SKU, rendered to current samples.
 
     ``synth_connection_interval_s``: when set, connected states get an empty-PDU connection event
-    at that interval (for runs without the timed radio). Advertising events are synthesised every
-    ``adv_interval_s`` (+ 0–10 ms advDelay) until the first explicit ``advertising_event`` call.
+    (``empty_pdu_s`` air time each way) at every slot of that interval. The slots follow the
+    connection's anchor once ``connection_anchor`` (or a reported ``radio_event``) fixed it, and a slot
+    that the radio reported (an event carrying data) is not synthesised again, so each connection
+    event is counted exactly once. Advertising events are synthesised every ``adv_interval_s``
+    (+ 0–10 ms advDelay) until the first explicit ``advertising_event`` call.
     """
 
     def __init__(self, board: str = "nrf52840dk", sku: str = "audio", seed: int = 0, *,
                  initial_state: str = "sleep", t0_s: float | None = None,
-                 synth_connection_interval_s: float | None = None,
+                 synth_connection_interval_s: float | None = None, empty_pdu_s: float = 80e-6,
                  clock: Callable[[], float] = time.monotonic) -> None:
         if board not in BOARDS:
             raise ValueError(f"unknown board {board!r}; known: {', '.join(sorted(BOARDS))}")
@@ -42,6 +46,8 @@ class PowerTimeline:
         self.profile: BoardProfile = BOARDS[board]
         self.board, self.sku, self.seed, self.clock = board, sku, seed, clock
         self.synth_ci_s = synth_connection_interval_s
+        self.empty_pdu_s = empty_pdu_s
+        self._anchor_s: float | None = None
         self._lock = threading.Lock()
         self._seg_t: list[float] = []
         self._seg_s: list[str] = []
@@ -65,9 +71,21 @@ class PowerTimeline:
             self._seg_s.insert(i, state)
 
     def radio_event(self, t_s: float, tx_s: float, rx_s: float) -> None:
-        """One connection event at ``t_s``: the radio received for ``rx_s`` and sent for ``tx_s`` air time."""
+        """One connection event at ``t_s``: the radio received for ``rx_s`` and sent for ``tx_s`` air time.
+
+        With a synthesised interval, an event off the known slot grid starts a new grid (a new
+        connection has a new anchor).
+        """
         with self._lock:
             bisect.insort(self._radio, (float(t_s), float(tx_s), float(rx_s)))
+            ci = self.synth_ci_s
+            if ci and (self._anchor_s is None or abs((t_s - self._anchor_s) / ci - round((t_s - self._anchor_s) / ci)) > 0.01):
+                self._anchor_s = float(t_s)
+
+    def connection_anchor(self, t_s: float) -> None:
+        """Fix the phase of synthesised connection events: slots at ``t_s + k · interval``."""
+        with self._lock:
+            self._anchor_s = float(t_s)
 
     def advertising_event(self, t_s: float) -> None:
         """One advertising event (ADV_IND on 3 channels with listen windows) at ``t_s``."""
@@ -141,11 +159,16 @@ class PowerTimeline:
                         adv_event(t)
                     t += p.adv_interval_s + rng.uniform(0, 0.01)
             if state in _CONNECTED and self.synth_ci_s:
+                ci = self.synth_ci_s
                 seg_start = self._segment_start(a)
-                k = max(0, int((a - seg_start) // self.synth_ci_s))
-                while (ct := seg_start + p.radio_ramp_s + k * self.synth_ci_s) < b:
-                    conn_event(ct, 80e-6, 80e-6)  # empty PDUs both ways, 1M PHY
-                    k += 1
+                with self._lock:
+                    anchor = self._anchor_s if self._anchor_s is not None else seg_start + p.radio_ramp_s
+                    k = math.ceil((max(a, seg_start + p.radio_ramp_s) - anchor) / ci - 1e-9)
+                    while (ct := anchor + k * ci) < b:
+                        j = bisect.bisect_left(self._radio, (ct - ci / 2,))
+                        if j == len(self._radio) or self._radio[j][0] >= ct + ci / 2:  # slot not reported
+                            conn_event(ct, self.empty_pdu_s, self.empty_pdu_s)  # empty PDUs both ways
+                        k += 1
         with self._lock:
             lo = bisect.bisect_left(self._radio, (t0_s - margin,))
             hi = bisect.bisect_right(self._radio, (t1_s + margin,))

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-STATES: tuple[str, ...] = ("off", "sleep", "advertising", "connected_idle", "audio_streaming",
-                           "camera_capture", "display_tts", "ota")
-STATE_IDS: dict[str, int] = {s: i for i, s in enumerate(STATES)}
+from bench.power.states import STATE_IDS, STATES
+
+__all__ = ["BOARDS", "SKUS", "STATES", "STATE_IDS", "BoardProfile", "Burst", "register_board"]
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,7 @@ class Ppk2Simulator:
         self.sent_samples = 0
         self.dropped_samples = 0
         self._skip = 0
+        self.stalled = False
         self._master = -1
         self._slave = -1
         self._out = bytearray()
@@ -104,6 +105,10 @@ class Ppk2Simulator:
         """Unplug: close both pty ends so the client's next read fails."""
         self.stop()
 
+    def stall(self, on: bool = True) -> None:
+        """Firmware hang: ignore commands and send nothing; on resume the missed samples are lost."""
+        self.stalled = on
+
     def skip_samples(self, n: int) -> None:
         """Lose the next ``n`` samples on the way (the counter keeps counting)."""
         self._skip += n
@@ -114,6 +119,14 @@ class Ppk2Simulator:
         while not self._stop.is_set():
             try:
                 ready, _, _ = select.select([self._master], [], [], self.tick_s)
+                if self.stalled:
+                    if ready:
+                        os.read(self._master, 4096)
+                    if self.streaming:   # time runs on: the samples of the stall never come
+                        due = int((time.monotonic() - self.latency_s - self._t_start) * RATE_HZ)
+                        self.dropped_samples += max(0, due - self._next)
+                        self._next = max(self._next, due)
+                    continue
                 if ready:
                     pending += os.read(self._master, 4096)
                     pending = self._commands(pending)

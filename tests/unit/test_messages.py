@@ -100,7 +100,7 @@ def test_strategies_try_boundaries():
     assert wire.boundaries()[:2] == [-12, 24]
     seen = set()
 
-    @settings(max_examples=80, deadline=None)
+    @settings(max_examples=200, deadline=None, derandomize=True, database=None)
     @given(strat.message_strategy(m.Settings))
     def collect(msg):
         seen.add(msg.mic_gain_db)

@@ -77,3 +77,32 @@ def test_unknown_names_are_refused():
         PowerTimeline("stm32", "audio")
     with pytest.raises(ValueError, match="known"):
         timeline().enter("dancing")
+
+
+def _event_charge(tx_s: float, rx_s: float) -> float:
+    p = BOARDS["nrf52840dk"]
+    return tx_s * p.radio_tx_a + rx_s * p.radio_rx_a + p.radio_ramp_s * p.radio_ramp_a
+
+
+def test_idle_connection_events_counted_once_per_slot():
+    ci, empty = 0.0075, 44e-6
+    tl = timeline(synth_connection_interval_s=ci, empty_pdu_s=empty)
+    tl.connection_anchor(1.0)
+    tl.enter("connected_idle", 0.99)
+    window = np.array([1.0 - 1e-3, 1.0 + 40 * ci - 1e-3])   # slots 0..39 with their radio ramp-up
+    idle = tl.charge_at(window)[-1]
+    assert idle == pytest.approx(40 * _event_charge(empty, empty) + 40 * ci * 2.5e-6, rel=1e-6)
+    tl.radio_event(1.0 + 7 * ci, tx_s=400e-6, rx_s=44e-6)    # slot 7 carried data: it replaces the empty one
+    with_data = tl.charge_at(window)[-1]
+    assert with_data - idle == pytest.approx(_event_charge(400e-6, 44e-6) - _event_charge(empty, empty), rel=1e-6)
+
+
+def test_reported_event_off_the_grid_moves_the_anchor():
+    ci = 0.03
+    tl = timeline(synth_connection_interval_s=ci)
+    tl.enter("connected_idle", 0.0)
+    tl.radio_event(0.5123, tx_s=80e-6, rx_s=80e-6)
+    x = tl.render(0.4, 20_000, 100_000, noise=False)[0]   # 0.4 .. 0.6 s
+    peaks = 0.4 + np.flatnonzero(x > 1e-3) / 100_000
+    slots = (peaks - 0.5123) / ci
+    assert np.allclose(slots, np.round(slots), atol=0.02)

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 
 from bench.links import bumble_speedups
 from bench.links.loop import new_event_loop
-from bench.links.radio import (LinkParams, T_IFS_S, TimedController, TimedLink, air_time_s, fragments,
+from bench.links.controller import TimedController
+from bench.links.radio import (LinkParams, T_IFS_S, TimedLink, air_time_s, fragments,
                                notify_throughput_bps)
 
 CHAR = "7f1a9001-6c3b-4e0a-9d6c-3f5b8a2e4c10"
@@ -113,7 +114,8 @@ def test_single_write_waits_for_the_next_event(interval_ms, phy, size, phase):
             assert data == payload
             return t1 - t0, air_time_s(size + 7, phy)
     delay_s, air_s = run(body())
-    assert air_s <= delay_s <= params.interval_s + air_s + 0.002  # 2 ms slack: host stacks + timers
+    # the upper bound has 4 ms of slack for the two host stacks and timer wake-up on a loaded machine
+    assert air_s <= delay_s <= params.interval_s + air_s + 0.004
 
 
 def test_lossy_link_retransmits_in_order():

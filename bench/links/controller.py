@@ -1,0 +1,108 @@
+"""A Bumble controller for the timed radio: real buffer sizes, deferred flow control, real resets.
+
+Bumble's controller acknowledges host data at once, reports the advertising data as the scan
+response, and keeps its links through HCI_Reset. ``TimedController`` behaves like a controller
+chip instead (docs/radio.md lists the differences it fixes).
+"""
+
+from __future__ import annotations
+
+import collections
+from typing import Callable
+
+from bumble import hci, ll
+from bumble.controller import Controller
+
+from bench.links.radio import TimedLink
+
+
+class TimedController(Controller):
+    """A Bumble controller for a TimedLink: deferred HCI flow control, real buffer sizes, reset."""
+
+    le_acl_data_packet_length = 251
+    total_num_le_acl_data_packets = 64
+
+    def __init__(self, *args, on_reset: Callable[["TimedController"], None] | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._hci_packets: dict[int, int] = collections.defaultdict(int)
+        self._on_reset = on_reset
+
+    def take_hci_packets(self, handle: int) -> int:
+        return self._hci_packets.pop(handle, 0) or 1
+
+    def on_hci_acl_data_packet(self, packet: hci.HCI_AclDataPacket) -> None:
+        connection = self.find_le_connection_by_handle(packet.connection_handle)
+        if connection is None:
+            super().on_hci_acl_data_packet(packet)
+            return
+        # Completion is reported by the link once the data has crossed the air.
+        self._hci_packets[packet.connection_handle] += 1
+        connection.assembler.feed_packet(packet)
+
+    def on_advertising_pdu(self, pdu: ll.AdvInd | ll.AdvExtInd) -> None:
+        """Report advertising *and the advertiser's scan response* to an active scanner.
+
+        Bumble's controller reports the advertising data twice, the second time labelled as the
+        scan response, so a name in the advertising data and a service UUID in the scan response
+        (the usual split: together they exceed 31 bytes) never both reach the host.
+        """
+        if self.le_scan_enable:
+            self._report_advertisement(pdu)
+            self.le_scan_enable = False
+            try:
+                super().on_advertising_pdu(pdu)  # periodic sync and pending connection only
+            finally:
+                self.le_scan_enable = True
+            return
+        super().on_advertising_pdu(pdu)
+
+    def _scan_response_of(self, address: hci.Address) -> bytes:
+        advertiser = self.link.find_le_controller(address)
+        if advertiser is None:
+            return b""
+        if advertiser.le_legacy_advertiser.enabled and advertiser.le_legacy_advertiser.address == address:
+            return bytes(advertiser.le_legacy_advertiser.scan_response_data)
+        for adv in advertiser.advertising_sets.values():
+            if adv.enabled and adv.address == address:
+                return bytes(adv.scan_response_data)
+        return b""
+
+    def _report_advertisement(self, pdu: ll.AdvInd | ll.AdvExtInd) -> None:
+        scan_rsp = self._scan_response_of(pdu.advertiser_address)
+        address = pdu.advertiser_address
+        if self.le_features & hci.LeFeatureMask.LE_EXTENDED_ADVERTISING:
+            Report = hci.HCI_LE_Extended_Advertising_Report_Event.Report
+            kinds = hci.HCI_LE_Extended_Advertising_Report_Event.EventType
+            reports = [(kinds.CONNECTABLE_ADVERTISING | kinds.SCANNABLE_ADVERTISING | kinds.LEGACY_ADVERTISING_PDU_USED, pdu.data)]
+            if scan_rsp:
+                reports.append((kinds.CONNECTABLE_ADVERTISING | kinds.SCANNABLE_ADVERTISING | kinds.SCAN_RESPONSE
+                                | kinds.LEGACY_ADVERTISING_PDU_USED, scan_rsp))
+            for event_type, data in reports:
+                self.send_hci_packet(hci.HCI_LE_Extended_Advertising_Report_Event([Report(
+                    event_type=event_type, address_type=address.address_type, address=address,
+                    primary_phy=hci.Phy.LE_1M, secondary_phy=hci.Phy.LE_1M, advertising_sid=0, tx_power=0,
+                    rssi=-50, periodic_advertising_interval=0, direct_address_type=0,
+                    direct_address=hci.Address.ANY, data=data)]))
+        else:
+            Legacy = hci.HCI_LE_Advertising_Report_Event
+            reports = [(Legacy.EventType.ADV_IND, pdu.data)] + ([(Legacy.EventType.SCAN_RSP, scan_rsp)] if scan_rsp else [])
+            for event_type, data in reports:
+                self.send_hci_packet(Legacy([Legacy.Report(event_type=event_type, address_type=address.address_type,
+                                                           address=address, data=data, rssi=-50)]))
+
+    def on_hci_reset_command(self, command: hci.HCI_Reset_Command) -> hci.HCI_StatusReturnParameters:
+        """Bumble's reset keeps connections and scans alive; a real controller drops them."""
+        self.reset_link_state()
+        return super().on_hci_reset_command(command)
+
+    def reset_link_state(self) -> None:
+        if isinstance(self.link, TimedLink):
+            self.link.drop_all(self)
+        self.pending_le_connection = None
+        self.le_scan_enable = False
+        self.le_legacy_advertiser.stop()
+        for adv in self.advertising_sets.values():
+            adv.stop()
+        self._hci_packets.clear()
+        if self._on_reset is not None:
+            self._on_reset(self)

@@ -1,0 +1,87 @@
+"""pytest fixtures of the power suites: the bench's meter, limits from the plan, evidence.
+
+``power_meter`` (session) is a PowerRig on the bench file's ``power:`` section (``resource: auto``
+takes the reference bench's ``ppk2`` or ``scpi`` endpoint); its identity goes to the Allure
+environment. ``power`` hands a test that rig with the DUT connected and the meter open. Limits come
+from ``--plan``; without one, from ``test_plans/power.yaml`` for the DUT's SKU, so a plain
+``pytest`` run still judges power.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+
+from bench.power.battery import UsageProfile, load_profile
+from bench.power.capture import PowerRig, Recording
+from bench.power.plot import attach
+
+REPO_ROOT = Path(__file__).resolve().parent.parent.parent
+DEFAULT_POWER_PLAN = "power"
+PROFILE_BY_SKU = {"camera": "typical_day", "audio": "audio_heavy"}
+ENDPOINT_KEY = {"ppk2": "ppk2", "visa": "scpi"}
+
+
+@pytest.fixture(scope="session")
+def power_meter(bench: Any, bench_config: Any) -> Iterator[PowerRig]:
+    """The bench's power meter (PowerRig); skips when the bench file has no ``power:`` section."""
+    spec = bench_config.power
+    if spec is None:
+        pytest.skip("this bench has no power instrument (add a 'power:' section to the bench file)")
+    resource = bench.endpoint(spec.resource, ENDPOINT_KEY[spec.kind])
+    rig = PowerRig(spec.kind, resource, supply_voltage_v=spec.supply_voltage_v, sample_rate_hz=spec.sample_rate_hz,
+                   timeout_s=spec.timeout_s, mode=spec.mode,
+                   console=lambda: bench.dut.console)
+    yield rig
+    rig.close()
+
+
+@pytest.fixture
+def power(power_meter: PowerRig, dut: Any, bench: Any) -> PowerRig:
+    """The power meter, open (an InstrumentFault if it cannot be), with the DUT connected."""
+    _ = power_meter.meter
+    identities = getattr(bench, "instrument_identities", None)
+    if identities is None:
+        identities = bench.instrument_identities = {}
+    identities["power"] = power_meter.identity
+    return power_meter
+
+
+@pytest.fixture(scope="session")
+def power_limits(plan: Any, bench_config: Any) -> Callable[[str], Any]:
+    """name → Limit for the DUT's SKU: from --plan, else from test_plans/power.yaml."""
+    from bench.plan import limits_source, load_plan
+
+    return limits_source(plan if plan is not None else load_plan(DEFAULT_POWER_PLAN), bench_config.dut.sku)
+
+
+@pytest.fixture
+def power_measure(measure: Callable[..., Any], power_limits: Callable[[str], Any], plan: Any) -> Callable[..., Any]:
+    """``power_measure(name, value, unit, **context)``: measure() with the power limits."""
+    def _measure(name: str, value: float, unit: str, **context: Any) -> Any:
+        if plan is None and "limits" not in context:
+            context["limits"] = power_limits(name)
+        return measure(name, value, unit, **context)
+    return _measure
+
+
+@pytest.fixture(scope="session")
+def usage_profile(plan: Any, bench_config: Any) -> UsageProfile:
+    """The use profile for battery life: plan ``extra.power_profile``, else by SKU; plan capacity wins."""
+    extra = plan.parameters.extra if plan is not None else {}
+    name = extra.get("power_profile", PROFILE_BY_SKU.get(bench_config.dut.sku, "typical_day"))
+    path = Path(name) if Path(name).suffix else REPO_ROOT / "fixtures" / "power_profiles" / f"{name}.yaml"
+    profile = load_profile(path)
+    if "battery_capacity_mah" in extra:
+        profile = profile.model_copy(update={"battery_mah": float(extra["battery_capacity_mah"])})
+    return profile
+
+
+@pytest.fixture
+def power_evidence(bench_out: Path, request: pytest.FixtureRequest) -> Callable[[Recording, str], None]:
+    """``power_evidence(recording, label)``: PNG with state bands + NPZ samples → Allure and out/power/."""
+    def _attach(recording: Recording, label: str) -> None:
+        attach(recording, f"{request.node.name} {label}", bench_out / "power")
+    return _attach
