@@ -22,7 +22,7 @@ import dataclasses
 import logging
 import math
 import random
-from typing import Protocol
+from typing import Callable, Protocol
 
 from bumble import core, hci, ll
 from bumble.controller import Controller

@@ -85,6 +85,7 @@ class AudioPipeline:
         self._send = send
         self._first_index = first_frame_index & 0xFFFF
         self.start_delay_s = start_delay_s  # microphone start-up: the ADC's first sample comes this much later
+        self.on_played: Callable[[int], None] | None = None  # downlink: u16 index of each frame played
         self._handles: list[asyncio.TimerHandle] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self.frames_sent = self.frames_played = self.frames_concealed = self.late_frames = 0
@@ -160,17 +161,18 @@ class AudioPipeline:
         self._deadline0 = math.nan
         self._missing_run = 0
 
-    def receive(self, packet: bytes, arrival_s: float | None = None) -> None:
-        """Downlink entry point: one packet written by the phone (or looped back)."""
+    def receive(self, packet: bytes, arrival_s: float | None = None) -> bool:
+        """Downlink entry point: one packet written by the phone (or looped back). True when it
+        completed a frame that now waits in the jitter buffer."""
         assert self._loop is not None, "start() the pipeline before feeding it"
         now = self._loop.time() if arrival_s is None else arrival_s
         try:
             done = self._asm.push(packet)
         except PacketError:
             self.malformed_packets += 1
-            return
+            return False
         if done is None:
-            return
+            return False
         u16, payload = done
         if self._last_index is None:
             idx = u16
@@ -185,8 +187,9 @@ class AudioPipeline:
             self._schedule(self._deadline0, self._playout)
         if idx < self._next_play:
             self.late_frames += 1
-            return
+            return False
         self._buffer[idx] = payload
+        return True
 
     def _playout(self) -> None:
         assert self._next_play is not None
@@ -207,6 +210,8 @@ class AudioPipeline:
         self.truth.dl_play_s[k & 0xFFFF] = play_s
         self.rig.speaker_write(play_s, pcm)
         self.frames_played += 1
+        if self.on_played is not None:
+            self.on_played(k & 0xFFFF)
         self._next_play = k + 1
         if self._missing_run >= self.board.idle_frames and not self._buffer:
             self._reset_downlink()  # stream ended: the next frame restarts the clock

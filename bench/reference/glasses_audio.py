@@ -98,7 +98,9 @@ class GlassesAudio:
     def downlink_start(self, codec: m.Codec, sample_rate_hz: int, frame_duration_s: float) -> None:
         board = self._board(codec, sample_rate_hz, frame_duration_s)
         self.truth.reset_downlink()
+        self._held: dict[int, int] = {}  # u16 frame index -> GLP frames (credits) it holds
         self.downlink = AudioPipeline(self.rig, board, mode="downlink")
+        self.downlink.on_played = self._played
         self.downlink.start()
         self._streaming()
 
@@ -108,9 +110,32 @@ class GlassesAudio:
             self.downlink = None
         self._streaming()
 
-    def downlink_frame(self, data: bytes, capture_time_us: int) -> None:
-        if self.downlink is not None:
-            self.downlink.receive(data, asyncio.get_running_loop().time())
+    def downlink_frame(self, data: bytes, capture_time_us: int) -> bool | None:
+        """Every AudioFrame holds a credit (a buffer slot) until the speaker is done with it, so a phone
+        that writes beyond its credit overruns the buffer, as on a real speaker. A packet that completed
+        a frame is done when that frame has been played. Any other packet (a leading fragment, a late
+        or malformed one) is done one frame duration later: the decoder's time for it."""
+        pipeline = self.downlink
+        if pipeline is None:
+            return None
+        loop = asyncio.get_running_loop()
+        if pipeline.receive(data, loop.time()):
+            index = AudioPacket.parse(data).frame_index
+            self._held[index] = self._held.get(index, 0) + 1
+        else:
+            loop.call_later(pipeline.spec.frame_s, self._release, pipeline)
+        return False
+
+    def _release(self, pipeline: AudioPipeline) -> None:
+        if pipeline is self.downlink:  # not after the stream stopped: its credits are void
+            self.protocol.downlink_played(1)
+
+    def _played(self, index: int) -> None:
+        """Frame ``index`` left the jitter buffer: return the credit of it and of anything older."""
+        done = [i for i in self._held if (index - i) & 0xFFFF < 0x8000]
+        n = sum(self._held.pop(i) for i in done)
+        if n:
+            self.protocol.downlink_played(n)
 
     # --- device-only loopback (mic → encoder → decoder → speaker, no radio) ---------------------
     def loopback_start(self, codec: str | None = None) -> AudioPipeline:

@@ -27,13 +27,8 @@ async def start(bench: Any) -> dict[str, Any]:
     server = RigServer(rig)
     port, truth_port = await server.start()
     bench.on_close(server.close)
-    glasses = bench.glasses
-
-    def streaming(on: bool) -> None:
-        if glasses.power is not None:
-            glasses.power.enter("audio_streaming" if on else "connected_idle")
-
-    audio = GlassesAudio(glasses.protocol, rig, bench.profile.board.name, on_streaming=streaming,
+    glasses = bench.glasses  # power states follow the protocol's streams (features/power.py)
+    audio = GlassesAudio(glasses.protocol, rig, bench.profile.board.name,
                          first_frame_index=int(settings.get("audio.first_frame_index", 0)),
                          seed=bench.options.seed or 0)
     glasses.protocol.audio = audio
