@@ -14,7 +14,7 @@ import time
 import xml.etree.ElementTree as ET
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from bench.report.summary import format_quantity, read_measurements
 
@@ -69,18 +69,21 @@ def verdict_section(junit: Path) -> str | None:
     return table("Conformance (tests per area)", ["area", "passed", "failed", "broken", "skipped"], rows)
 
 
-def latency_section(m: dict[str, dict[str, Any]], _env: dict[str, str]) -> str | None:
-    rows = []
-    pattern = re.compile(r"^(uplink|downlink|roundtrip)_latency(_p\d+)?_s\[(.+)\]$")
-    table_: dict[tuple[str, str], dict[str, str]] = defaultdict(dict)
-    for name, rec in m.items():
-        match = pattern.match(name)
+def latency_section(records: list[dict[str, Any]]) -> str | None:
+    """One row per codec and path: p50 / p95 / p99 over the trials, jitter, frame loss."""
+    rows: dict[tuple[str, str], list[str]] = {}
+    for rec in records:
+        match = re.match(r"^(uplink|downlink|roundtrip)_latency_s\[(.+)\]$", rec["name"])
         if match:
-            direction, pct, codec = match.groups()
-            table_[(codec, direction)][(pct or "_p50")[1:]] = q(rec)
-    for (codec, direction), cols in sorted(table_.items()):
-        rows.append([codec, direction, cols.get("p50", "—"), cols.get("p95", "—"), cols.get("p99", "—")])
-    return table("Audio latency", ["codec", "path", "p50", "p95", "p99"], rows) if rows else None
+            path, codec = match.groups()
+            p95, p99 = (format_quantity(rec[k], "s") if rec.get(k) is not None else "—" for k in ("p95_s", "p99_s"))
+            rows[(codec, path)] = [codec, path, q(rec), p95, p99, "—", "—"]
+    for rec in records:
+        match = re.match(r"^(latency_jitter_s|audio_frame_loss_ratio)\[(.+)\]$", rec["name"])
+        if match and (rec.get("test") and (key := (match.group(2), rec.get("path", ""))) in rows):
+            rows[key][5 if match.group(1).startswith("latency") else 6] = q(rec)
+    header = ["codec", "path", "p50", "p95", "p99", "jitter", "frame loss"]
+    return table("Audio latency", header, [rows[k] for k in sorted(rows)]) if rows else None
 
 
 def power_section(m: dict[str, dict[str, Any]], _env: dict[str, str]) -> str | None:
@@ -93,10 +96,6 @@ def power_section(m: dict[str, dict[str, Any]], _env: dict[str, str]) -> str | N
 def fuzz_section(m: dict[str, dict[str, Any]], _env: dict[str, str]) -> str | None:
     rows = [[name, q(rec)] for name, rec in sorted(m.items()) if name.startswith("fuzz_")]
     return table("Protocol fuzzing", ["figure", "value"], rows) if rows else None
-
-
-SECTIONS: list[Callable[[dict[str, dict[str, Any]], dict[str, str]], str | None]] = [
-    dut_section, latency_section, power_section, fuzz_section]
 
 
 def read_environment(path: Path) -> dict[str, str]:
@@ -120,7 +119,9 @@ def main(bench_path: str | None = None, plan: str = "demo") -> int:
     records = read_measurements(OUT / "measurements.jsonl").records if (OUT / "measurements.jsonl").exists() else []
     m = latest(records)
     env = read_environment(OUT / "allure-results" / "environment.properties")
-    for section in (dut_section(m, env), verdict_section(OUT / "junit.xml"), *(s(m, env) for s in SECTIONS[1:])):
+    sections = (dut_section(m, env), verdict_section(OUT / "junit.xml"), latency_section(records),
+                power_section(m, env), fuzz_section(m, env))
+    for section in sections:
         if section:
             print(section)
     print()

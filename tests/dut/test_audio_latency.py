@@ -40,10 +40,11 @@ def _judge(run, measure, floor_s: float) -> None:
     assert worst.quality >= 0.5, f"stimulus barely found in trial {worst.trial} (quality {worst.quality:.2f})"
     assert stats.min_s >= floor_s, (f"{run.direction} latency {stats.min_s * 1e3:.3f} ms is below the physical "
                                     f"floor {floor_s * 1e3:.3f} ms: the timeline or the estimator is wrong")
-    measure(f"{run.direction}_latency_s[{run.codec}]", stats.p50_s, "s")
-    measure(f"latency_jitter_s[{run.codec}]", stats.jitter_s, "s")
+    context = {"path": run.direction, "p95_s": stats.p95_s, "p99_s": stats.p99_s, "trials": len(run.trials)}
+    measure(f"{run.direction}_latency_s[{run.codec}]", stats.p50_s, "s", **context)
+    measure(f"latency_jitter_s[{run.codec}]", stats.jitter_s, "s", **context)
     if run.direction != "downlink":
-        measure(f"audio_frame_loss_ratio[{run.codec}]", stats.loss_ratio, "1")
+        measure(f"audio_frame_loss_ratio[{run.codec}]", stats.loss_ratio, "1", **context)
 
 
 def test_uplink_latency(audio_latency, measure, codec, trials):
