@@ -18,7 +18,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--corpus", default=None, help="corpus folder (default fixtures/corpus: hypothesis example database)")
     p.add_argument("--no-save", action="store_true", help="do not add the failure to the corpus")
     p.add_argument("--replay-only", action="store_true", help="replay the corpus, generate nothing")
-    p.add_argument("--steps", type=int, default=30, help="steps per example (default 30)")
+    p.add_argument("--steps", type=int, default=50, help="max steps per example (default 50)")
     p.add_argument("--shrink-budget", type=float, default=60.0, metavar="SECONDS", help="cap on shrinking")
     p.add_argument("--reply-timeout", type=float, default=2.0, metavar="SECONDS",
                    help="no answer for this long = hang (default 2)")

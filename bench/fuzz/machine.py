@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
+from hypothesis.stateful import RuleBasedStateMachine, rule
 
 from bench.fuzz.oracles import failure_for
 from bench.fuzz.target import Target
@@ -27,6 +27,7 @@ from bench.protocol.strategies import boundary_first, message_strategy, wire_str
 REQUESTS = st.one_of([message_strategy(c) for c in request_classes()])
 LC3 = dict(codec=m.Codec.LC3, sample_rate_hz=16000, frame_duration_us=10000)
 STREAM_CONTROL = [m.AudioUplinkStart(**LC3), m.AudioUplinkStop(), m.AudioDownlinkStart(**LC3), m.AudioDownlinkStop()]
+PIPELINE_FRAMES = 96  # frames sent before the machine waits for their answers
 EVENTS = [(k, d) for k, ds in m.EVENT_DETAILS.items() for d in ds]
 
 
@@ -64,6 +65,7 @@ def make_machine(target: Target, stats: Stats) -> type[RuleBasedStateMachine]:
             self.writes = 0
             self.seq = {Channel.CONTROL_IN: 1, Channel.AUDIO_DOWN: 0}
             self.capture_us = 0
+            self.unsettled = 0
             self.model = None if stats.over else target.reset()
             stats.examples += 1
 
@@ -77,6 +79,21 @@ def make_machine(target: Target, stats: Stats) -> type[RuleBasedStateMachine]:
         def _msg(self, msg: m.Message, channel: Channel = Channel.CONTROL_IN, check: bool = True) -> bytes:
             return self._frame(msg.TYPE, msg.encode(check), channel)
 
+        def _settle(self) -> None:
+            """Wait for every outstanding answer (before a rule that reads state learned from replies)."""
+            if self.model is not None and not self.model.done:
+                self._judge(self.target.settle(self.model))
+            self.unsettled = 0
+
+        def teardown(self) -> None:
+            self._settle()
+
+        def _judge(self, outcome: Any) -> None:
+            if not outcome.ok:
+                if self.stats.first_failure_s is None:
+                    self.stats.first_failure_s = time.monotonic()
+                raise failure_for(outcome, self.steps, self.target)
+
         def _step(self, rule: str, frames: list[tuple[Channel, bytes]], split: bool = True) -> None:
             """Send frames (fragmented to the link unless already fragments), flush, probe, judge."""
             if self.model is None:
@@ -88,20 +105,21 @@ def make_machine(target: Target, stats: Stats) -> type[RuleBasedStateMachine]:
             record = StepRecord(rule, [])
             self.steps.append(record)
             first = self.writes
-            outcome = self.target.exchange(self.model, writes, first, probes)
+            self.unsettled += len(writes) + len(probes)
+            wait = self.unsettled >= PIPELINE_FRAMES
+            outcome = self.target.exchange(self.model, writes, first, probes, wait=wait)
+            if wait:
+                self.unsettled = 0
             for i, (ch, data, note) in enumerate(self.target.last_writes):
                 record.writes.append((first + i, ch, data, note))
             self.writes += len(self.target.last_writes)
             self.stats.steps += 1
             if self.stats.on_step is not None:
                 self.stats.on_step()
-            if not outcome.ok:
-                if self.stats.first_failure_s is None:
-                    self.stats.first_failure_s = time.monotonic()
-                raise failure_for(outcome, self.steps, self.target)
+            self._judge(outcome)
 
         # -- rules -------------------------------------------------------------------------------------
-        @rule(msgs=st.lists(REQUESTS, min_size=1, max_size=12))
+        @rule(msgs=st.lists(REQUESTS, min_size=1, max_size=16))
         def requests(self, msgs: list[m.Message]) -> None:
             self._step("requests", [(Channel.CONTROL_IN, self._msg(x)) for x in msgs])
 
@@ -137,11 +155,10 @@ def make_machine(target: Target, stats: Stats) -> type[RuleBasedStateMachine]:
         def audio(self, msg: m.Message) -> None:
             self._step("audio", [(Channel.CONTROL_IN, self._msg(msg))])
 
-        @rule(n=st.integers(1, 8), overrun=st.booleans(), size=boundary_first([40, 1], st.integers(1, 120)))
-        def audio_frames(self, n: int, overrun: bool, size: int) -> None:
-            count = n if overrun else min(n, self.model.down_credits if self.model else 0)
-            frames = []
-            for _ in range(count):
+        @rule(n=st.integers(1, 12), size=boundary_first([40, 1], st.integers(1, 120)))
+        def audio_frames(self, n: int, size: int) -> None:
+            frames = []  # the model decides per frame whether the phone held a credit (else BUSY may come)
+            for _ in range(n):
                 self.capture_us = (self.capture_us + 10_000) & 0xFFFFFFFF
                 frames.append((Channel.AUDIO_DOWN, self._msg(m.AudioFrame(self.capture_us, bytes(size)),
                                                              Channel.AUDIO_DOWN)))
@@ -151,11 +168,11 @@ def make_machine(target: Target, stats: Stats) -> type[RuleBasedStateMachine]:
         def photo_capture(self, quality: int) -> None:
             self._step("photo_capture", [(Channel.CONTROL_IN, self._msg(m.PhotoCapture(quality)))])
 
-        @precondition(lambda self: self.model is not None and self.model.photos)
         @rule(data=st.data())
         def photo_read(self, data: st.DataObject) -> None:
-            photos = self.model.photos
-            photo_id = data.draw(st.sampled_from(sorted(photos) + [max(photos) + 1]))
+            self._settle()  # rules read state only when settled: the rule sequence stays deterministic
+            photos = self.model.photos if self.model is not None else {}
+            photo_id = data.draw(st.sampled_from(sorted(photos) + [max(photos, default=0) + 1]))
             size = photos.get(photo_id, (1000, 0))[0]
             offset = data.draw(boundary_first([0, size - 1, size, size + 1], st.integers(0, size + 16)))
             credits = data.draw(boundary_first([1, 8], st.integers(1, 8)))
@@ -165,21 +182,20 @@ def make_machine(target: Target, stats: Stats) -> type[RuleBasedStateMachine]:
         def photo_credit(self, n: int) -> None:
             self._step("photo_credit", [(Channel.CONTROL_IN, self._msg(m.Credit(m.CreditChannel.MEDIA, n)))])
 
-        @rule()
-        def photo_abort(self) -> None:
-            t = self.model.transfer if self.model else None
-            self._step("photo_abort", [(Channel.CONTROL_IN, self._msg(m.PhotoAbort(t.photo_id if t else 1)))])
+        @rule(photo_id=st.integers(1, 6))
+        def photo_abort(self, photo_id: int) -> None:
+            self._step("photo_abort", [(Channel.CONTROL_IN, self._msg(m.PhotoAbort(photo_id)))])
 
         @rule(seq=boundary_first([255, 0, 254], st.integers(0, 255)))
         def seq_jump(self, seq: int) -> None:
             self.seq[Channel.CONTROL_IN] = seq
             self._step(f"seq_jump:{seq}", [])
 
-        @precondition(lambda self: self.model is not None and self.model.hello_done)
         @rule(event=st.sampled_from(EVENTS))
         def device_event(self, event: tuple[m.EventKind, m.EventDetail]) -> None:
+            self._settle()
             kind, detail = event
-            if m.EVENT_CAPABILITY.get(kind, 0) & ~self.model.caps:
+            if self.model is None or m.EVENT_CAPABILITY.get(kind, 0) & ~self.model.caps:
                 return
             answer = self.target.command(f"glp event {self.target.kind} {kind.name.lower()} {detail.name.lower()}")
             if "event sent" in answer:
@@ -190,6 +206,7 @@ def make_machine(target: Target, stats: Stats) -> type[RuleBasedStateMachine]:
         @rule(go=st.integers(0, 15))
         def reconnect(self, go: int) -> None:
             if go == 15 and self.model is not None:
+                self._settle()
                 self.target.reconnect(self.model)
                 self._step("reconnect", [])
 

@@ -68,7 +68,7 @@ def find_failure(exc: BaseException | None) -> FuzzFailure | None:
 
 
 def fuzz(target: Target, budget_s: float, seed: int = 0, corpus: CorpusDatabase | None = None,
-         generate: bool = True, replay: bool = True, steps: int = 30, shrink_budget_s: float = 60.0,
+         generate: bool = True, replay: bool = True, steps: int = 50, shrink_budget_s: float = 60.0,
          progress: Callable[[FuzzResult], None] | None = None, progress_every_s: float = 2.0) -> FuzzResult:
     """Fuzz `target` (discovered already) for `budget_s`; stops at the first failure (shrunk)."""
     corpus = corpus or CorpusDatabase(CORPUS_DIR)

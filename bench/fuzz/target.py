@@ -59,6 +59,7 @@ class Target:
         self._rx_event: asyncio.Event | None = None
         self._reasm = {ch: Reassembler() for ch in GLASSES_TO_PHONE}
         self.mark = 0
+        self._last_progress = time.monotonic()
 
     # -- subclass contract ---------------------------------------------------------------------------
     async def _send(self, channel: Channel, data: bytes) -> None:
@@ -95,18 +96,26 @@ class Target:
 
     # -- one step ------------------------------------------------------------------------------------
     def exchange(self, model: SessionModel, writes: list[tuple[Channel, bytes]], first_source: int = 0,
-                 probes: list[tuple[Channel, bytes]] = ()) -> Outcome:  # type: ignore[assignment]
-        """Send `writes` back to back, complete any partial frame, send `probes`, and wait until the
-        model has seen everything it expects. `last_writes` holds what went out, with notes."""
+                 probes: list[tuple[Channel, bytes]] = (), wait: bool = True) -> Outcome:  # type: ignore[assignment]
+        """Send `writes` back to back, complete any partial frame, send `probes`, then judge what came
+        back. wait=True waits until the model has everything it expects; wait=False only takes what has
+        arrived (pipelining: later steps go out before earlier answers are in). `last_writes` holds
+        what went out, with notes."""
         n = len(writes) + len(probes)
         budget = self.reply_timeout_s * 4 + 0.01 * n + 5
-        return self.loop.run(self._exchange(model, list(writes), first_source, list(probes)), budget,
+        return self.loop.run(self._exchange(model, list(writes), first_source, list(probes), wait), budget,
                              f"{self.kind} fuzz step")
 
+    def settle(self, model: SessionModel) -> Outcome:
+        """Wait until every answer the model expects has come (or an oracle fires)."""
+        return self.exchange(model, [], 0, [], wait=True)
+
     async def _exchange(self, model: SessionModel, writes: list[tuple[Channel, bytes]], first: int,
-                        probes: list[tuple[Channel, bytes]]) -> Outcome:
+                        probes: list[tuple[Channel, bytes]], wait: bool) -> Outcome:
         assert self._rx_event is not None
         self.last_writes: list[tuple[Channel, bytes, str]] = []
+        if model.done:
+            self._last_progress = time.monotonic()
         sent = await self._write_all(model, writes, first, "")
         if sent:
             for channel in (Channel.CONTROL_IN, Channel.AUDIO_DOWN):
@@ -115,14 +124,13 @@ class Target:
                 sent = sent and await self._write_all(model, [(channel, f) for f in filler], first, "filler")
         if sent:
             await self._write_all(model, probes, first, "probe")
-        last_progress = time.monotonic()
         while True:
             self._rx_event.clear()
             while self._rx:
                 channel, raw = self._rx.popleft()
-                last_progress = time.monotonic()
+                self._last_progress = time.monotonic()
                 bad = model.receive(channel, raw)
-                self.transcript.add(last_progress, "rx", channel, raw, bad[0] if bad else "")
+                self.transcript.add(self._last_progress, "rx", channel, raw, bad[0] if bad else "")
                 if bad is not None:
                     return self._judged(Outcome("violation", bad[0], bad[1]))
             crash = self._console_crash()
@@ -133,10 +141,12 @@ class Target:
                                self.console_tail())
             if model.done:
                 return Outcome()
-            if time.monotonic() - last_progress > self.reply_timeout_s:
+            if time.monotonic() - self._last_progress > self.reply_timeout_s:
                 waiting = "; ".join(e.what for e in model.matcher.outstanding()[:3]) or "queued inputs"
                 return self._judged(Outcome("hang", f"no answer within {self.reply_timeout_s:g} s; waiting for "
                                                     f"{waiting}", model.matcher.first_unanswered_source()))
+            if not wait:
+                return Outcome()
             try:
                 await asyncio.wait_for(self._rx_event.wait(), 0.02)
             except asyncio.TimeoutError:
