@@ -66,6 +66,7 @@ def make_machine(target: Target, stats: Stats) -> type[RuleBasedStateMachine]:
             self.seq = {Channel.CONTROL_IN: 1, Channel.AUDIO_DOWN: 0}
             self.capture_us = 0
             self.unsettled = 0
+            self.failed: Any = None
             self.model = None if stats.over else target.reset()
             stats.examples += 1
 
@@ -80,10 +81,15 @@ def make_machine(target: Target, stats: Stats) -> type[RuleBasedStateMachine]:
             return self._frame(msg.TYPE, msg.encode(check), channel)
 
         def _settle(self) -> None:
-            """Wait for every outstanding answer (before a rule that reads state learned from replies)."""
+            """Wait for every outstanding answer (before a rule that reads state learned from replies).
+
+            Failures seen while pipelining are raised only here, at points that depend on the drawn data
+            alone, so that a replay draws exactly as much as the first run (hypothesis needs that)."""
+            self.unsettled = 0
+            if self.failed is not None:
+                self._judge(self.failed)
             if self.model is not None and not self.model.done:
                 self._judge(self.target.settle(self.model))
-            self.unsettled = 0
 
         def teardown(self) -> None:
             self._settle()
@@ -102,21 +108,22 @@ def make_machine(target: Target, stats: Stats) -> type[RuleBasedStateMachine]:
             writes = [(ch, part) for ch, raw in frames for part in (fragment(raw, mp) if split else [raw])]
             probes = [(Channel.CONTROL_IN, self._msg(m.Ping(len(self.steps)))),
                       (Channel.CONTROL_IN, self._msg(m.SettingsGet()))]
-            record = StepRecord(rule, [])
+            record = StepRecord(rule if self.failed is None else f"{rule} (not sent: the DUT had failed)", [])
             self.steps.append(record)
             first = self.writes
             self.unsettled += len(writes) + len(probes)
-            wait = self.unsettled >= PIPELINE_FRAMES
-            outcome = self.target.exchange(self.model, writes, first, probes, wait=wait)
-            if wait:
-                self.unsettled = 0
-            for i, (ch, data, note) in enumerate(self.target.last_writes):
-                record.writes.append((first + i, ch, data, note))
-            self.writes += len(self.target.last_writes)
-            self.stats.steps += 1
-            if self.stats.on_step is not None:
-                self.stats.on_step()
-            self._judge(outcome)
+            if self.failed is None:
+                outcome = self.target.exchange(self.model, writes, first, probes, wait=False)
+                for i, (ch, data, note) in enumerate(self.target.last_writes):
+                    record.writes.append((first + i, ch, data, note))
+                self.writes += len(self.target.last_writes)
+                self.stats.steps += 1
+                if self.stats.on_step is not None:
+                    self.stats.on_step()
+                if not outcome.ok:
+                    self.failed = outcome  # stop sending; raised at the next settle point
+            if self.unsettled >= PIPELINE_FRAMES:
+                self._settle()
 
         # -- rules -------------------------------------------------------------------------------------
         @rule(msgs=st.lists(REQUESTS, min_size=1, max_size=16))

@@ -64,7 +64,11 @@ def find_failure(exc: BaseException | None) -> FuzzFailure | None:
         found = find_failure(inner)
         if found is not None:
             return found
-    return find_failure(exc.__cause__) if exc.__cause__ is not None else None
+    for linked in (exc.__cause__, exc.__context__):
+        found = find_failure(linked) if linked is not None else None
+        if found is not None:
+            return found
+    return None
 
 
 def fuzz(target: Target, budget_s: float, seed: int = 0, corpus: CorpusDatabase | None = None,
