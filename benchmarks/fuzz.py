@@ -22,6 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.config import load_bench  # noqa: E402
+from bench.fuzz.cli import FUZZ_BENCH  # noqa: E402
 from bench.fuzz.corpus import CorpusDatabase  # noqa: E402
 from bench.fuzz.runner import FuzzResult, fuzz  # noqa: E402
 from bench.fuzz.targets import TARGETS  # noqa: E402
@@ -30,7 +31,7 @@ from bench.session import BenchSession  # noqa: E402
 
 
 def run(kind: str, bugs: list[str], budget_s: float, seed: int, out: Path) -> FuzzResult:
-    config = load_bench(os.environ.get("FUZZ_BENCH"))
+    config = load_bench(os.environ.get("FUZZ_BENCH") or FUZZ_BENCH)
     assert config.reference is not None, "the fuzz benchmark needs a reference bench"
     config.reference.bugs = bugs
     with tempfile.TemporaryDirectory() as tmp, BenchSession(config, out) as session:

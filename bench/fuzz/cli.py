@@ -8,11 +8,15 @@ from pathlib import Path
 
 
 
+FUZZ_BENCH = Path(__file__).resolve().parent.parent.parent / "fixtures" / "benches" / "fuzz.yaml"
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--target", choices=["ble", "serial"], default="ble", help="link to fuzz (default ble)")
     p.add_argument("--budget", type=float, default=60.0, metavar="SECONDS", help="time budget (default 60)")
     p.add_argument("--seed", type=int, default=0, help="seed for example generation (default 0)")
-    p.add_argument("--bench", default=None, help="bench YAML (default: fixtures/benches/reference.yaml)")
+    p.add_argument("--bench", default=None, help="bench YAML (default: fixtures/benches/fuzz.yaml, the reference "
+                                                 "bench with a short supervision timeout)")
     p.add_argument("--bug", action="append", default=[], metavar="NAME",
                    help="reference bench only: switch on a seeded bug (see `bench reference --list-bugs`)")
     p.add_argument("--corpus", default=None, help="corpus folder (default fixtures/corpus: hypothesis example database)")
@@ -35,7 +39,7 @@ def fuzz_main(args: argparse.Namespace) -> int:
     from bench.fuzz.targets import BleTarget, SerialTarget
     from bench.session import BenchSession
 
-    config = load_bench(args.bench)
+    config = load_bench(args.bench or FUZZ_BENCH)
     if args.bug:
         if config.reference is None:
             print("--bug needs a reference bench", file=sys.stderr)

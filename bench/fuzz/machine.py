@@ -27,6 +27,7 @@ from bench.protocol.strategies import boundary_first, message_strategy, wire_str
 REQUESTS = st.one_of([message_strategy(c) for c in request_classes()])
 LC3 = dict(codec=m.Codec.LC3, sample_rate_hz=16000, frame_duration_us=10000)
 STREAM_CONTROL = [m.AudioUplinkStart(**LC3), m.AudioUplinkStop(), m.AudioDownlinkStart(**LC3), m.AudioDownlinkStop()]
+OFFSETS = ["zero", "last", "size", "past", "inside"]
 PIPELINE_FRAMES = 96  # frames sent before the machine waits for their answers
 EVENTS = [(k, d) for k, ds in m.EVENT_DETAILS.items() for d in ds]
 
@@ -175,14 +176,19 @@ def make_machine(target: Target, stats: Stats) -> type[RuleBasedStateMachine]:
         def photo_capture(self, quality: int) -> None:
             self._step("photo_capture", [(Channel.CONTROL_IN, self._msg(m.PhotoCapture(quality)))])
 
-        @rule(data=st.data())
-        def photo_read(self, data: st.DataObject) -> None:
-            self._settle()  # rules read state only when settled: the rule sequence stays deterministic
-            photos = self.model.photos if self.model is not None else {}
-            photo_id = data.draw(st.sampled_from(sorted(photos) + [max(photos, default=0) + 1]))
-            size = photos.get(photo_id, (1000, 0))[0]
-            offset = data.draw(boundary_first([0, size - 1, size, size + 1], st.integers(0, size + 16)))
-            credits = data.draw(boundary_first([1, 8], st.integers(1, 8)))
+        @rule(which=st.integers(0, 4), where=st.sampled_from(OFFSETS), fraction=st.integers(0, 1 << 16),
+              credits=boundary_first([1, 8], st.integers(1, 8)))
+        def photo_read(self, which: int, where: str, fraction: int, credits: int) -> None:
+            """Read a photo the model knows (or one past them) at an offset relative to its size.
+
+            The draws never depend on what the DUT answered (hypothesis replays choices, not answers);
+            they are mapped onto the learned photos after settling."""
+            self._settle()
+            photos = sorted(self.model.photos) if self.model is not None else []
+            photo_id = photos[which] if which < len(photos) else max(photos, default=0) + 1
+            size = self.model.photos[photo_id][0] if self.model is not None and photo_id in self.model.photos else 1000
+            offset = {"zero": 0, "last": size - 1, "size": size, "past": size + 1,
+                      "inside": fraction * (size - 1) >> 16}[where]
             self._step("photo_read", [(Channel.CONTROL_IN, self._msg(m.PhotoRead(photo_id, offset, credits)))])
 
         @rule(n=st.integers(1, 8))

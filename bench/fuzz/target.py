@@ -25,6 +25,7 @@ from bench.protocol.gatt import GLASSES_TO_PHONE, Channel
 from bench.protocol.transcript import Transcript
 
 SYNC_TOKEN = 0xFFFFFFFF
+DRAIN_TOKEN = 0xFFFFFFFE
 
 
 @dataclass
@@ -204,6 +205,13 @@ class Target:
             if self._console_crash() or not self._link_up():
                 self._recover()
             if self.console is not None:
+                self.command(self.reset_command)  # revive a hung or silenced protocol
+                self.mark = self.console.mark()
+            # frames of the last example may still be on their way: let the DUT take them all, then reset
+            drained = self.loop.run(self._sync(DRAIN_TOKEN), self.reply_timeout_s + 3, "drain before reset")
+            if drained is None or self._console_crash():
+                continue
+            if self.console is not None:
                 self.command(self.reset_command)
                 self.mark = self.console.mark()
             self.loop.run(_call(self._fresh_rx), 2)
@@ -232,10 +240,10 @@ class Target:
             self.mark = self.console.mark()
         self._relink()
 
-    async def _sync(self) -> bytes | None:
+    async def _sync(self, token: int = SYNC_TOKEN) -> bytes | None:
         """Ping with seq 0 and drop everything that arrives before its Pong (stale frames of the last example)."""
         assert self._rx_event is not None
-        await self._send(Channel.CONTROL_IN, _ping(0))
+        await self._send(Channel.CONTROL_IN, _ping(0, token))
         deadline = time.monotonic() + self.reply_timeout_s
         while time.monotonic() < deadline:
             while self._rx:
@@ -245,7 +253,7 @@ class Target:
                     msg = m.decode_message(frame)
                 except ProtocolError:
                     continue
-                if frame.is_reply and frame.seq == 0 and msg == m.Pong(SYNC_TOKEN, getattr(msg, "uptime_ms", 0)):
+                if frame.is_reply and frame.seq == 0 and isinstance(msg, m.Pong) and msg.token == token:
                     return raw
             self._rx_event.clear()
             try:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from hypothesis import strategies as st
 
 from bench.protocol import messages as m
-from bench.protocol.frames import CRC_LEN, HEADER_LEN, OVERHEAD, Frame, encode_frame
+from bench.protocol.frames import CRC_LEN, HEADER_LEN, OVERHEAD, Frame, crc16, encode_frame
 from bench.protocol.schema import Bool, Enum, Int, Rest, Str, wires
 from bench.protocol.strategies import boundary_first, message_strategy
 
@@ -150,6 +150,9 @@ def mutate(draw: st.DrawFn, raw: bytes, max_payload: int, max_frame_len: int) ->
     elif name == "oversize":
         payload = bytes(max_frame_len + 1 - OVERHEAD + draw(st.integers(0, 8)))
         data = bytearray(encode_frame(Frame(raw[1], raw[2], payload)))
+    if name in ("unknown_type", "bad_version", "reserved_flags", "reply_flag", "wrong_length"):
+        body = bytes(data[:-CRC_LEN])  # a header mutation with a valid CRC, so it reaches the layer it tests
+        data = bytearray(body + crc16(body).to_bytes(2, "little"))
     if name in ("refragment", "tiny_fragments", "duplicate_fragment", "drop_fragment", "reorder_fragments"):
         if name == "tiny_fragments":
             size = draw(st.integers(1, 4))
