@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from hypothesis import HealthCheck, Phase, settings
+from hypothesis.errors import Unsatisfiable
 from hypothesis.internal.conjecture import engine
 from hypothesis.stateful import run_state_machine_as_test
 
@@ -24,7 +25,7 @@ from bench.fuzz.oracles import FuzzFailure
 from bench.fuzz.target import Target
 from bench.protocol.mutations import MUTATIONS, request_classes
 
-EXAMPLES_PER_CHUNK = 4
+EXAMPLES_PER_CHUNK = 50  # hypothesis scales its shrinking effort with max_examples
 
 
 @dataclass
@@ -116,6 +117,10 @@ def fuzz(target: Target, budget_s: float, seed: int = 0, corpus: CorpusDatabase 
             factory._hypothesis_internal_use_seed = seed * 1_000_003 + chunk  # type: ignore[attr-defined]
             try:
                 run_state_machine_as_test(factory, settings=config)
+            except Unsatisfiable:
+                if generate:
+                    raise
+                break  # replay only: every corpus example passed, hypothesis had nothing else to run
             except BaseException as exc:  # noqa: BLE001 - a fuzz failure, or a harness error to report
                 if isinstance(exc, KeyboardInterrupt):
                     raise

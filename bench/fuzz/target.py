@@ -193,6 +193,10 @@ class Target:
             return []
         return [r.text for r in self.console.records_since(max(0, self.mark - 5))][-n:]
 
+    def trigger_event(self, kind: str, detail: str) -> bool:
+        """Make the DUT raise a device event (console `glp event`); False when it had no session."""
+        return "event sent" in self.command(f"glp event {self.kind} {kind} {detail}")
+
     def command(self, cmd: str, timeout_s: float = 3.0) -> str:
         if self.console is None:
             raise BenchError(f"the {self.kind} target has no console for {cmd!r}")
@@ -204,16 +208,12 @@ class Target:
         for attempt in range(3):
             if self._console_crash() or not self._link_up():
                 self._recover()
-            if self.console is not None:
-                self.command(self.reset_command)  # revive a hung or silenced protocol
-                self.mark = self.console.mark()
+            self._device_reset()  # revive a hung or silenced protocol
             # frames of the last example may still be on their way: let the DUT take them all, then reset
             drained = self.loop.run(self._sync(DRAIN_TOKEN), self.reply_timeout_s + 3, "drain before reset")
             if drained is None or self._console_crash():
                 continue
-            if self.console is not None:
-                self.command(self.reset_command)
-                self.mark = self.console.mark()
+            self._device_reset()
             self.loop.run(_call(self._fresh_rx), 2)
             self.transcript = Transcript(max_entries=5000)
             pong = self.loop.run(self._sync(), self.reply_timeout_s + 3, "sync after reset")
@@ -229,6 +229,12 @@ class Target:
                 self.console.link.write(b"reboot\r")  # as on hardware: a reboot is the last resort
                 time.sleep(0.05)
         raise BenchError(f"{self.kind} target: the DUT did not come back to a known state after 3 resets")
+
+    def _device_reset(self) -> None:
+        """Put the DUT's protocol in its power-on state, keeping the link (console `glp reset`)."""
+        if self.console is not None:
+            self.command(self.reset_command)
+            self.mark = self.console.mark()
 
     def _recover(self) -> None:
         """After a crash: wait for the boot banner, then bring the link back."""
