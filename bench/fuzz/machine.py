@@ -134,9 +134,12 @@ def make_machine(target: Target, stats: Stats) -> type[RuleBasedStateMachine]:
         def requests(self, msgs: list[m.Message]) -> None:
             self._step("requests", [(Channel.CONTROL_IN, self._msg(x)) for x in msgs])
 
-        @rule(min_v=st.sampled_from([1, 0, 2, 15]), max_v=st.sampled_from([1, 0, 15]),
+        @rule(valid=st.booleans(), min_v=st.sampled_from([0, 2, 15]), max_v=st.sampled_from([1, 0, 15]),
               frame_len=st.sampled_from([8192, 512, 27, 26, 0xFFFF]))
-        def hello(self, min_v: int, max_v: int, frame_len: int) -> None:
+        def hello(self, valid: bool, min_v: int, max_v: int, frame_len: int) -> None:
+            """Half the time a Hello that works (most requests need one), else boundary versions."""
+            if valid:
+                min_v, max_v, frame_len = 1, max(1, max_v), max(27, min(frame_len, 8192))
             payload = bytes((min_v, max_v)) + frame_len.to_bytes(2, "little")
             self._step("hello", [(Channel.CONTROL_IN, self._frame(m.Hello.TYPE, payload))])
 

@@ -191,7 +191,9 @@ class Target:
     def console_tail(self, n: int = 30) -> list[str]:
         if self.console is None:
             return []
-        return [r.text for r in self.console.records_since(max(0, self.mark - 5))][-n:]
+        own = ("glp ", "event sent", "event not sent")  # the fuzzer's own reset/event commands and answers
+        return [r.text for r in self.console.records_since(max(0, self.mark - 20))
+                if not r.text.startswith(own)][-n:]
 
     def trigger_event(self, kind: str, detail: str) -> bool:
         """Make the DUT raise a device event (console `glp event`); False when it had no session."""
