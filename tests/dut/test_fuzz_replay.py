@@ -15,7 +15,8 @@ from bench.fuzz.fixtures import raise_failure, run_fuzz
 pytestmark = [pytest.mark.fuzz]
 
 # Bugs whose minimal examples are committed; each must be reproduced by replaying the corpus.
-CORPUS_BUGS = ["bad-crc-accepted", "setting-corrupts", "hello-v0-hang", "unknown-type-acked"]
+CORPUS_BUGS = ["bad-crc-accepted", "unknown-type-acked", "hello-v0-hang", "setting-corrupts", "zero-length-fragment",
+               "photo-read-past-end"]
 
 
 def test_corpus_is_committed():
