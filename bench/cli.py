@@ -62,6 +62,12 @@ def _doctor(args: argparse.Namespace) -> int:
     return doctor_main(args.bench, args.plan)
 
 
+def _fuzz(args: argparse.Namespace) -> int:
+    from bench.fuzz.cli import fuzz_main
+
+    return fuzz_main(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bench", description="glassbench: firmware-in-the-loop bench for AI glasses")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -83,6 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
     ref.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                      help="option for a reference-bench feature (e.g. rig.delay_ms=0.5)")
     ref.set_defaults(fn=_reference)
+
+    fz = sub.add_parser("fuzz", help="property-based fuzzing of the protocol (hypothesis), with shrinking")
+    from bench.fuzz.cli import add_arguments
+
+    add_arguments(fz)
+    fz.set_defaults(fn=_fuzz)
 
     demo = sub.add_parser("demo", help="start the reference bench, run the smoke suite, print the summary")
     demo.add_argument("--bench", default=None, help="bench YAML (default: fixtures/benches/reference.yaml)")

@@ -22,6 +22,7 @@ DUT_CRASH = "DUT CRASH"
 LINK_LOST = "LINK LOST"
 INSTRUMENT_FAULT = "INSTRUMENT FAULT"
 PROTOCOL_VIOLATION = "PROTOCOL VIOLATION"
+DUT_TIMEOUT = "DUT TIMEOUT"  # a hang: the DUT stopped answering (fuzz oracle, console or BLE timeouts)
 
 AREAS = ("smoke", "protocol", "latency", "power", "fuzz", "ota", "audio", "camera")
 
@@ -41,6 +42,8 @@ CATEGORIES: list[dict[str, Any]] = [
      "messageRegex": _anywhere(LINK_LOST, r"LinkLost\w*")},
     {"name": "Instrument fault", "matchedStatuses": ["failed", "broken"],
      "messageRegex": _anywhere(INSTRUMENT_FAULT, r"InstrumentFault\w*", r"VisaIOError")},
+    {"name": "DUT hang", "matchedStatuses": ["failed", "broken"],
+     "messageRegex": _anywhere(DUT_TIMEOUT, r"DutTimeout\w*", r"FuzzHang\w*")},
     {"name": "Protocol violation", "matchedStatuses": ["failed", "broken"],
      "messageRegex": _anywhere(PROTOCOL_VIOLATION, r"ProtocolViolation\w*", r"ProtocolError\w*")},
     {"name": "Harness error", "matchedStatuses": ["broken"]},

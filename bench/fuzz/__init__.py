@@ -1,0 +1,1 @@
+"""Property-based fuzzing of the Glasses Link Protocol: stateful model, oracles, corpus, runner."""

@@ -1,0 +1,76 @@
+"""`bench fuzz`: fuzz a DUT's protocol for a time budget; on failure print the minimal example and exit 1."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+
+FUZZ_BENCH = Path(__file__).resolve().parent.parent.parent / "fixtures" / "benches" / "fuzz.yaml"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--target", choices=["ble", "serial"], default="ble", help="link to fuzz (default ble)")
+    p.add_argument("--budget", type=float, default=60.0, metavar="SECONDS", help="time budget (default 60)")
+    p.add_argument("--seed", type=int, default=0, help="seed for example generation (default 0)")
+    p.add_argument("--bench", default=None, help="bench YAML (default: fixtures/benches/fuzz.yaml, the reference "
+                                                 "bench with a short supervision timeout)")
+    p.add_argument("--bug", action="append", default=[], metavar="NAME",
+                   help="reference bench only: switch on a seeded bug (see `bench reference --list-bugs`)")
+    p.add_argument("--corpus", default=None, help="corpus folder (default fixtures/corpus: hypothesis example database)")
+    p.add_argument("--no-save", action="store_true", help="do not add the failure to the corpus")
+    p.add_argument("--replay-only", action="store_true", help="replay the corpus, generate nothing")
+    p.add_argument("--steps", type=int, default=50, help="max steps per example (default 50)")
+    p.add_argument("--shrink-budget", type=float, default=60.0, metavar="SECONDS", help="cap on shrinking")
+    p.add_argument("--reply-timeout", type=float, default=2.0, metavar="SECONDS",
+                   help="no answer for this long = hang (default 2)")
+    p.add_argument("--serial-port", default=None, help="GLP serial port (default: the reference bench's)")
+    p.add_argument("--alluredir", default=None, help="write the failure as an Allure result here")
+    p.add_argument("--out", default="out", help="output folder (console log, reference bench log)")
+
+
+def fuzz_main(args: argparse.Namespace) -> int:
+    from bench.config import load_bench
+    from bench.fuzz.corpus import CORPUS_DIR, CorpusDatabase
+    from bench.fuzz.allure_result import write_result
+    from bench.fuzz.runner import fuzz, print_progress, save_failure
+    from bench.fuzz.targets import BleTarget, SerialTarget
+    from bench.session import BenchSession
+
+    config = load_bench(args.bench or FUZZ_BENCH)
+    if args.bug:
+        if config.reference is None:
+            print("--bug needs a reference bench", file=sys.stderr)
+            return 2
+        config.reference.bugs = list(config.reference.bugs) + list(args.bug)
+    corpus = CorpusDatabase(Path(args.corpus) if args.corpus else CORPUS_DIR)
+    with BenchSession(config, args.out) as session:
+        if args.target == "ble":
+            target = BleTarget(session, args.reply_timeout)
+        else:
+            target = SerialTarget(session, args.reply_timeout, args.serial_port)
+        try:
+            target.discover()
+            result = fuzz(target, args.budget, args.seed, corpus, generate=not args.replay_only,
+                          steps=args.steps, shrink_budget_s=args.shrink_budget, progress=print_progress)
+        finally:
+            target.close()
+    print_progress(result)
+    if result.failure is None:
+        print(f"no failure in {result.elapsed_s:.1f} s ({result.examples} examples, {result.frames} frames)")
+        return 0
+    failure = result.fuzz_failure
+    if failure is None:
+        print(f"fuzzing stopped by an error that is not a DUT failure: {result.failure!r}", file=sys.stderr)
+        raise result.failure
+    print(failure.report())
+    if result.time_to_find_s is not None:
+        print(f"\nfound after {result.time_to_find_s:.1f} s")
+    if not args.no_save and not args.replay_only:
+        n = save_failure(result, corpus)
+        print(f"saved {n} example(s) to {corpus.path}")
+    if args.alluredir:
+        print(f"Allure result: {write_result(failure, Path(args.alluredir))}")
+    return 1

@@ -1,0 +1,85 @@
+"""Fuzz failures, one class per oracle, each carrying the exact input that triggered it.
+
+crash     a fatal-error dump or an unexpected boot on the console, or the link dropped   -> DUT CRASH
+hang      no answer (no heartbeat Ping reply, no reply to a request) within the timeout  -> DUT TIMEOUT
+violation an answer that disagrees with the model (wrong reply, unexpected frame)        -> PROTOCOL VIOLATION
+
+The message starts with the bench's failure tag, so Allure files it under the matching category.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.errors import DutCrash, DutTimeout, ProtocolViolation
+from bench.protocol import messages as m
+from bench.protocol.errors import ProtocolError
+from bench.protocol.frames import decode_frame
+
+
+def decode_write(data: bytes) -> str:
+    """What a written fragment says, if it is a whole frame; otherwise its length."""
+    try:
+        frame = decode_frame(data)
+    except ProtocolError as exc:
+        return f"<{len(data)} B, not a frame: {exc.reason}>"
+    try:
+        msg: Any = m.decode_message(frame)
+    except ProtocolError as exc:
+        return f"<frame type 0x{frame.type:02x} seq={frame.seq} flags={frame.flags}: {exc.reason}>"
+    return f"{'REPLY-flagged ' if frame.is_reply else ''}seq={frame.seq} {msg!r}"
+
+
+class FuzzFailure:
+    """Mixin: the oracle, the steps of the (minimal) example, the transcript and the console log."""
+
+    kind = ""
+
+    def _fill(self, reason: str, source: int, steps: list[Any], transcript: str, console: list[str],
+              target: str) -> None:
+        self.reason, self.source, self.steps = reason, source, steps
+        self.transcript, self.console, self.target = transcript, console, target
+
+    def sequence(self) -> str:
+        """The example as written: one line per write, hex and decoded; the guilty write is marked."""
+        lines = []
+        for n, step in enumerate(self.steps):
+            lines.append(f"step {n}: {step.rule}")
+            for index, channel, data, note in step.writes:
+                mark = ">>" if index == self.source else "  "
+                lines.append(f" {mark} #{index:<4} {channel.name:<10} {note:<6} {decode_write(data)}")
+                lines.append(f"           {data.hex(' ') or '(zero-length write)'}")
+        return "\n".join(lines)
+
+    def report(self) -> str:
+        return "\n".join([
+            f"{self}", "", f"minimal example ({len(self.steps)} steps, target {self.target}):", self.sequence(),
+            "", "console around the failure:", *("  " + line for line in self.console),
+        ])
+
+
+class FuzzCrash(FuzzFailure, DutCrash):
+    kind = "crash"
+
+
+class FuzzHang(FuzzFailure, DutTimeout):
+    kind = "hang"
+
+
+class FuzzViolation(FuzzFailure, ProtocolViolation):
+    kind = "violation"
+
+
+CLASSES = {"crash": FuzzCrash, "hang": FuzzHang, "violation": FuzzViolation}
+
+
+def failure_for(outcome: Any, steps: list[Any], target: Any) -> FuzzFailure:
+    """The exception for a failed step (raised inside the state machine, so hypothesis shrinks it)."""
+    step = steps[-1]
+    where = f"step {len(steps) - 1} ({step.rule})"
+    if outcome.source >= 0:
+        where += f", write #{outcome.source}"
+    exc = CLASSES[outcome.kind](f"fuzz {outcome.kind} at {where}: {outcome.reason}")
+    exc._fill(outcome.reason, outcome.source, list(steps), target.transcript.dump(), list(outcome.console),
+              target.kind)
+    return exc

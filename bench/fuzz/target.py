@@ -1,0 +1,308 @@
+"""What the fuzzer talks to: a DUT over BLE or serial, its console, and a deterministic reset.
+
+A target sends raw fragments without waiting per frame (BLE writes without response go out in the
+same connection events), reassembles what comes back, hands every frame to the model, and watches the
+oracles: the console (fatal-error dump, boot banner), the link (unexpected disconnect) and the clock
+(no progress in time = hang). ``reset()`` returns the DUT to its power-on protocol state between
+examples: console ``glp reset`` on the reference glasses (``reboot`` as the fallback, as on hardware).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.dut.console import BANNER, FATAL, Console
+from bench.errors import BenchError
+from bench.fuzz.model import DeviceParams, SessionModel
+from bench.protocol import messages as m
+from bench.protocol.errors import ProtocolError
+from bench.protocol.frames import Frame, Reassembler, decode_frame, encode_frame
+from bench.protocol.gatt import GLASSES_TO_PHONE, Channel
+from bench.protocol.transcript import Transcript
+
+SYNC_TOKEN = 0xFFFFFFFF
+DRAIN_TOKEN = 0xFFFFFFFE
+
+
+@dataclass
+class Outcome:
+    """How one step ended: ok, or the oracle that fired (crash | hang | violation) and why."""
+
+    kind: str = "ok"
+    reason: str = ""
+    source: int = -1  # index of the write the failure is tied to (-1: not known)
+    console: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.kind == "ok"
+
+
+class Target:
+    """Base of the BLE and serial targets. Subclasses provide the link: `_send`, `_link_up`, `_relink`."""
+
+    kind = ""
+    reset_command = ""
+
+    def __init__(self, loop: Any, console: Console | None, reply_timeout_s: float = 2.0) -> None:
+        self.loop = loop  # bench.links.loop.LoopThread
+        self.console = console
+        self.reply_timeout_s = reply_timeout_s
+        self.frames_sent = 0
+        self.transcript = Transcript(max_entries=5000)
+        self.params: DeviceParams | None = None
+        self.max_payload = 20
+        self._rx: deque[tuple[Channel, bytes]] = deque()
+        self._rx_event: asyncio.Event | None = None
+        self._reasm = {ch: Reassembler() for ch in GLASSES_TO_PHONE}
+        self.mark = 0
+        self._last_progress = time.monotonic()
+
+    # -- subclass contract ---------------------------------------------------------------------------
+    async def _send(self, channel: Channel, data: bytes) -> None:
+        raise NotImplementedError
+
+    def _link_up(self) -> bool:
+        raise NotImplementedError
+
+    def _relink(self) -> None:
+        """Re-establish the link after a reboot (synchronous; runs on the caller's thread)."""
+
+    def reconnect(self, model: SessionModel) -> None:
+        """Drop the session and start a new one (the DUT forgets per-session state)."""
+        raise NotImplementedError
+
+    # -- receiving -----------------------------------------------------------------------------------
+    def _on_fragment(self, channel: Channel, data: bytes) -> None:
+        try:
+            raw = self._reasm[channel].feed(data)
+        except ProtocolError as exc:
+            self.transcript.add(time.monotonic(), "rx", channel, data, f"dropped: {exc}")
+            raw = bytes(data)  # the model reports it as a malformed frame
+        if raw is not None:
+            self._rx.append((channel, raw))
+            if self._rx_event is not None:
+                self._rx_event.set()
+
+    async def _init_rx(self) -> None:
+        self._rx_event = asyncio.Event()
+
+    def _fresh_rx(self) -> None:
+        self._reasm = {ch: Reassembler() for ch in GLASSES_TO_PHONE}
+        self._rx.clear()
+
+    # -- one step ------------------------------------------------------------------------------------
+    def exchange(self, model: SessionModel, writes: list[tuple[Channel, bytes]], first_source: int = 0,
+                 probes: list[tuple[Channel, bytes]] = (), wait: bool = True) -> Outcome:  # type: ignore[assignment]
+        """Send `writes` back to back, complete any partial frame, send `probes`, then judge what came
+        back. wait=True waits until the model has everything it expects; wait=False only takes what has
+        arrived (pipelining: later steps go out before earlier answers are in). `last_writes` holds
+        what went out, with notes."""
+        n = len(writes) + len(probes)
+        budget = self.reply_timeout_s * 4 + 0.01 * n + 5
+        return self.loop.run(self._exchange(model, list(writes), first_source, list(probes), wait), budget,
+                             f"{self.kind} fuzz step")
+
+    def settle(self, model: SessionModel) -> Outcome:
+        """Wait until every answer the model expects has come (or an oracle fires)."""
+        return self.exchange(model, [], 0, [], wait=True)
+
+    async def _exchange(self, model: SessionModel, writes: list[tuple[Channel, bytes]], first: int,
+                        probes: list[tuple[Channel, bytes]], wait: bool) -> Outcome:
+        assert self._rx_event is not None
+        self.last_writes: list[tuple[Channel, bytes, str]] = []
+        if model.done:
+            self._last_progress = time.monotonic()
+        sent = await self._write_all(model, writes, first, "")
+        if sent:
+            for channel in (Channel.CONTROL_IN, Channel.AUDIO_DOWN):
+                missing = model.flush_bytes(channel)  # complete a partial frame: no state leaks to later steps
+                filler = [bytes(min(self.max_payload, missing - i)) for i in range(0, missing, self.max_payload)]
+                sent = sent and await self._write_all(model, [(channel, f) for f in filler], first, "filler")
+        if sent:
+            await self._write_all(model, probes, first, "probe")
+        while True:
+            self._rx_event.clear()
+            while self._rx:
+                channel, raw = self._rx.popleft()
+                self._last_progress = time.monotonic()
+                bad = model.receive(channel, raw)
+                self.transcript.add(self._last_progress, "rx", channel, raw, bad[0] if bad else "")
+                if bad is not None:
+                    return self._judged(Outcome("violation", bad[0], bad[1]))
+            crash = self._console_crash()
+            if crash:
+                return Outcome("crash", crash, model.matcher.first_unanswered_source(), self.console_tail())
+            if not self._link_up():
+                return Outcome("crash", "unexpected disconnect", model.matcher.first_unanswered_source(),
+                               self.console_tail())
+            if model.done:
+                return Outcome()
+            if time.monotonic() - self._last_progress > self.reply_timeout_s:
+                waiting = "; ".join(e.what for e in model.matcher.outstanding()[:3]) or "queued inputs"
+                return self._judged(Outcome("hang", f"no answer within {self.reply_timeout_s:g} s; waiting for "
+                                                    f"{waiting}", model.matcher.first_unanswered_source()))
+            if not wait:
+                return Outcome()
+            try:
+                await asyncio.wait_for(self._rx_event.wait(), 0.02)
+            except asyncio.TimeoutError:
+                pass
+
+    async def _write_all(self, model: SessionModel, writes: list[tuple[Channel, bytes]], first: int,
+                         note: str) -> bool:
+        for channel, data in writes:
+            index = first + len(self.last_writes)
+            self.last_writes.append((channel, data, note))
+            self.transcript.add(time.monotonic(), "tx", channel, data, f"write {index} {note}".strip())
+            model.write(channel, data, index)
+            try:
+                await self._send(channel, data)
+            except Exception as exc:  # noqa: BLE001 - a dead link is judged by the caller
+                if self._link_up():
+                    raise BenchError(f"{self.kind} write failed while the link is up: {exc}") from exc
+                return False
+            self.frames_sent += 1
+        return True
+
+    def _judged(self, outcome: Outcome) -> Outcome:
+        """A violation or hang that coincides with a crash is a crash."""
+        crash = self._console_crash()
+        if crash:
+            outcome.kind, outcome.reason = "crash", f"{crash} (seen as: {outcome.reason})"
+        outcome.console = self.console_tail()
+        return outcome
+
+    # -- console oracle -------------------------------------------------------------------------------
+    def _console_crash(self) -> str:
+        if self.console is None:
+            return ""
+        for rec in self.console.records_since(self.mark):
+            if FATAL.search(rec.text):
+                return f"fatal error on the console: {rec.text}"
+            if BANNER.search(rec.text):
+                return f"unexpected reboot: {rec.text}"
+        return ""
+
+    def console_tail(self, n: int = 30) -> list[str]:
+        if self.console is None:
+            return []
+        own = ("glp ", "event sent", "event not sent")  # the fuzzer's own reset/event commands and answers
+        return [r.text for r in self.console.records_since(max(0, self.mark - 20))
+                if not r.text.startswith(own)][-n:]
+
+    def trigger_event(self, kind: str, detail: str) -> bool:
+        """Make the DUT raise a device event (console `glp event`); False when it had no session."""
+        return "event sent" in self.command(f"glp event {self.kind} {kind} {detail}")
+
+    def command(self, cmd: str, timeout_s: float = 3.0) -> str:
+        if self.console is None:
+            raise BenchError(f"the {self.kind} target has no console for {cmd!r}")
+        return self.console.command(cmd, timeout_s)
+
+    # -- reset ---------------------------------------------------------------------------------------
+    def reset(self) -> SessionModel:
+        """Known state before each example; returns the model for it (its first frame is a sync Ping)."""
+        for attempt in range(3):
+            if self._console_crash() or not self._link_up():
+                self._recover()
+            self._device_reset()  # revive a hung or silenced protocol
+            # frames of the last example may still be on their way: let the DUT take them all, then reset
+            drained = self.loop.run(self._sync(DRAIN_TOKEN), self.reply_timeout_s + 3, "drain before reset")
+            if drained is None or self._console_crash():
+                continue
+            self._device_reset()
+            self.loop.run(_call(self._fresh_rx), 2)
+            self.transcript = Transcript(max_entries=5000)
+            pong = self.loop.run(self._sync(), self.reply_timeout_s + 3, "sync after reset")
+            if pong is not None:
+                model = SessionModel(self.params) if self.params is not None else None
+                if model is not None:  # the sync Ping is the example's first frame (seq 0, in the reply cache)
+                    model.write(Channel.CONTROL_IN, _ping(0), -1)
+                    if model.receive(Channel.CONTROL_OUT, pong) is None:
+                        return model
+                else:
+                    return None  # type: ignore[return-value]
+            if attempt == 1 and self.console is not None:
+                self.console.link.write(b"reboot\r")  # as on hardware: a reboot is the last resort
+                time.sleep(0.05)
+        raise BenchError(f"{self.kind} target: the DUT did not come back to a known state after 3 resets")
+
+    def _device_reset(self) -> None:
+        """Put the DUT's protocol in its power-on state, keeping the link (console `glp reset`)."""
+        if self.console is not None:
+            self.command(self.reset_command)
+            self.mark = self.console.mark()
+
+    def _recover(self) -> None:
+        """After a crash: wait for the boot banner, then bring the link back."""
+        if self.console is not None:
+            fatal = any(FATAL.search(r.text) for r in self.console.records_since(self.mark))
+            booted = any(BANNER.search(r.text) for r in self.console.records_since(self.mark))
+            if fatal and not booted:
+                self.console.wait_for_boot(15.0, since=self.mark)
+            self.mark = self.console.mark()
+        self._relink()
+
+    async def _sync(self, token: int = SYNC_TOKEN) -> bytes | None:
+        """Ping with seq 0 and drop everything that arrives before its Pong (stale frames of the last example)."""
+        assert self._rx_event is not None
+        await self._send(Channel.CONTROL_IN, _ping(0, token))
+        deadline = time.monotonic() + self.reply_timeout_s
+        while time.monotonic() < deadline:
+            while self._rx:
+                channel, raw = self._rx.popleft()
+                try:
+                    frame = decode_frame(raw)
+                    msg = m.decode_message(frame)
+                except ProtocolError:
+                    continue
+                if frame.is_reply and frame.seq == 0 and isinstance(msg, m.Pong) and msg.token == token:
+                    return raw
+            self._rx_event.clear()
+            try:
+                await asyncio.wait_for(self._rx_event.wait(), 0.05)
+            except asyncio.TimeoutError:
+                pass
+        return None
+
+    def discover(self) -> DeviceParams:
+        """Ask the DUT once who it is (HelloReply, DeviceInfo); every later answer is checked against it."""
+        self.reset()
+        replies = self.loop.run(self._ask([m.Hello(1, 1, 8192), m.DeviceInfoGet()]), 10, "discover")
+        hello, info = replies
+        if not isinstance(hello, m.HelloReply) or not isinstance(info, m.DeviceInfo):
+            raise BenchError(f"{self.kind} target: unexpected answers to Hello/DeviceInfoGet: {replies}")
+        self.params = DeviceParams(hello, info, self.max_payload)
+        return self.params
+
+    async def _ask(self, msgs: list[m.Message]) -> list[m.Message]:
+        assert self._rx_event is not None
+        out = []
+        for i, msg in enumerate(msgs):
+            await self._send(Channel.CONTROL_IN, encode_frame(m.encode_message(msg, 100 + i)))
+            while True:
+                while not self._rx:
+                    self._rx_event.clear()
+                    await asyncio.wait_for(self._rx_event.wait(), 5)
+                channel, raw = self._rx.popleft()
+                frame = decode_frame(raw)
+                if frame.is_reply and frame.seq == 100 + i:
+                    out.append(m.decode_message(frame))
+                    break
+        return out
+
+    def close(self) -> None:
+        """Release the link (the bench session is closed by its owner)."""
+
+
+def _ping(seq: int, token: int = SYNC_TOKEN) -> bytes:
+    return encode_frame(Frame(m.Ping.TYPE, seq, m.Ping(token).encode()))
+
+
+async def _call(fn: Any) -> Any:
+    return fn()

@@ -1,0 +1,179 @@
+"""Hypothesis strategies for *invalid* GLP input: out-of-range fields and frame-level mutations.
+
+strategies.py draws valid messages from the schema; this module breaks them on purpose, boundary
+cases first: a field at min-1 / max+1, a truncated or extended frame, flipped bits, a wrong length or
+CRC, an unknown type or version, reserved flags, fragments cut differently, duplicated, dropped or
+reordered, an oversize frame and a zero-length write. Every strategy returns plain bytes or lists of
+fragments (what goes on the wire), plus a short name for reports.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hypothesis import strategies as st
+
+from bench.protocol import messages as m
+from bench.protocol.frames import CRC_LEN, HEADER_LEN, OVERHEAD, Frame, crc16, encode_frame
+from bench.protocol.schema import Bool, Enum, Int, Rest, Str, wires
+from bench.protocol.strategies import boundary_first, message_strategy
+
+UNASSIGNED_TYPES = sorted(set(range(256)) - set(m.REGISTRY))
+
+
+@dataclass(frozen=True)
+class Mutation:
+    """What to write: `fragments` in order on one channel; `name` says which mutation made them."""
+
+    name: str
+    fragments: tuple[bytes, ...]
+
+
+def _bad_int(wire: Int) -> list[int]:
+    """Values of the field's wire size that are outside its range (boundary first)."""
+    full_lo = -(1 << (8 * wire.size - 1)) if wire.signed else 0
+    full_hi = (1 << (8 * wire.size - (1 if wire.signed else 0))) - 1
+    bad = [wire.min - 1, wire.max + 1, full_lo, full_hi]
+    if wire.allowed is not None:
+        bad += [v + 1 for v in wire.allowed] + [0]
+    ok = (lambda v: v in wire.allowed) if wire.allowed is not None else (lambda v: wire.min <= v <= wire.max)
+    return list(dict.fromkeys(v for v in bad if full_lo <= v <= full_hi and not ok(v)))
+
+
+def _bad_field_bytes(wire: object) -> st.SearchStrategy:
+    """Encoded bytes of one invalid value of `wire`."""
+    if isinstance(wire, Int):
+        bad = _bad_int(wire)
+        if not bad:
+            return st.nothing()
+        return st.sampled_from(bad).map(lambda v: v.to_bytes(wire.size, "little", signed=wire.signed))
+    if isinstance(wire, Enum):
+        valid = {int(x) for x in wire.cls}
+        bad = [v for v in (0, max(valid) + 1, (1 << 8 * wire.size) - 1) if v not in valid]
+        return st.sampled_from(bad).map(lambda v: v.to_bytes(wire.size, "little"))
+    if isinstance(wire, Bool):
+        return st.sampled_from([2, 0xFF]).map(lambda v: bytes([v]))
+    if isinstance(wire, Str):
+        too_long = bytes([min(255, wire.max_len + 1)]) + b"x" * min(255, wire.max_len + 1)
+        return st.sampled_from([too_long, b"\x02\xc3\x28", b"\x05ab"])  # over-long, bad UTF-8, short
+    if isinstance(wire, Rest):
+        return st.sampled_from([b""]) if wire.min_len else st.nothing()
+    return st.nothing()
+
+
+@st.composite
+def invalid_payload(draw: st.DrawFn, cls: type[m.Message]) -> bytes:
+    """A payload of `cls` with exactly one field out of range (SettingSet: value out of the key's range)."""
+    if cls is m.SettingSet:
+        key = draw(st.sampled_from(list(m.SettingKey)))
+        rng = m.SETTING_RANGES[key]
+        value = draw(st.sampled_from([rng.max + 1, rng.min - 1, -(1 << 31), (1 << 31) - 1]))
+        return bytes([key]) + value.to_bytes(4, "little", signed=True)
+    msg = draw(message_strategy(cls))
+    fields = wires(cls)
+    candidates = [i for i, (_, w) in enumerate(fields) if not _bad_field_bytes(w).is_empty]
+    if not candidates:
+        return msg.encode() + b"\x00"  # no field can be wrong: a trailing byte instead
+    i = draw(st.sampled_from(candidates))
+    out = bytearray()
+    for j, (name, wire) in enumerate(fields):
+        if j == i:
+            out += draw(_bad_field_bytes(wire))
+        else:
+            wire.encode(getattr(msg, name), out)
+    return bytes(out)
+
+
+def request_classes() -> list[type[m.Message]]:
+    """Message types the phone sends on CONTROL_IN (requests and commands)."""
+    return [c for _, c in sorted(m.REGISTRY.items())
+            if (m.Role.REQUEST in c.ROLE or m.Role.COMMAND in c.ROLE) and c.CHANNEL is m.Channel.CONTROL_IN]
+
+
+@st.composite
+def invalid_request_frame(draw: st.DrawFn, seq: int) -> bytes:
+    """An intact frame (right length and CRC) carrying a request with one invalid field."""
+    candidates = [c for c in request_classes() if wires(c)]
+    cls = draw(st.sampled_from(candidates))
+    return encode_frame(Frame(cls.TYPE, seq, draw(invalid_payload(cls))))
+
+
+def _split(data: bytes, cuts: list[int]) -> tuple[bytes, ...]:
+    points = sorted({c for c in cuts if 0 < c < len(data)})
+    bounds = [0, *points, len(data)]
+    return tuple(data[a:b] for a, b in zip(bounds, bounds[1:]))
+
+
+def _fit(parts: tuple[bytes, ...], max_payload: int) -> tuple[bytes, ...]:
+    """Cut any part longer than the link's max payload (a BLE write cannot carry more)."""
+    out: list[bytes] = []
+    for p in parts:
+        out += [p[i:i + max_payload] for i in range(0, len(p), max_payload)] or [b""]
+    return tuple(out)
+
+
+MUTATIONS = ("bad_crc", "truncate", "extend", "bit_flip", "wrong_length", "unknown_type", "bad_version",
+             "reserved_flags", "reply_flag", "refragment", "tiny_fragments", "duplicate_fragment",
+             "drop_fragment", "reorder_fragments", "oversize", "zero_length")
+
+
+@st.composite
+def mutate(draw: st.DrawFn, raw: bytes, max_payload: int, max_frame_len: int) -> Mutation:
+    """One frame-level mutation of the encoded frame `raw` (boundary cases first)."""
+    name = draw(st.sampled_from(MUTATIONS))
+    data = bytearray(raw)
+    parts: tuple[bytes, ...] | None = None
+    if name == "bad_crc":
+        data[-1] ^= draw(boundary_first([0xFF, 0x01], st.integers(1, 255)))
+    elif name == "truncate":
+        data = data[:draw(boundary_first([0, HEADER_LEN - 1, HEADER_LEN, len(raw) - 1],
+                                         st.integers(0, len(raw) - 1)))]
+        if not data:
+            name = "zero_length"
+    elif name == "extend":
+        data += draw(st.binary(min_size=1, max_size=32))
+    elif name == "bit_flip":
+        bit = draw(st.integers(0, 8 * len(raw) - 1))
+        data[bit // 8] ^= 1 << (bit % 8)
+    elif name == "wrong_length":
+        n = len(raw) - OVERHEAD
+        length = draw(boundary_first([n + 1, max(0, n - 1), 0, 0xFFFF], st.integers(0, 0xFFFF)))
+        data[3:5] = length.to_bytes(2, "little")
+    elif name == "unknown_type":
+        data[1] = draw(st.sampled_from(UNASSIGNED_TYPES))
+    elif name == "bad_version":
+        data[0] = draw(st.sampled_from([0, 2, 15])) << 4 | (data[0] & 0xF)
+    elif name == "reserved_flags":
+        data[0] = (data[0] & 0xF0) | draw(st.sampled_from([0x2, 0x4, 0x8, 0xE]))
+    elif name == "reply_flag":
+        data[0] |= 0x1
+    elif name == "oversize":
+        payload = bytes(max_frame_len + 1 - OVERHEAD + draw(st.integers(0, 8)))
+        data = bytearray(encode_frame(Frame(raw[1], raw[2], payload)))
+    if name in ("unknown_type", "bad_version", "reserved_flags", "reply_flag", "wrong_length"):
+        body = bytes(data[:-CRC_LEN])  # a header mutation with a valid CRC, so it reaches the layer it tests
+        data = bytearray(body + crc16(body).to_bytes(2, "little"))
+    if name in ("refragment", "tiny_fragments", "duplicate_fragment", "drop_fragment", "reorder_fragments"):
+        if name == "tiny_fragments":
+            size = draw(st.integers(1, 4))
+            parts = (bytes(data[:HEADER_LEN]),) + _split(bytes(data[HEADER_LEN:]), list(range(size, len(data), size)))
+        else:
+            cuts = draw(st.lists(st.integers(1, max(1, len(data) - 1)), min_size=1, max_size=6))
+            parts = _split(bytes(data), cuts)
+        parts = _fit(parts, max_payload)
+        if name == "duplicate_fragment":
+            i = draw(st.integers(0, len(parts) - 1))
+            parts = parts[:i + 1] + parts[i:]
+        elif name == "drop_fragment" and len(parts) > 1:
+            i = draw(st.integers(0, len(parts) - 1))
+            parts = parts[:i] + parts[i + 1:]
+        elif name == "reorder_fragments" and len(parts) > 1:
+            i = draw(st.integers(0, len(parts) - 2))
+            parts = parts[:i] + (parts[i + 1], parts[i]) + parts[i + 2:]
+    if name == "zero_length":
+        parts = (b"",)
+    return Mutation(name, parts if parts is not None else _fit((bytes(data),), max_payload))
+
+
+__all__ = ["Mutation", "MUTATIONS", "mutate", "invalid_payload", "invalid_request_frame", "request_classes",
+           "UNASSIGNED_TYPES", "CRC_LEN"]

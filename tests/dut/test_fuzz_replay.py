@@ -1,0 +1,42 @@
+"""The committed fuzz corpus (fixtures/corpus/) replayed deterministically.
+
+On the DUT under test it must pass. On a reference bench with a seeded bug switched on it must fail,
+which proves that the corpus still reproduces what it was saved for (if the state machine changes
+so much that it does not, regenerate the corpus with `bench fuzz --bug NAME`).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.fuzz.corpus import CORPUS_DIR, CorpusDatabase
+from bench.fuzz.fixtures import raise_failure, run_fuzz
+
+pytestmark = [pytest.mark.fuzz]
+
+# Bugs whose minimal examples are committed; each must be reproduced by replaying the corpus.
+CORPUS_BUGS = ["bad-crc-accepted", "unknown-type-acked", "hello-v0-hang", "setting-corrupts", "zero-length-fragment",
+               "photo-read-past-end"]
+
+
+def test_corpus_is_committed():
+    assert CorpusDatabase(CORPUS_DIR).committed(), f"no examples in {CORPUS_DIR}"
+
+
+@pytest.mark.ble
+def test_corpus_replays_clean_over_ble(bench):
+    raise_failure(run_fuzz(bench, "ble", 60, replay_only=True))
+
+
+@pytest.mark.reference
+@pytest.mark.parametrize("bug", CORPUS_BUGS)
+def test_corpus_catches_seeded_bug(bench_config, tmp_path, bug):
+    from bench.session import BenchSession
+
+    if bench_config.reference is None:
+        pytest.skip("seeded bugs exist only on the reference bench")
+    config = bench_config.model_copy(deep=True)
+    config.reference.bugs = [bug]
+    with BenchSession(config, tmp_path) as session:
+        result = run_fuzz(session, "ble", 60, replay_only=True)
+    assert result.fuzz_failure is not None, f"the corpus no longer reproduces {bug}: {result.failure!r}"
