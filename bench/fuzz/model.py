@@ -196,7 +196,8 @@ class SessionModel:
             return ok("TimeSyncReply", _is(m.TimeSyncReply, phone_time_us=msg.phone_time_us))
         if isinstance(msg, (m.AudioUplinkStart, m.AudioDownlinkStart)):
             up = isinstance(msg, m.AudioUplinkStart)
-            if not self.caps & m.CODEC_CAPABILITY[msg.codec]:
+            if not self.caps & m.CODEC_CAPABILITY[msg.codec] or (
+                    (msg.codec, msg.sample_rate_hz, msg.frame_duration_us) not in m.AUDIO_CONFIGS):
                 return err(ErrorCode.UNSUPPORTED)
             if self.uplink if up else self.downlink:
                 return err(ErrorCode.INVALID_STATE)

@@ -59,6 +59,10 @@ CODEC_CAPABILITY = {Codec.PCM16: Capability.CODEC_PCM16, Codec.LC3: Capability.C
                     Codec.OPUS: Capability.CODEC_OPUS}
 SAMPLE_RATES_HZ = (8000, 16000, 24000, 32000, 48000)
 FRAME_DURATIONS_US = (7500, 10000, 20000)
+#: Stream configurations (codec, sample rate, frame duration) a device runs for each codec capability
+#: it advertises; any other valid combination is answered UNSUPPORTED (docs/protocol.md, audio streams).
+AUDIO_CONFIGS = frozenset({(Codec.LC3, 16000, 10000), (Codec.LC3, 16000, 7500), (Codec.OPUS, 16000, 20000),
+                           (Codec.PCM16, 16000, 10000)})
 
 
 class SettingKey(enum.IntEnum):

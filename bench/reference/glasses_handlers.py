@@ -77,14 +77,17 @@ def time_sync(g: "GlassesProtocol", req: m.TimeSync) -> m.Message:
     return m.TimeSyncReply(req.phone_time_us, int(g.uptime_s * 1e6))
 
 
-def _codec_ok(g: "GlassesProtocol", codec: m.Codec) -> None:
-    if not g.capabilities & m.CODEC_CAPABILITY[codec]:
-        raise DeviceError(ErrorCode.UNSUPPORTED, f"codec {codec.name} not available on {g.board.name}")
+def _codec_ok(g: "GlassesProtocol", req: m.AudioUplinkStart | m.AudioDownlinkStart) -> None:
+    if not g.capabilities & m.CODEC_CAPABILITY[req.codec]:
+        raise DeviceError(ErrorCode.UNSUPPORTED, f"codec {req.codec.name} not available on {g.board.name}")
+    if (req.codec, req.sample_rate_hz, req.frame_duration_us) not in m.AUDIO_CONFIGS:
+        raise DeviceError(ErrorCode.UNSUPPORTED, f"{req.codec.name} at {req.sample_rate_hz} Hz with "
+                                                 f"{req.frame_duration_us} us frames is not a stream configuration")
 
 
 @handles(m.AudioUplinkStart)
 def uplink_start(g: "GlassesProtocol", req: m.AudioUplinkStart) -> m.Message:
-    _codec_ok(g, req.codec)
+    _codec_ok(g, req)
     if g.uplink is not None:
         raise DeviceError(ErrorCode.INVALID_STATE, "uplink already running; stop it first")
     g.audio.uplink_start(req.codec, req.sample_rate_hz, req.frame_duration_us / 1e6)  # may refuse
@@ -102,7 +105,7 @@ def uplink_stop(g: "GlassesProtocol", req: m.AudioUplinkStop) -> m.Message:
 
 @handles(m.AudioDownlinkStart)
 def downlink_start(g: "GlassesProtocol", req: m.AudioDownlinkStart) -> m.Message:
-    _codec_ok(g, req.codec)
+    _codec_ok(g, req)
     if g.downlink is not None:
         raise DeviceError(ErrorCode.INVALID_STATE, "downlink already running; stop it first")
     g.audio.downlink_start(req.codec, req.sample_rate_hz, req.frame_duration_us / 1e6)  # may refuse

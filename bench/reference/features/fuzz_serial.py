@@ -4,9 +4,6 @@ same glasses, with the same seeded bugs. Ready key ``fuzz_serial`` = the pty pat
 from __future__ import annotations
 
 import asyncio
-import errno
-import os
-import tty
 from typing import Any
 
 from bench.protocol.frames import OVERHEAD
@@ -14,73 +11,9 @@ from bench.reference import bugs
 from bench.reference.features import feature
 from bench.reference.glasses_protocol import GlassesProtocol
 from bench.reference.glasses_serial import GlassesSerialLink
+from bench.reference.pty_port import PtyPort
 
 MAX_PAYLOAD = 8192 + OVERHEAD
-
-
-class PtyEndpoint:
-    """The glasses' end of a pty: reads feed the serial link, writes are queued (never blocking, never lost)."""
-
-    def __init__(self) -> None:
-        self.master_fd, self._slave_fd = os.openpty()
-        tty.setraw(self._slave_fd)
-        self.path = os.ttyname(self._slave_fd)
-        os.set_blocking(self.master_fd, False)
-        self._out = bytearray()
-        self._writing = False
-        self.link = GlassesSerialLink(self.write)
-
-    def start(self) -> None:
-        asyncio.get_running_loop().add_reader(self.master_fd, self._on_readable)
-
-    def _on_readable(self) -> None:
-        try:
-            data = os.read(self.master_fd, 65536)
-        except OSError:
-            return
-        if data:
-            self.link.feed_bytes(data)
-
-    def write(self, data: bytes) -> None:
-        self._out += data
-        self._flush()
-
-    def discard_output(self) -> None:
-        """Drop queued packets, but finish the one already half on the wire (the reader resyncs at 0x00)."""
-        end = self._out.find(0)
-        del self._out[end + 1 if end >= 0 else 0:]
-
-    def _flush(self) -> None:
-        while self._out:
-            try:
-                n = os.write(self.master_fd, self._out[:4096])
-            except OSError as e:
-                if e.errno not in (errno.EAGAIN, errno.EIO):
-                    raise
-                n = 0
-            if n == 0:
-                if not self._writing:
-                    asyncio.get_running_loop().add_writer(self.master_fd, self._on_writable)
-                    self._writing = True
-                return
-            del self._out[:n]
-        if self._writing:
-            asyncio.get_running_loop().remove_writer(self.master_fd)
-            self._writing = False
-
-    def _on_writable(self) -> None:
-        self._flush()
-
-    def close(self) -> None:
-        loop = asyncio.get_running_loop()
-        loop.remove_reader(self.master_fd)
-        if self._writing:
-            loop.remove_writer(self.master_fd)
-        for fd in (self.master_fd, self._slave_fd):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
 
 
 class SerialGlp:
@@ -88,12 +21,13 @@ class SerialGlp:
 
     def __init__(self, bench: Any) -> None:
         g = bench.glasses
-        self.pty = PtyEndpoint()
+        self.pty = PtyPort(lambda data: self.link.feed_bytes(data))
+        self.link = GlassesSerialLink(self.pty.write)
         p = g.profile
-        self.protocol = GlassesProtocol(p.board.name, p.sku.name, self.pty.link.send,
+        self.protocol = GlassesProtocol(p.board.name, p.sku.name, self.link.send,
                                         battery_pct=lambda: g.battery_level_pct,
                                         firmware_version=p.firmware_version, serial_number=p.serial_number)
-        self.pty.link.attach(self.protocol, MAX_PAYLOAD)
+        self.link.attach(self.protocol, MAX_PAYLOAD)
         self.bugs = bugs.install(self.protocol, list(bench.options.bugs), g)
         self.max_payload = MAX_PAYLOAD
         self._glasses = g

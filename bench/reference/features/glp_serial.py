@@ -10,10 +10,7 @@ Ready-line key: ``glp_serial`` (the pty path to open with pyserial).
 from __future__ import annotations
 
 import asyncio
-import errno
-import os
-import tty
-from typing import Any, Callable
+from typing import Any
 
 from bench.protocol import messages as m
 from bench.protocol.frames import Flags, PROTOCOL_VERSION
@@ -21,72 +18,9 @@ from bench.protocol.gatt import Channel
 from bench.reference.features import feature
 from bench.reference.glasses_protocol import GlassesProtocol
 from bench.reference.glasses_serial import GlassesSerialLink
+from bench.reference.pty_port import PtyPort
 
-MAX_BUFFERED_BYTES = 8 * 1024 * 1024  # output kept while the harness is not reading (then dropped)
 TICK_S = 0.1
-
-
-class PtyPort:
-    """A pty whose master side the bench owns: reads go to `on_bytes`, writes are buffered, never block."""
-
-    def __init__(self, on_bytes: Callable[[bytes], None]) -> None:
-        self.master_fd, slave_fd = os.openpty()
-        tty.setraw(slave_fd)
-        self.path = os.ttyname(slave_fd)
-        self._slave_fd = slave_fd  # kept open so the pty survives clients coming and going
-        os.set_blocking(self.master_fd, False)
-        self.on_bytes = on_bytes
-        self._out = bytearray()
-        self._writer_on = False
-        self.dropped_bytes = 0
-        self.loop: asyncio.AbstractEventLoop | None = None
-
-    def start(self) -> None:
-        self.loop = asyncio.get_running_loop()
-        self.loop.add_reader(self.master_fd, self._readable)
-
-    def _readable(self) -> None:
-        try:
-            data = os.read(self.master_fd, 65536)
-        except OSError:
-            return
-        if data:
-            self.on_bytes(data)
-
-    def write(self, data: bytes) -> None:
-        if len(self._out) + len(data) > MAX_BUFFERED_BYTES:
-            self.dropped_bytes += len(data)
-            return
-        self._out += data
-        self._flush()
-
-    def _flush(self) -> None:
-        while self._out:
-            try:
-                n = os.write(self.master_fd, self._out)
-            except OSError as e:
-                if e.errno not in (errno.EAGAIN, errno.EIO):
-                    raise
-                break
-            del self._out[:n]
-        want = bool(self._out) and self.loop is not None
-        if want != self._writer_on and self.loop is not None:
-            if want:
-                self.loop.add_writer(self.master_fd, self._flush)
-            else:
-                self.loop.remove_writer(self.master_fd)
-            self._writer_on = want
-
-    def close(self) -> None:
-        if self.loop is not None:
-            self.loop.remove_reader(self.master_fd)
-            if self._writer_on:
-                self.loop.remove_writer(self.master_fd)
-        for fd in (self.master_fd, self._slave_fd):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
 
 
 class SerialConnection:
