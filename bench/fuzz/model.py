@@ -143,6 +143,8 @@ class SessionModel:
             self._error(item, ErrorCode.MALFORMED, frame)
             return
         key = bytes((frame.type,)) + frame.payload
+        if frame.type == m.Hello.TYPE:
+            self.cache.clear()  # the device forgets its replies on Hello: a new session numbers from 0
         cached = self.cache.get(frame.seq)
         if cached is not None and cached[0] == key:
             earlier = cached[1]

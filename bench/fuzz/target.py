@@ -297,7 +297,11 @@ class Target:
         return out
 
     def close(self) -> None:
-        """Release the link (the bench session is closed by its owner)."""
+        """Leave the DUT as fuzzing found it: protocol in its power-on state (no stream left running)."""
+        try:
+            self._device_reset()
+        except Exception:  # noqa: BLE001 - a DUT that cannot be reset is the next test's finding
+            pass
 
 
 def _ping(seq: int, token: int = SYNC_TOKEN) -> bytes:

@@ -90,6 +90,7 @@ class SerialTarget(Target):
         model.new_session()
 
     def close(self) -> None:
+        super().close()
         self.transport.close()
         self.port.close()
 

@@ -51,6 +51,13 @@ def back_to_connected(dut: Any) -> None:
     dut.ensure_connected()
 
 
+def quiet(dut: Any) -> None:
+    """Connected, with no audio stream running (stopping a stopped stream is acknowledged)."""
+    back_to_connected(dut)
+    dut.glp.request(m.AudioUplinkStop())
+    dut.glp.request(m.AudioDownlinkStop())
+
+
 def uplink_start(dut: Any, codec: str) -> None:
     c, rate_hz, frame_us = CODECS[codec]
     dut.glp.request(m.AudioUplinkStart(c, rate_hz, frame_us))

@@ -40,7 +40,14 @@ def power_meter(bench: Any, bench_config: Any) -> Iterator[PowerRig]:
 
 @pytest.fixture
 def power(power_meter: PowerRig, dut: Any, bench: Any) -> PowerRig:
-    """The power meter, open (an InstrumentFault if it cannot be), with the DUT connected."""
+    """The power meter, open (an InstrumentFault if it cannot be), with the DUT connected and quiet.
+
+    Quiet: no audio stream left running by an earlier test (or fuzz run), so every power test starts
+    from connected idle.
+    """
+    from bench.power import drive
+
+    drive.quiet(dut)
     _ = power_meter.meter
     identities = getattr(bench, "instrument_identities", None)
     if identities is None:

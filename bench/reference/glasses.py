@@ -212,7 +212,8 @@ class ReferenceGlasses:
             auto_restart=True, advertising_data=bytes(adv), scan_response_data=bytes(scan_rsp),
             advertising_interval_min=interval_ms, advertising_interval_max=interval_ms)
         self.advertising_wanted = True
-        self._power("advertising")
+        if self.connection is None:  # connected glasses keep their connected power state
+            self._power("advertising")
         self.log.info("ble", f"Advertising as \"{p.device_name}\"")
 
     async def stop_advertising(self) -> None:
