@@ -49,6 +49,13 @@ class GlassesPower:
         self.camera_until_s = 0.0
         self.display_until_s = 0.0
         protocol.observers.append(self.on_request)
+        reset = protocol.reset
+
+        def reset_and_forget() -> None:  # a protocol reset (reboot, `glp reset`) ends display and camera
+            reset()
+            self.camera_until_s = self.display_until_s = 0.0
+            self.update()
+        protocol.reset = reset_and_forget
 
     # -- inputs -------------------------------------------------------------------------------------
     def enter(self, state: str, t_s: float | None = None) -> None:
