@@ -23,7 +23,7 @@ pytest_plugins = ["bench.dut.glp_fixtures", "bench.power.fixtures", "bench.audio
 
 MARKERS = {
     "smoke": "area: smoke (advertise, connect, identity, reboot)",
-    "protocol": "area: Glasses Link Protocol conformance",
+    "protocol": "area: phone–glasses protocol (GLP) conformance",
     "latency": "area: audio latency",
     "power": "area: power per device state",
     "fuzz": "area: protocol fuzzing and corpus replay",
@@ -36,7 +36,6 @@ MARKERS = {
     "hardware": "needs real hardware (skipped on the reference bench)",
     "reference": "needs the reference bench (its fault switches or ground truth)",
     "slow": "takes more than a few seconds",
-    "protocol": "phone–glasses protocol (GLP) conformance",
 }
 
 
@@ -137,11 +136,19 @@ def _write_allure_files(config: pytest.Config, session: Any) -> None:
         return
     plan = getattr(config, "_glassbench_plan", None)
     dut = session._dut
+    dis: dict[str, str] = {}
+    if dut is not None:
+        dis = dut.info
+        if not dis and dut.connected:
+            try:
+                dis = dut.device_info()
+            except Exception:  # noqa: BLE001 - the environment is best effort at the end of a session
+                dis = {}
     boot = dut.last_boot if dut is not None else None
     info = EnvironmentInfo(
-        firmware_version=boot.firmware_version if boot else "", board=session.config.dut.board,
-        sku=session.config.dut.sku, bench_id=session.config.name, plan=plan.name if plan else "",
-        serial_number=(session.reference.ready.get("name", "") if session.reference else ""))
+        firmware_version=dis.get("firmware_revision") or (boot.firmware_version if boot else ""),
+        board=session.config.dut.board, sku=session.config.dut.sku, bench_id=session.config.name,
+        plan=plan.name if plan else "", serial_number=dis.get("serial", ""))
     info.instruments.update(getattr(session, "instrument_identities", {}))
     write_environment(alluredir, info)
     write_categories(alluredir)

@@ -59,6 +59,7 @@ class Dut:
         self.timeout_s = default_timeout_s
         self.boot_timeout_s = boot_timeout_s
         self.last_boot: BootInfo | None = None
+        self.info: dict[str, str] = {}
         self.allow_reboot = False  # set by reboot(); the plugin resets it per test
         self._glp: Any = None
         self._glp_client: Any = None
@@ -160,8 +161,9 @@ class Dut:
         return self.ble.mtu
 
     def device_info(self) -> dict[str, str]:
-        """Device Information Service strings."""
-        return {key: self.read(uuid).decode("utf-8", "replace") for key, uuid in DIS.items()}
+        """Device Information Service strings (the last ones read stay in ``info``)."""
+        self.info = {key: self.read(uuid).decode("utf-8", "replace") for key, uuid in DIS.items()}
+        return self.info
 
     def battery_level(self) -> int:
         return self.read(BATTERY_LEVEL)[0]
