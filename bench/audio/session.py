@@ -172,23 +172,30 @@ class AudioLatency:
         latency = end_s - start_s if est.quality >= self.min_quality else float("nan")
         return Trial(name, start_s, latency, est.delay_samples, est.quality, seg, sent_onset)
 
+    def _uplink_trials(self, codec: str, echo: bool, prefix: str, trials: int, spacing_s: float,
+                       what: str) -> tuple[list[tuple[str, float]], float, list]:
+        """Run an uplink stream while ``trials`` stimuli are injected; returns (starts, end, packets)."""
+        phone = self.phone
+        self._call(lambda: phone.start_uplink(codec, echo), self.timeout_s, "audio uplink start")
+        try:
+            self._call(lambda: phone.wait_arrival_after(time.monotonic(), self.timeout_s), self.timeout_s,
+                       "first uplink frame")
+            starts = self._inject_trials(prefix, trials, spacing_s)
+            end = starts[-1][1] + spacing_s
+            wait_s = end - time.monotonic() + self.timeout_s
+            self._call(lambda: phone.wait_arrival_after(end, wait_s), wait_s, what)
+        finally:
+            packets = self._call(phone.stop_uplink, self.timeout_s, "audio uplink stop")
+        return starts, end, packets
+
     # --- uplink --------------------------------------------------------------------------------
     def uplink(self, codec: str, trials: int = 5, echo: bool = False) -> Run:
         """Inject ``trials`` stimuli into the mic and find them in the AUDIO_UP stream."""
         spec = glp_codec(codec).spec(self.fs)
-        phone, prefix = self.phone, f"ul-{self._tag}-{next(_RUNS)}"
+        prefix = f"ul-{self._tag}-{next(_RUNS)}"
         spacing_s = self._dur_s + self.max_latency_s + 0.02
         with quiet_gc():
-            self._call(lambda: phone.start_uplink(codec, echo), self.timeout_s, "audio uplink start")
-            try:
-                self._call(lambda: phone.wait_arrival_after(time.monotonic(), self.timeout_s), self.timeout_s,
-                           "first uplink frame")
-                starts = self._inject_trials(prefix, trials, spacing_s)
-                end = starts[-1][1] + spacing_s
-                wait_s = end - time.monotonic() + self.timeout_s
-                self._call(lambda: phone.wait_arrival_after(end, wait_s), wait_s, "uplink stream")
-            finally:
-                packets = self._call(phone.stop_uplink, self.timeout_s, "audio uplink stop")
+            starts, end, packets = self._uplink_trials(codec, echo, prefix, trials, spacing_s, "uplink stream")
         stream = reconstruct(packets, spec)
         times, n = stream.timeline.frame_times_s, spec.frame_samples
         out = []
@@ -246,16 +253,7 @@ class AudioLatency:
         with quiet_gc():
             self._call(lambda: phone.start_downlink(codec), self.timeout_s, "audio downlink start")
             try:
-                self._call(lambda: phone.start_uplink(codec, echo=True), self.timeout_s, "audio uplink start")
-                try:
-                    self._call(lambda: phone.wait_arrival_after(time.monotonic(), self.timeout_s), self.timeout_s,
-                               "first uplink frame")
-                    starts = self._inject_trials(prefix, trials, spacing_s)
-                    end = starts[-1][1] + spacing_s
-                    wait_s = end - time.monotonic() + self.timeout_s
-                    self._call(lambda: phone.wait_arrival_after(end, wait_s), wait_s, "round-trip stream")
-                finally:
-                    packets = self._call(phone.stop_uplink, self.timeout_s, "audio uplink stop")
+                starts, end, packets = self._uplink_trials(codec, True, prefix, trials, spacing_s, "round-trip stream")
             finally:
                 self._call(phone.stop_downlink, self.timeout_s, "audio downlink stop")
         cap_t0 = starts[0][1]
