@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bleak import BleakClient  # noqa: E402
 from bumble import hci  # noqa: E402
+from bumble.core import UUID  # noqa: E402
 from bumble.device import Device, Peer  # noqa: E402
 from bumble.transport import open_transport  # noqa: E402
 
@@ -88,16 +89,22 @@ async def one_way_delays(ready: dict, n: int) -> list[float]:
     return delays
 
 
+async def ping_loop(write, queue: asyncio.Queue, n: int) -> list[float]:
+    """Echo round trips: write without response, wait for the notification, random gap (any phase)."""
+    rtts = []
+    for i in range(n):
+        t0 = time.monotonic()
+        await write(i.to_bytes(4, "little"))
+        rtts.append(await asyncio.wait_for(queue.get(), 5) - t0)
+        await asyncio.sleep(random.random() * 0.01)
+    return rtts
+
+
 async def bleak_pings(ready: dict, n: int) -> list[float]:
     client = await connect(ready)
     queue: asyncio.Queue = asyncio.Queue()
     await client.start_notify(ECHO, lambda _c, d: queue.put_nowait(time.monotonic()))
-    rtts = []
-    for i in range(n):
-        t0 = time.monotonic()
-        await client.write_gatt_char(ECHO, i.to_bytes(4, "little"), response=False)
-        rtts.append(await asyncio.wait_for(queue.get(), 5) - t0)
-        await asyncio.sleep(random.random() * 0.01)
+    rtts = await ping_loop(lambda data: client.write_gatt_char(ECHO, data, response=False), queue, n)
     await client.disconnect()
     await close_hosts()
     return rtts
@@ -114,16 +121,10 @@ async def raw_pings(ready: dict, n: int) -> list[float]:
     await peer.discover_services()
     for s in peer.services:
         await s.discover_characteristics()
-    char = [c for s in peer.services for c in s.characteristics if str(c.uuid).lower().endswith(ECHO[4:8]) or
-            c.uuid.to_hex_str().lower() == ECHO.replace("-", "")][0]
+    char = peer.get_characteristics_by_uuid(UUID(ECHO))[0]
     queue: asyncio.Queue = asyncio.Queue()
     await peer.subscribe(char, lambda _v: queue.put_nowait(time.monotonic()))
-    rtts = []
-    for i in range(n):
-        t0 = time.monotonic()
-        await peer.write_value(char, i.to_bytes(4, "little"), with_response=False)
-        rtts.append(await asyncio.wait_for(queue.get(), 5) - t0)
-        await asyncio.sleep(random.random() * 0.01)
+    rtts = await ping_loop(lambda data: peer.write_value(char, data, with_response=False), queue, n)
     await connection.disconnect()
     await transport.close()
     return rtts
