@@ -19,7 +19,7 @@ from bench.plan import limits_source, load_plan
 from bench.report.allure import EnvironmentInfo, apply_allure_labels, write_categories, write_environment
 
 # fixtures of each area live next to their code
-pytest_plugins = ["bench.dut.glp_fixtures", "bench.power.fixtures", "bench.audio.fixtures"]
+pytest_plugins = ["bench.profiles.glp.fixtures", "bench.power.fixtures", "bench.audio.fixtures"]
 
 MARKERS = {
     "smoke": "area: smoke (advertise, connect, identity, reboot)",

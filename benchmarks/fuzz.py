@@ -25,7 +25,7 @@ from bench.config import load_bench  # noqa: E402
 from bench.fuzz.cli import FUZZ_BENCH  # noqa: E402
 from bench.fuzz.corpus import CorpusDatabase  # noqa: E402
 from bench.fuzz.runner import FuzzResult, fuzz  # noqa: E402
-from bench.fuzz.targets import TARGETS  # noqa: E402
+from bench.profiles.glp.fuzz_targets import TARGETS  # noqa: E402
 from bench.reference.bugs import BUGS  # noqa: E402
 from bench.session import BenchSession  # noqa: E402
 

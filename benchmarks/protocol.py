@@ -4,7 +4,7 @@ Prints one JSON line:
   request_p50_ms            Ping → Pong through PhoneSession over BLE (bleak + BumbleClient), median
   raw_ping_p50_ms           raw Bumble GATT write → notify (link-test echo) on the same radio, same run
   request_overhead_ratio    request_p50_ms ÷ raw_ping_p50_ms (target ≤ 1.3)
-  codec_frames_per_s        encode + fragment + reassemble + decode (bench.protocol.perf), frames/s
+  codec_frames_per_s        encode + fragment + reassemble + decode (bench.profiles.glp.perf), frames/s
   photo_throughput_ratio    1 MB photo transfer (PhotoRead → CRC-checked bytes) ÷ the radio's theoretical
                             notification payload throughput at the same link parameters (target ≥ 0.8)
 Link: CI 7.5 ms, 2M PHY, data length 251, ATT MTU 247 (the nrf52840dk profile).
@@ -32,10 +32,10 @@ from bench.links.ble import BleLink  # noqa: E402
 from bench.links.bumble_backend import BumbleClient, BumbleScanner, close_hosts  # noqa: E402
 from bench.links.loop import new_event_loop  # noqa: E402
 from bench.links.radio import LinkParams, notify_throughput_bps  # noqa: E402
-from bench.protocol import messages as m  # noqa: E402
-from bench.protocol.ble_transport import BleTransport  # noqa: E402
-from bench.protocol.perf import codec_round_trips  # noqa: E402
-from bench.protocol.session import PhoneSession  # noqa: E402
+from bench.profiles.glp import messages as m  # noqa: E402
+from bench.profiles.glp.ble_transport import BleTransport  # noqa: E402
+from bench.profiles.glp.perf import codec_round_trips  # noqa: E402
+from bench.profiles.glp.session import PhoneSession  # noqa: E402
 from bench.session import ReferenceProcess  # noqa: E402
 
 OUT = Path("out/benchmarks")

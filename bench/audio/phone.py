@@ -11,9 +11,9 @@ import asyncio
 from dataclasses import dataclass
 
 from bench.audio.codecs import CodecSpec, get_codec
-from bench.protocol import messages as m
-from bench.protocol.frames import OVERHEAD
-from bench.protocol.session import PhoneSession
+from bench.profiles.glp import messages as m
+from bench.profiles.glp.frames import OVERHEAD
+from bench.profiles.glp.session import PhoneSession
 
 AUDIO_FRAME_OVERHEAD = OVERHEAD + 4  # GLP header + CRC, AudioFrame.capture_time_us
 

@@ -114,14 +114,14 @@ class Dut:
 
     # -- Glasses Link Protocol --------------------------------------------------------------------
     @property
-    def glp(self):  # noqa: ANN201 - bench.dut.protocol.GlpClient
+    def glp(self):  # noqa: ANN201 - bench.profiles.glp.client.GlpClient
         """The GLP session on the current connection (built, subscribed and hello'd on first use)."""
         if self._glp is None or self._glp_client is not self.ble.client or not self.connected:
             self._drop_glp()
             self.ensure_connected()
-            from bench.dut.protocol import GlpClient
-            from bench.protocol.ble_transport import BleTransport
-            from bench.protocol.session import PhoneSession
+            from bench.profiles.glp.client import GlpClient
+            from bench.profiles.glp.ble_transport import BleTransport
+            from bench.profiles.glp.session import PhoneSession
 
             async def build() -> Any:
                 transport = BleTransport(self.ble)

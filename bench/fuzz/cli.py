@@ -36,7 +36,7 @@ def fuzz_main(args: argparse.Namespace) -> int:
     from bench.fuzz.corpus import CORPUS_DIR, CorpusDatabase
     from bench.fuzz.allure_result import write_result
     from bench.fuzz.runner import fuzz, print_progress, save_failure
-    from bench.fuzz.targets import BleTarget, SerialTarget
+    from bench.profiles.glp.fuzz_targets import BleTarget, SerialTarget
     from bench.session import BenchSession
 
     config = load_bench(args.bench or FUZZ_BENCH)

@@ -7,7 +7,7 @@ from typing import Any
 
 from bench.fuzz.corpus import CORPUS_DIR, CorpusDatabase
 from bench.fuzz.runner import FuzzResult, fuzz
-from bench.fuzz.targets import TARGETS
+from bench.profiles.glp.fuzz_targets import TARGETS
 
 
 def run_fuzz(session: Any, target: str = "ble", budget_s: float = 20.0, seed: int = 0, replay_only: bool = False,

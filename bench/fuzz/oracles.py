@@ -12,9 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from bench.errors import DutCrash, DutTimeout, ProtocolViolation
-from bench.protocol import messages as m
-from bench.protocol.errors import ProtocolError
-from bench.protocol.frames import decode_frame
+from bench.profiles.glp import messages as m
+from bench.profiles.glp.errors import ProtocolError
+from bench.profiles.glp.frames import decode_frame
 
 
 def decode_write(data: bytes) -> str:

@@ -20,10 +20,10 @@ from hypothesis.internal.conjecture import engine
 from hypothesis.stateful import run_state_machine_as_test
 
 from bench.fuzz.corpus import CORPUS_DIR, CorpusDatabase
-from bench.fuzz.machine import Stats, make_machine
+from bench.profiles.glp.fuzz_machine import Stats, make_machine
 from bench.fuzz.oracles import FuzzFailure
-from bench.fuzz.target import Target
-from bench.protocol.mutations import MUTATIONS, request_classes
+from bench.profiles.glp.fuzz_target import Target
+from bench.profiles.glp.mutations import MUTATIONS, request_classes
 
 EXAMPLES_PER_CHUNK = 50  # hypothesis scales its shrinking effort with max_examples
 

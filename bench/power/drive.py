@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.protocol import messages as m
+from bench.profiles.glp import messages as m
 
 CODECS = {  # codec name → (GLP codec, sample rate, frame duration µs)
     "lc3": (m.Codec.LC3, 16000, 10000),

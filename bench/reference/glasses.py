@@ -23,9 +23,9 @@ from bumble.profiles.device_information_service import DeviceInformationService
 
 from bench.links.controller import TimedController
 from bench.links.radio import TimedLink
-from bench.protocol import gatt as glp_gatt
-from bench.protocol.gatt import Channel
-from bench.reference.glasses_protocol import AudioHooks, DeviceHooks, GlassesProtocol
+from bench.profiles.glp import gatt as glp_gatt
+from bench.profiles.glp.gatt import Channel
+from bench.profiles.glp.device import AudioHooks, DeviceHooks, GlassesProtocol
 from bench.reference.boards import Profile
 from bench.reference.console_log import ConsoleLog
 

@@ -19,15 +19,15 @@ from bumble import att, l2cap
 
 from bench.audio.codecs import get_codec
 from bench.audio.packets import AudioPacket, PacketError
-from bench.protocol import messages as m
-from bench.protocol.errors import ErrorCode, ProtocolError
-from bench.protocol.frames import OVERHEAD, decode_frame
+from bench.profiles.glp import messages as m
+from bench.profiles.glp.errors import ErrorCode, ProtocolError
+from bench.profiles.glp.frames import OVERHEAD, decode_frame
 from bench.reference.audio_pipeline import AudioPipeline, board_audio
-from bench.reference.glasses_handlers import DeviceError
+from bench.profiles.glp.handlers import DeviceError
 from bench.reference.rig import AcousticRig
 
 if TYPE_CHECKING:
-    from bench.reference.glasses_protocol import GlassesProtocol
+    from bench.profiles.glp.device import GlassesProtocol
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ import pytest
 
 from bench.power import drive
 from bench.power.battery import project_battery_life
-from bench.protocol import messages as m
+from bench.profiles.glp import messages as m
 
 pytestmark = [pytest.mark.power, pytest.mark.ble]
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import pytest
 
-from bench.dut.glp_tools import capabilities, codec, open_session, reconnect, require
-from bench.protocol import messages as m
-from bench.protocol.errors import ErrorCode
-from bench.protocol.frames import Flags
-from bench.dut.glp_probe import craft
-from bench.protocol.gatt import Channel
-from bench.protocol.session import DeviceError
+from bench.profiles.glp.tools import capabilities, codec, open_session, reconnect, require
+from bench.profiles.glp import messages as m
+from bench.profiles.glp.errors import ErrorCode
+from bench.profiles.glp.frames import Flags
+from bench.profiles.glp.probe import craft
+from bench.profiles.glp.gatt import Channel
+from bench.profiles.glp.session import DeviceError
 
 pytestmark = [pytest.mark.protocol, pytest.mark.ble]
 E = ErrorCode

@@ -11,12 +11,12 @@ from typing import Iterator
 
 import pytest
 
-from bench.dut.glp_probe import GlpProbe, craft
-from bench.dut.glp_tools import can_request_mtu, capabilities, reconnected
-from bench.protocol import messages as m
-from bench.protocol.errors import ErrorCode
-from bench.protocol.frames import OVERHEAD
-from bench.protocol.gatt import link_max_payload
+from bench.profiles.glp.probe import GlpProbe, craft
+from bench.profiles.glp.tools import can_request_mtu, capabilities, reconnected
+from bench.profiles.glp import messages as m
+from bench.profiles.glp.errors import ErrorCode
+from bench.profiles.glp.frames import OVERHEAD
+from bench.profiles.glp.gatt import link_max_payload
 
 pytestmark = [pytest.mark.protocol, pytest.mark.ble]
 

@@ -7,9 +7,9 @@ import zlib
 
 import pytest
 
-from bench.dut.glp_tools import capabilities, codec, require
-from bench.protocol import messages as m
-from bench.protocol.gatt import Channel
+from bench.profiles.glp.tools import capabilities, codec, require
+from bench.profiles.glp import messages as m
+from bench.profiles.glp.gatt import Channel
 
 pytestmark = [pytest.mark.protocol, pytest.mark.ble]
 
@@ -136,7 +136,7 @@ def test_credit_command_is_never_answered(glp_probe):
 
 
 def test_pre_hello_requests_are_answered_on_a_fresh_connection(dut, glp_record):
-    from bench.dut.glp_tools import open_session, reconnect
+    from bench.profiles.glp.tools import open_session, reconnect
 
     reconnect(dut)
     fresh = glp_record.watch(open_session(dut, hello=False), "fresh session")
@@ -150,8 +150,8 @@ def test_pre_hello_requests_are_answered_on_a_fresh_connection(dut, glp_record):
 
 @pytest.mark.parametrize("key", list(m.SettingKey), ids=lambda k: k.name.lower())
 def test_setting_range_limits(glp, key):
-    from bench.protocol.errors import ErrorCode
-    from bench.protocol.session import DeviceError
+    from bench.profiles.glp.errors import ErrorCode
+    from bench.profiles.glp.session import DeviceError
 
     rng, field = m.SETTING_RANGES[key], m.SETTING_FIELDS[key]
     try:

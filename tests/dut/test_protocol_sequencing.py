@@ -8,10 +8,10 @@ import asyncio
 
 import pytest
 
-from bench.dut.glp_probe import craft
-from bench.dut.glp_tools import codec, require
-from bench.protocol import messages as m
-from bench.protocol.frames import decode_frame
+from bench.profiles.glp.probe import craft
+from bench.profiles.glp.tools import codec, require
+from bench.profiles.glp import messages as m
+from bench.profiles.glp.frames import decode_frame
 
 pytestmark = [pytest.mark.protocol, pytest.mark.ble]
 

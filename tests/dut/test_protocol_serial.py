@@ -7,13 +7,13 @@ import zlib
 
 import pytest
 
-from bench.dut.glp_probe import GlpProbe, craft
-from bench.dut.glp_tools import capabilities, expect_event
-from bench.protocol import messages as m
-from bench.protocol.errors import ErrorCode
-from bench.protocol.frames import SerialFraming
-from bench.protocol.gatt import Channel
-from bench.protocol.session import DeviceError
+from bench.profiles.glp.probe import GlpProbe, craft
+from bench.profiles.glp.tools import capabilities, expect_event
+from bench.profiles.glp import messages as m
+from bench.profiles.glp.errors import ErrorCode
+from bench.profiles.glp.frames import SerialFraming
+from bench.profiles.glp.gatt import Channel
+from bench.profiles.glp.session import DeviceError
 
 pytestmark = [pytest.mark.protocol, pytest.mark.serial]
 

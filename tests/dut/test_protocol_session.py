@@ -9,12 +9,12 @@ import time
 
 import pytest
 
-from bench.dut.glp_probe import GlpProbe
-from bench.dut.glp_tools import capabilities, codec, expect_event, open_session, reconnect, require
-from bench.protocol import messages as m
-from bench.protocol.errors import ErrorCode
-from bench.protocol.gatt import Channel
-from bench.protocol.session import DeviceError
+from bench.profiles.glp.probe import GlpProbe
+from bench.profiles.glp.tools import capabilities, codec, expect_event, open_session, reconnect, require
+from bench.profiles.glp import messages as m
+from bench.profiles.glp.errors import ErrorCode
+from bench.profiles.glp.gatt import Channel
+from bench.profiles.glp.session import DeviceError
 
 pytestmark = [pytest.mark.protocol, pytest.mark.ble]
 C = m.Capability
@@ -118,7 +118,7 @@ def test_heartbeat_pings_when_idle_and_the_link_stays_alive(glp, glp_probe):
 
 
 def _msg(entry):
-    from bench.protocol.frames import decode_frame
+    from bench.profiles.glp.frames import decode_frame
 
     try:
         return m.decode_message(decode_frame(entry.raw))

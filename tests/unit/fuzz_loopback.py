@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from bench.fuzz.target import Target
+from bench.profiles.glp.fuzz_target import Target
 from bench.links.loop import LoopThread
-from bench.protocol.gatt import Channel
-from bench.protocol.transport import LoopbackLink
+from bench.profiles.glp.gatt import Channel
+from bench.profiles.glp.transport import LoopbackLink
 from bench.reference import bugs as seeded
-from bench.reference.glasses_protocol import GlassesProtocol
+from bench.profiles.glp.device import GlassesProtocol
 
 
 class LoopTarget(Target):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from bench.protocol.errors import ErrorCode, ProtocolError
-from bench.protocol.frames import (HEADER_LEN, OVERHEAD, Flags, Frame, Reassembler, SerialFraming, crc16,
+from bench.profiles.glp.errors import ErrorCode, ProtocolError
+from bench.profiles.glp.frames import (HEADER_LEN, OVERHEAD, Flags, Frame, Reassembler, SerialFraming, crc16,
                                    crc16_reference, decode_frame, encode_frame, fragment)
-from bench.protocol.gatt import CHARACTERISTICS, SERVICE_UUID, Channel, channel_for_uuid
+from bench.profiles.glp.gatt import CHARACTERISTICS, SERVICE_UUID, Channel, channel_for_uuid
 
 FAST = settings(max_examples=60, deadline=None)
 frames_st = st.builds(Frame, type=st.integers(0, 255), seq=st.integers(0, 255),

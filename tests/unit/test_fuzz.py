@@ -8,7 +8,7 @@ from bench.fuzz.corpus import CorpusDatabase
 from bench.fuzz.oracles import FuzzHang, FuzzViolation
 from bench.fuzz.runner import fuzz
 from bench.reference.bugs import BUGS, install
-from bench.reference.glasses_protocol import GlassesProtocol
+from bench.profiles.glp.device import GlassesProtocol
 from fuzz_loopback import LoopTarget
 
 

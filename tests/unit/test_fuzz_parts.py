@@ -8,14 +8,14 @@ from hypothesis import given, settings, strategies as st
 
 from bench.fuzz.allure_result import write_result
 from bench.fuzz.corpus import CorpusDatabase
-from bench.fuzz.matcher import ModelReassembler
+from bench.profiles.glp.fuzz_matcher import ModelReassembler
 from bench.fuzz.oracles import FuzzCrash, FuzzHang, FuzzViolation
-from bench.protocol import messages as m
-from bench.protocol.errors import ProtocolError
-from bench.protocol.frames import Reassembler, crc16, decode_frame, encode_frame
-from bench.protocol.gatt import Channel
-from bench.protocol.mutations import MUTATIONS, invalid_request_frame, mutate
-from bench.protocol.strategies import requests
+from bench.profiles.glp import messages as m
+from bench.profiles.glp.errors import ProtocolError
+from bench.profiles.glp.frames import Reassembler, crc16, decode_frame, encode_frame
+from bench.profiles.glp.gatt import Channel
+from bench.profiles.glp.mutations import MUTATIONS, invalid_request_frame, mutate
+from bench.profiles.glp.strategies import requests
 from bench.report.allure import classify
 
 
@@ -76,7 +76,7 @@ def test_corpus_keeps_committed_examples_and_adds_only_on_commit(tmp_path):
 
 def _failure(cls):
     exc = cls("fuzz thing at step 0 (requests), write #1: reason")
-    from bench.fuzz.machine import StepRecord
+    from bench.profiles.glp.fuzz_machine import StepRecord
 
     steps = [StepRecord("requests", [(0, Channel.CONTROL_IN, encode_frame(m.encode_message(m.Ping(5), 1)), ""),
                                      (1, Channel.CONTROL_IN, b"", "")])]

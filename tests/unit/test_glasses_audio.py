@@ -14,13 +14,13 @@ from bench.audio.packets import AudioPacket, fragment_frame
 from bench.audio.phone import PhoneAudio, advertised_codecs, glp_codec, stream_packet_bytes
 from bench.audio.signals import log_sweep
 from bench.audio.stream import reconstruct, sent_timeline
-from bench.protocol import messages as m
-from bench.protocol.errors import ErrorCode
-from bench.protocol.frames import encode_frame
-from bench.protocol.session import DeviceError
+from bench.profiles.glp import messages as m
+from bench.profiles.glp.errors import ErrorCode
+from bench.profiles.glp.frames import encode_frame
+from bench.profiles.glp.session import DeviceError
 from bench.reference.audio_truth import AudioTruth
 from bench.reference.glasses_audio import GlassesAudio, UplinkTruthTap, codec_name
-from bench.reference.glasses_handlers import DeviceError as GlassesDeviceError
+from bench.profiles.glp.handlers import DeviceError as GlassesDeviceError
 from bench.reference.glasses_loopback import loopback_pair
 from bench.reference.rig import AcousticRig
 

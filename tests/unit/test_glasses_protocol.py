@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from hypothesis import given, settings, strategies as st
 
-from bench.protocol import messages as m
-from bench.protocol import strategies as strat
-from bench.protocol.frames import decode_frame, encode_frame
-from bench.protocol.gatt import Channel
-from bench.reference.glasses_protocol import GlassesProtocol
+from bench.profiles.glp import messages as m
+from bench.profiles.glp import strategies as strat
+from bench.profiles.glp.frames import decode_frame, encode_frame
+from bench.profiles.glp.gatt import Channel
+from bench.profiles.glp.device import GlassesProtocol
 
 FAST = settings(max_examples=60, deadline=None)
 

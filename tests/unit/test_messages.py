@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from bench.protocol import messages as m
-from bench.protocol import strategies as strat
-from bench.protocol.errors import ErrorCode, ProtocolError
-from bench.protocol.frames import Frame, decode_frame, encode_frame
+from bench.profiles.glp import messages as m
+from bench.profiles.glp import strategies as strat
+from bench.profiles.glp.errors import ErrorCode, ProtocolError
+from bench.profiles.glp.frames import Frame, decode_frame, encode_frame
 
 FAST = settings(max_examples=40, deadline=None)
 ALL = sorted(m.REGISTRY.values(), key=lambda c: c.TYPE)

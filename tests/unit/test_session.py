@@ -6,11 +6,11 @@ import asyncio
 
 import pytest
 
-from bench.protocol import messages as m
-from bench.protocol.errors import ErrorCode
-from bench.protocol.frames import OVERHEAD, Frame, decode_frame, encode_frame
-from bench.protocol.gatt import Channel
-from bench.protocol.session import DeviceError, LoopbackLink, PhoneSession, RequestTimeout
+from bench.profiles.glp import messages as m
+from bench.profiles.glp.errors import ErrorCode
+from bench.profiles.glp.frames import OVERHEAD, Frame, decode_frame, encode_frame
+from bench.profiles.glp.gatt import Channel
+from bench.profiles.glp.session import DeviceError, LoopbackLink, PhoneSession, RequestTimeout
 from bench.reference.glasses_loopback import loopback_pair
 
 
@@ -263,7 +263,7 @@ def test_malformed_input_gets_error_replies_and_glasses_keep_going():
 
 
 def test_internal_fault_becomes_error_frame():
-    from bench.reference.glasses_protocol import DeviceHooks
+    from bench.profiles.glp.device import DeviceHooks
 
     class Buggy(DeviceHooks):
         def on_request(self, msg):

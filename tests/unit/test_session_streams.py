@@ -9,14 +9,14 @@ import zlib
 import pytest
 import serial
 
-from bench.protocol import messages as m
-from bench.protocol.errors import ErrorCode
-from bench.protocol.frames import decode_frame
-from bench.protocol.gatt import Channel
-from bench.protocol.session import DeviceError, PhoneSession, PhotoTransferError, SerialTransport
-from bench.reference.glasses_protocol import GlassesProtocol
+from bench.profiles.glp import messages as m
+from bench.profiles.glp.errors import ErrorCode
+from bench.profiles.glp.frames import decode_frame
+from bench.profiles.glp.gatt import Channel
+from bench.profiles.glp.session import DeviceError, PhoneSession, PhotoTransferError, SerialTransport
+from bench.profiles.glp.device import GlassesProtocol
 from bench.reference.glasses_loopback import loopback_pair
-from bench.reference.glasses_serial import GlassesSerialLink
+from bench.profiles.glp.device_serial import GlassesSerialLink
 
 make = loopback_pair
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.protocol.gatt import Channel
+from bench.profiles.glp.gatt import Channel
 from bench.reference.features import feature
 from bench.reference.glasses_audio import GlassesAudio, UplinkTruthTap
 from bench.reference.rig import AcousticRig, RigConfig, RigServer

@@ -12,12 +12,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from bench.protocol import messages as m
-from bench.protocol.frames import Flags, PROTOCOL_VERSION
-from bench.protocol.gatt import Channel
+from bench.profiles.glp import messages as m
+from bench.profiles.glp.frames import Flags, PROTOCOL_VERSION
+from bench.profiles.glp.gatt import Channel
 from bench.reference.features import feature
-from bench.reference.glasses_protocol import GlassesProtocol
-from bench.reference.glasses_serial import GlassesSerialLink
+from bench.profiles.glp.device import GlassesProtocol
+from bench.profiles.glp.device_serial import GlassesSerialLink
 from bench.reference.pty_port import PtyPort
 
 TICK_S = 0.1

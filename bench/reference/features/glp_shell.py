@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.protocol import messages as m
-from bench.protocol.frames import Frame
-from bench.protocol.gatt import Channel
+from bench.profiles.glp import messages as m
+from bench.profiles.glp.frames import Frame
+from bench.profiles.glp.gatt import Channel
 from bench.reference.features import feature
-from bench.reference.glasses_protocol import DeviceHooks, GlassesProtocol
+from bench.profiles.glp.device import DeviceHooks, GlassesProtocol
 from bench.reference.shell import UsageError
 
 EVENT_USAGE = "event button tap|double|long | touch forward|backward|tap | wake_word detected | wear on|off"

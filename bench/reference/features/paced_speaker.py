@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from bench.protocol import messages as m
+from bench.profiles.glp import messages as m
 from bench.reference.features import feature
-from bench.reference.glasses_protocol import GlassesProtocol, NullAudio
+from bench.profiles.glp.device import GlassesProtocol, NullAudio
 
 
 class PacedSpeaker(NullAudio):

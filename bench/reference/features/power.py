@@ -23,7 +23,7 @@ import time
 from typing import Any
 
 from bench.links.radio import air_time_s
-from bench.protocol import messages as m
+from bench.profiles.glp import messages as m
 from bench.reference.features import feature
 from bench.reference.power_model import PowerTimeline
 from bench.reference.ppk2_sim import Ppk2Simulator

@@ -16,12 +16,12 @@ import time
 import zlib
 from typing import Any, Callable
 
-from bench.protocol import messages as m
-from bench.protocol.errors import ErrorCode, ProtocolError
-from bench.protocol.frames import HEADER_LEN, Frame, Reassembler, decode_frame, encode_frame, fragment
-from bench.protocol.gatt import GLASSES_TO_PHONE, Channel
-from bench.protocol.transcript import Transcript
-from bench.protocol.transport import LoopbackLink, SerialTransport, Transport
+from bench.profiles.glp import messages as m
+from bench.profiles.glp.errors import ErrorCode, ProtocolError
+from bench.profiles.glp.frames import HEADER_LEN, Frame, Reassembler, decode_frame, encode_frame, fragment
+from bench.profiles.glp.gatt import GLASSES_TO_PHONE, Channel
+from bench.profiles.glp.transcript import Transcript
+from bench.profiles.glp.transport import LoopbackLink, SerialTransport, Transport
 
 __all__ = ["PhoneSession", "DeviceError", "RequestTimeout", "PhotoTransferError", "Transport",
            "LoopbackLink", "SerialTransport"]

@@ -3,7 +3,7 @@
 Transport-agnostic: the GATT server (or a serial adapter) calls `feed(channel, data)` with every write
 and `connected()` / `disconnected()` on link changes; the glasses answer through the `send(channel,
 data)` callable, which must queue and never block. `feed` never raises: malformed input is answered
-with an ErrorReply and the glasses keep going. Request handlers live in glasses_handlers.py.
+with an ErrorReply and the glasses keep going. Request handlers live in handlers.py.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ import time
 from collections import OrderedDict
 from typing import Callable, Protocol
 
-from bench.protocol import messages as m
-from bench.protocol.errors import ErrorCode, ProtocolError
-from bench.protocol.frames import Frame, Reassembler, decode_frame, encode_frame, fragment
-from bench.protocol.gatt import PHONE_TO_GLASSES, Channel
-from bench.reference.glasses_handlers import HANDLERS, DeviceError
+from bench.profiles.glp import messages as m
+from bench.profiles.glp.errors import ErrorCode, ProtocolError
+from bench.profiles.glp.frames import Frame, Reassembler, decode_frame, encode_frame, fragment
+from bench.profiles.glp.gatt import PHONE_TO_GLASSES, Channel
+from bench.profiles.glp.handlers import HANDLERS, DeviceError
 from bench.reference.glasses_photo import PhotoStore, Transfer
 
 log = logging.getLogger(__name__)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Callable
 
-from bench.protocol.errors import ProtocolError
-from bench.protocol.frames import SerialFraming
-from bench.protocol.gatt import Channel
+from bench.profiles.glp.errors import ProtocolError
+from bench.profiles.glp.frames import SerialFraming
+from bench.profiles.glp.gatt import Channel
 
 
 class GlassesSerialLink:

@@ -17,12 +17,12 @@ from typing import Any
 
 from bench.dut.console import BANNER, FATAL, Console
 from bench.errors import BenchError
-from bench.fuzz.model import DeviceParams, SessionModel
-from bench.protocol import messages as m
-from bench.protocol.errors import ProtocolError
-from bench.protocol.frames import Frame, Reassembler, decode_frame, encode_frame
-from bench.protocol.gatt import GLASSES_TO_PHONE, Channel
-from bench.protocol.transcript import Transcript
+from bench.profiles.glp.fuzz_model import DeviceParams, SessionModel
+from bench.profiles.glp import messages as m
+from bench.profiles.glp.errors import ProtocolError
+from bench.profiles.glp.frames import Frame, Reassembler, decode_frame, encode_frame
+from bench.profiles.glp.gatt import GLASSES_TO_PHONE, Channel
+from bench.profiles.glp.transcript import Transcript
 
 SYNC_TOKEN = 0xFFFFFFFF
 DRAIN_TOKEN = 0xFFFFFFFE

@@ -9,13 +9,13 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Callable
 
-from bench.protocol import messages as m
-from bench.protocol.errors import ErrorCode
-from bench.protocol.frames import SUPPORTED_VERSIONS
+from bench.profiles.glp import messages as m
+from bench.profiles.glp.errors import ErrorCode
+from bench.profiles.glp.frames import SUPPORTED_VERSIONS
 from bench.reference.glasses_photo import Transfer
 
 if TYPE_CHECKING:
-    from bench.reference.glasses_protocol import GlassesProtocol
+    from bench.profiles.glp.device import GlassesProtocol
 
 HANDLERS: dict[type[m.Message], Callable[["GlassesProtocol", m.Message], m.Message]] = {}
 

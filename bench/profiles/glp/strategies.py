@@ -10,9 +10,9 @@ from functools import lru_cache
 
 from hypothesis import strategies as st
 
-from bench.protocol import messages as m
-from bench.protocol.frames import Frame, MAX_PAYLOAD_LEN
-from bench.protocol.schema import Bool, Enum, Int, Rest, Str, WireType, wires
+from bench.profiles.glp import messages as m
+from bench.profiles.glp.frames import Frame, MAX_PAYLOAD_LEN
+from bench.profiles.glp.schema import Bool, Enum, Int, Rest, Str, WireType, wires
 
 
 def boundary_first(values: list, general: st.SearchStrategy) -> st.SearchStrategy:

@@ -6,10 +6,10 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Iterator
 
-from bench.protocol.errors import ProtocolError
-from bench.protocol.frames import decode_frame
-from bench.protocol.gatt import Channel
-from bench.protocol.messages import decode_message
+from bench.profiles.glp.errors import ProtocolError
+from bench.profiles.glp.frames import decode_frame
+from bench.profiles.glp.gatt import Channel
+from bench.profiles.glp.messages import decode_message
 
 
 @dataclass(frozen=True, slots=True)

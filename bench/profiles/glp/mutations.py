@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 from hypothesis import strategies as st
 
-from bench.protocol import messages as m
-from bench.protocol.frames import CRC_LEN, HEADER_LEN, OVERHEAD, Frame, crc16, encode_frame
-from bench.protocol.schema import Bool, Enum, Int, Rest, Str, wires
-from bench.protocol.strategies import boundary_first, message_strategy
+from bench.profiles.glp import messages as m
+from bench.profiles.glp.frames import CRC_LEN, HEADER_LEN, OVERHEAD, Frame, crc16, encode_frame
+from bench.profiles.glp.schema import Bool, Enum, Int, Rest, Str, wires
+from bench.profiles.glp.strategies import boundary_first, message_strategy
 
 UNASSIGNED_TYPES = sorted(set(range(256)) - set(m.REGISTRY))
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bench.protocol import messages as m
-from bench.protocol.frames import decode_frame, encode_frame, fragment, Reassembler
+from bench.profiles.glp import messages as m
+from bench.profiles.glp.frames import decode_frame, encode_frame, fragment, Reassembler
 
 _SAMPLE = (
     m.AudioFrame(123456, bytes(range(40))),  # one LC3 16 kHz 10 ms frame at 32 kbit/s

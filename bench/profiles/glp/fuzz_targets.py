@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from bench.errors import BenchError
-from bench.fuzz.model import SessionModel
-from bench.fuzz.target import Target
-from bench.protocol.gatt import Channel
+from bench.profiles.glp.fuzz_model import SessionModel
+from bench.profiles.glp.fuzz_target import Target
+from bench.profiles.glp.gatt import Channel
 
 
 class BleTarget(Target):
@@ -27,7 +27,7 @@ class BleTarget(Target):
         self._start_transport()
 
     def _start_transport(self) -> None:
-        from bench.protocol.ble_transport import BleTransport
+        from bench.profiles.glp.ble_transport import BleTransport
 
         self.transport = BleTransport(self.dut.ble)
         self.transport.set_receiver(self._on_fragment)
@@ -59,7 +59,7 @@ class SerialTarget(Target):
     def __init__(self, session: Any, reply_timeout_s: float = 2.0, port: str | None = None) -> None:
         import serial
 
-        from bench.protocol.transport import SerialTransport
+        from bench.profiles.glp.transport import SerialTransport
 
         dut = session.dut
         super().__init__(dut.loop, dut.console, reply_timeout_s)

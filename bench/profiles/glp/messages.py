@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import enum
 
-from bench.protocol.errors import ErrorCode, ProtocolError
-from bench.protocol.frames import HEADER_LEN, Flags, Frame, MAX_PAYLOAD_LEN
-from bench.protocol.gatt import Channel
-from bench.protocol.schema import (F, REGISTRY, Bool, Enum, Int, Message, Rest, Role, Str, check_message,
+from bench.profiles.glp.errors import ErrorCode, ProtocolError
+from bench.profiles.glp.frames import HEADER_LEN, Flags, Frame, MAX_PAYLOAD_LEN
+from bench.profiles.glp.gatt import Channel
+from bench.profiles.glp.schema import (F, REGISTRY, Bool, Enum, Int, Message, Rest, Role, Str, check_message,
                                    decode_payload, encode_payload, message, wires)
 
 __all__ = ["ProtocolError", "ErrorCode", "REGISTRY", "Message", "Role", "decode_message", "encode_message",

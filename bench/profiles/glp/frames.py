@@ -21,8 +21,8 @@ from typing import Callable
 import crc
 from cobs import cobs
 
-from bench.protocol.errors import ErrorCode, ProtocolError
-from bench.protocol.gatt import Channel
+from bench.profiles.glp.errors import ErrorCode, ProtocolError
+from bench.profiles.glp.gatt import Channel
 
 PROTOCOL_VERSION = 1
 SUPPORTED_VERSIONS = range(1, 2)
@@ -66,7 +66,7 @@ crc16: Callable[[bytes], int] = (
 
 @dataclass(frozen=True, slots=True)
 class Frame:
-    """One decoded frame. `payload` is the message body, decoded by bench.protocol.messages."""
+    """One decoded frame. `payload` is the message body, decoded by bench.profiles.glp.messages."""
 
     type: int
     seq: int

@@ -13,10 +13,10 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable
 
-from bench.protocol import messages as m
-from bench.protocol.errors import ProtocolError
-from bench.protocol.frames import HEADER_LEN, OVERHEAD, SUPPORTED_VERSIONS, Frame, frame_length
-from bench.protocol.gatt import Channel
+from bench.profiles.glp import messages as m
+from bench.profiles.glp.errors import ProtocolError
+from bench.profiles.glp.frames import HEADER_LEN, OVERHEAD, SUPPORTED_VERSIONS, Frame, frame_length
+from bench.profiles.glp.gatt import Channel
 
 Check = Callable[[Frame, "m.Message | None"], "str | None"]
 
@@ -126,7 +126,7 @@ class Matcher:
 
     def receive(self, channel: Channel, raw: bytes) -> tuple[str, int] | None:
         """Match one frame from the DUT; returns (violation, source write) or None when it fits."""
-        from bench.protocol.frames import decode_frame
+        from bench.profiles.glp.frames import decode_frame
 
         try:
             frame = decode_frame(raw)

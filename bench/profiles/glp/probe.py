@@ -13,14 +13,14 @@ import dataclasses
 import itertools
 from typing import Awaitable, Callable, Iterable
 
-from bench.dut.protocol import GlpClient
+from bench.profiles.glp.client import GlpClient
 from bench.errors import DutTimeout
-from bench.protocol import messages as m
-from bench.protocol.errors import ProtocolError
-from bench.protocol.frames import Frame, decode_frame, encode_frame, fragment
-from bench.protocol.gatt import Channel
-from bench.protocol.session import PhoneSession
-from bench.protocol.transcript import Transcript, TranscriptEntry
+from bench.profiles.glp import messages as m
+from bench.profiles.glp.errors import ProtocolError
+from bench.profiles.glp.frames import Frame, decode_frame, encode_frame, fragment
+from bench.profiles.glp.gatt import Channel
+from bench.profiles.glp.session import PhoneSession
+from bench.profiles.glp.transcript import Transcript, TranscriptEntry
 
 
 class WatchedTranscript(Transcript):

@@ -11,7 +11,7 @@ import contextlib
 from typing import Any, Callable, Iterator
 
 from bench.dut.glasses import Dut
-from bench.dut.protocol import GlpClient
+from bench.profiles.glp.client import GlpClient
 
 
 def can_request_mtu(dut: Dut) -> bool:
@@ -57,8 +57,8 @@ def open_session(dut: Dut, hello: bool = True, timeout_s: float = 1.0) -> GlpCli
     Use it right after ``reconnect``: the glasses' reply cache lives as long as the connection, and a
     new session numbers its requests from 0 again, so on an old connection a request identical to an
     earlier one with the same seq would be answered from that cache without being acted on."""
-    from bench.protocol.ble_transport import BleTransport
-    from bench.protocol.session import PhoneSession
+    from bench.profiles.glp.ble_transport import BleTransport
+    from bench.profiles.glp.session import PhoneSession
 
     dut.ensure_connected()
     dut._drop_glp()  # one subscriber per characteristic: the DUT facade rebuilds its own on next use
@@ -76,8 +76,8 @@ def open_session(dut: Dut, hello: bool = True, timeout_s: float = 1.0) -> GlpCli
 
 
 def capabilities(glp: GlpClient) -> Any:
-    """The capability bits the DUT advertised in its HelloReply (bench.protocol.messages.Capability)."""
-    from bench.protocol import messages as m
+    """The capability bits the DUT advertised in its HelloReply (bench.profiles.glp.messages.Capability)."""
+    from bench.profiles.glp import messages as m
 
     reply = glp.hello_reply or glp.hello()
     return m.Capability(reply.capabilities)
@@ -101,7 +101,7 @@ def lacking(glp: GlpClient, capability: Any) -> None:
 
 def codec(glp: GlpClient) -> Any:
     """A codec the DUT advertises (LC3 preferred, then PCM16, then Opus)."""
-    from bench.protocol import messages as m
+    from bench.profiles.glp import messages as m
 
     caps = capabilities(glp)
     for c in (m.Codec.LC3, m.Codec.PCM16, m.Codec.OPUS):

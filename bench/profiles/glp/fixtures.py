@@ -10,8 +10,8 @@ from typing import Any, Iterator
 
 import pytest
 
-from bench.dut.glp_probe import GlpProbe
-from bench.dut.protocol import GlpClient
+from bench.profiles.glp.probe import GlpProbe
+from bench.profiles.glp.client import GlpClient
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -76,7 +76,7 @@ def _glp_serial_client(bench: Any) -> Iterator[GlpClient]:
     port = bench.config.dut.glp_port
     if port is None:
         pytest.skip("the bench has no GLP serial port (dut.glp_port)")
-    from bench.dut.serial_glp import open_serial_glp
+    from bench.profiles.glp.serial_client import open_serial_glp
 
     client = open_serial_glp(bench.loop, bench.endpoint(port, "glp_serial"))
     yield client

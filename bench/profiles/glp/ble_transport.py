@@ -7,8 +7,8 @@ glasses-to-phone characteristics reach the session's receiver with their channel
 from __future__ import annotations
 
 from bench.links.ble import BleLink
-from bench.protocol.gatt import CHARACTERISTICS, GLASSES_TO_PHONE, Channel, link_max_payload
-from bench.protocol.transport import Receiver
+from bench.profiles.glp.gatt import CHARACTERISTICS, GLASSES_TO_PHONE, Channel, link_max_payload
+from bench.profiles.glp.transport import Receiver
 
 
 class BleTransport:

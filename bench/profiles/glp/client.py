@@ -1,6 +1,6 @@
 """The GLP session as synchronous tests use it: ``dut.glp.request(msg)`` with a timeout on every call.
 
-Wraps bench.protocol.session.PhoneSession, which lives on the session loop. One GlpClient per BLE
+Wraps bench.profiles.glp.session.PhoneSession, which lives on the session loop. One GlpClient per BLE
 connection: after a reconnect the DUT facade builds a new one (and says hello again).
 """
 
@@ -10,9 +10,9 @@ from typing import Any, Awaitable, Callable, TypeVar
 
 from bench.errors import DutTimeout, ProtocolViolation
 from bench.links.loop import LoopThread, LoopTimeout
-from bench.protocol import messages as m
-from bench.protocol.errors import ProtocolError
-from bench.protocol.session import PhoneSession, RequestTimeout
+from bench.profiles.glp import messages as m
+from bench.profiles.glp.errors import ProtocolError
+from bench.profiles.glp.session import PhoneSession, RequestTimeout
 
 T = TypeVar("T")
 

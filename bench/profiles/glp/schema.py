@@ -12,8 +12,8 @@ import enum
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Iterable, TypeVar
 
-from bench.protocol.errors import ErrorCode, ProtocolError
-from bench.protocol.gatt import Channel
+from bench.profiles.glp.errors import ErrorCode, ProtocolError
+from bench.profiles.glp.gatt import Channel
 
 
 class WireType:

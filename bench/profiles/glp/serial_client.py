@@ -11,11 +11,11 @@ from typing import Any
 
 import serial
 
-from bench.dut.protocol import GlpClient
+from bench.profiles.glp.client import GlpClient
 from bench.errors import LinkLost
 from bench.links.loop import LoopThread
-from bench.protocol.session import PhoneSession
-from bench.protocol.transport import SerialTransport
+from bench.profiles.glp.session import PhoneSession
+from bench.profiles.glp.transport import SerialTransport
 
 
 class SerialGlpTransport(SerialTransport):

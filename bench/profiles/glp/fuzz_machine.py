@@ -17,12 +17,12 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, rule
 
 from bench.fuzz.oracles import failure_for
-from bench.fuzz.target import Target
-from bench.protocol import messages as m
-from bench.protocol.frames import Frame, encode_frame, fragment
-from bench.protocol.gatt import Channel
-from bench.protocol.mutations import invalid_request_frame, mutate, request_classes
-from bench.protocol.strategies import boundary_first, message_strategy, wire_strategy
+from bench.profiles.glp.fuzz_target import Target
+from bench.profiles.glp import messages as m
+from bench.profiles.glp.frames import Frame, encode_frame, fragment
+from bench.profiles.glp.gatt import Channel
+from bench.profiles.glp.mutations import invalid_request_frame, mutate, request_classes
+from bench.profiles.glp.strategies import boundary_first, message_strategy, wire_strategy
 
 REQUESTS = st.one_of([message_strategy(c) for c in request_classes()])
 LC3 = dict(codec=m.Codec.LC3, sample_rate_hz=16000, frame_duration_us=10000)

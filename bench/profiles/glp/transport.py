@@ -11,9 +11,9 @@ import asyncio
 import threading
 from typing import Any, Callable, Protocol
 
-from bench.protocol.errors import ProtocolError
-from bench.protocol.frames import OVERHEAD, SerialFraming
-from bench.protocol.gatt import GLASSES_TO_PHONE, PHONE_TO_GLASSES, Channel
+from bench.profiles.glp.errors import ProtocolError
+from bench.profiles.glp.frames import OVERHEAD, SerialFraming
+from bench.profiles.glp.gatt import GLASSES_TO_PHONE, PHONE_TO_GLASSES, Channel
 
 Receiver = Callable[[Channel, bytes], None]
 Tap = Callable[[str, Channel, bytes], list[bytes]]

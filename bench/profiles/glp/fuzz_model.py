@@ -14,11 +14,11 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from bench.protocol import messages as m
-from bench.protocol.errors import ErrorCode, ProtocolError
-from bench.protocol.frames import Frame, decode_frame
-from bench.protocol.gatt import PHONE_TO_GLASSES, Channel
-from bench.fuzz.matcher import Expect, Input, Matcher, ModelReassembler
+from bench.profiles.glp import messages as m
+from bench.profiles.glp.errors import ErrorCode, ProtocolError
+from bench.profiles.glp.frames import Frame, decode_frame
+from bench.profiles.glp.gatt import PHONE_TO_GLASSES, Channel
+from bench.profiles.glp.fuzz_matcher import Expect, Input, Matcher, ModelReassembler
 
 PRE_HELLO = (m.Hello, m.Ping, m.DeviceInfoGet)
 PHOTOS_KEPT = 4
@@ -305,7 +305,7 @@ class SessionModel:
 
 
 def _raw(frame: Frame) -> bytes:
-    from bench.protocol.frames import encode_frame
+    from bench.profiles.glp.frames import encode_frame
 
     return encode_frame(frame)
 
