@@ -82,7 +82,7 @@ class AudioUplink(Protocol):
     label: ClassVar[str] = "audio uplink"
 
     def codecs(self) -> list[str]:
-        """Codec variants the DUT can stream (names of bench.audio.phone codec variants)."""
+        """Codec variants the DUT can stream (names of bench.audio.variants)."""
         ...
 
     def start(self, codec: str, echo: bool = False) -> None:
@@ -184,6 +184,14 @@ class Ota(Protocol):
 ALL: tuple[type, ...] = (Identity, Battery, Shell, Reboot, AudioUplink, AudioDownlink, Photo, PowerControl,
                          LinkTestEcho, FuzzTarget, Ota)
 BY_NAME: dict[str, type] = {c.name: c for c in ALL}  # type: ignore[attr-defined]
+# capabilities a profile offers beyond the common contracts (its raw session, say), by name
+LABELS: dict[str, str] = {"glp": "GLP service (Glasses Link Protocol)"}
+
+
+def label(key: str) -> str:
+    """What a capability is called in skip reasons and reports."""
+    cls = BY_NAME.get(key)
+    return cls.label if cls is not None else LABELS.get(key, key)  # type: ignore[attr-defined]
 
 
 def capability(key: str | type) -> type:

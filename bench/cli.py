@@ -23,7 +23,7 @@ def _reference(args: argparse.Namespace) -> int:
 
     ms = lambda v: None if v is None else v / 1000  # noqa: E731
     return run(ReferenceOptions(
-        board=args.board, sku=args.sku, interval_s=ms(args.interval_ms), phy=args.phy,
+        board=args.board, sku=args.sku, profile=args.profile, interval_s=ms(args.interval_ms), phy=args.phy,
         data_length=args.data_length, per=args.per, jitter_s=ms(args.jitter_ms),
         supervision_timeout_s=ms(args.supervision_timeout_ms), seed=args.seed,
         battery_notify_interval_s=args.battery_notify_interval_s, bugs=args.bug,
@@ -75,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     ref = sub.add_parser("reference", help="run the reference bench (virtual radio + reference glasses)")
     ref.add_argument("--board", default="nrf52840dk", help="nrf52840dk | esp32s3")
     ref.add_argument("--sku", default="camera", help="camera | audio")
+    ref.add_argument("--profile", default="glp", help="device protocol of the reference device: glp | omi | stock "
+                                                     "(bench/profiles)")
     ref.add_argument("--interval-ms", type=float, help="connection interval (default: the board's)")
     ref.add_argument("--phy", choices=["1M", "2M"], help="PHY (default: the board's)")
     ref.add_argument("--data-length", type=int, help="LL data length, 27..251 (default: the board's)")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from bench.yamlconf import load_model
 
@@ -37,7 +37,13 @@ class ReferenceSpec(Strict):
 
     board: Literal["nrf52840dk", "esp32s3"] = "nrf52840dk"
     sku: Literal["camera", "audio"] = "camera"
+    profile: str = Field("glp", description="device protocol of the reference device (bench/profiles): glp, omi, stock")
     link: LinkSpec = LinkSpec()
+
+    @field_validator("profile")
+    @classmethod
+    def _profile(cls, v: str) -> str:
+        return _known_profile(v)
     seed: Optional[int] = None
     battery_notify_interval_s: float = Field(1.0, gt=0)
     bugs: list[str] = []
@@ -49,6 +55,8 @@ class ConsoleSpec(Strict):
     port: str = Field(description="serial port path or pyserial URL; 'auto' = the reference bench's pty")
     baudrate: int = Field(115200, gt=0)
     boot_timeout_s: float = Field(10.0, gt=0)
+    reboot_command: str = Field("kernel reboot cold", min_length=1,
+                                description="shell command that reboots the DUT (stock Zephyr: kernel reboot cold)")
 
 
 class BleSpec(Strict):
@@ -73,6 +81,13 @@ class BleSpec(Strict):
 class DutSpec(Strict):
     board: str
     sku: str
+    profile: str = Field("glp", description="the DUT's device protocol (bench/profiles): glp, omi, stock, or a "
+                                            "product repo's own registered by entry point")
+
+    @field_validator("profile")
+    @classmethod
+    def _profile(cls, v: str) -> str:
+        return _known_profile(v)
     console: Optional[ConsoleSpec] = None
     ble: BleSpec
     glp_port: Optional[str] = Field(None, description="serial port carrying GLP over COBS (bring-up without a "
@@ -115,6 +130,16 @@ class BenchConfig(Strict):
         if autos and self.reference is None:
             raise ValueError(f"{', '.join(autos)} set to 'auto' but there is no 'reference:' section to supply it")
         return self
+
+
+def _known_profile(name: str) -> str:
+    from bench.profiles import get_profile
+
+    try:
+        get_profile(name)
+    except KeyError as e:
+        raise ValueError(e.args[0]) from None
+    return name
 
 
 def load_bench(path: str | Path | None = None) -> BenchConfig:

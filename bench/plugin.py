@@ -18,8 +18,17 @@ from bench.measure import Measurement, Recorder
 from bench.plan import limits_source, load_plan
 from bench.report.allure import EnvironmentInfo, apply_allure_labels, write_categories, write_environment
 
-# fixtures of each area live next to their code
-pytest_plugins = ["bench.profiles.glp.fixtures", "bench.power.fixtures", "bench.audio.fixtures"]
+# fixtures of each area live next to their code; each device profile may bring its own
+def _plugins() -> list[str]:
+    from bench.profiles import load_profiles
+
+    mods = ["bench.power.fixtures", "bench.audio.fixtures"]
+    for profile in load_profiles().values():
+        mods += [m for m in profile.fixtures if m not in mods]
+    return mods
+
+
+pytest_plugins = _plugins()
 
 MARKERS = {
     "smoke": "area: smoke (advertise, connect, identity, reboot)",
@@ -36,6 +45,7 @@ MARKERS = {
     "hardware": "needs real hardware (skipped on the reference bench)",
     "reference": "needs the reference bench (its fault switches or ground truth)",
     "slow": "takes more than a few seconds",
+    "needs(capability, ...)": "skips unless the DUT has these capabilities (bench/capabilities.py: audio_uplink, ...)",
 }
 
 
@@ -106,6 +116,17 @@ def dut(bench: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
     device = bench.dut
     device.allow_reboot = False
     device.health_check()
+    if not getattr(bench, "capabilities_reported", False):
+        bench.capabilities_reported = True
+        line = (f"DUT {device.identity.board}/{device.identity.sku}, profile {device.profile.name}: "
+                f"capabilities {', '.join(sorted(device.capabilities))}")
+        reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(line)
+    for marker in request.node.iter_markers("needs"):
+        for cap in marker.args:
+            if device.get(cap) is None:
+                pytest.skip(device.missing(cap))
     mark = device.console.mark() if device.console is not None else 0
     yield device
     if device.console is not None:
@@ -150,6 +171,8 @@ def _write_allure_files(config: pytest.Config, session: Any) -> None:
         board=session.config.dut.board, sku=session.config.dut.sku, bench_id=session.config.name,
         plan=plan.name if plan else "", serial_number=dis.get("serial", ""))
     info.instruments.update(getattr(session, "instrument_identities", {}))
+    if dut is not None and dut._capabilities is not None:
+        info.profile, info.capabilities = dut.profile.name, sorted(dut._capabilities)
     write_environment(alluredir, info)
     write_categories(alluredir)
 

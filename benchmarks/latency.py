@@ -25,7 +25,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.audio.budget import uplink_budget  # noqa: E402
-from bench.audio.phone import AUDIO_FRAME_OVERHEAD, glp_codec  # noqa: E402
+from bench.profiles.glp.audio import AUDIO_FRAME_OVERHEAD, glp_codec  # noqa: E402
 from bench.audio.rig import SocketRig, TruthClient  # noqa: E402
 from bench.audio.session import AudioLatency, Run  # noqa: E402
 from bench.config import load_bench  # noqa: E402

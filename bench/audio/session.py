@@ -27,7 +27,7 @@ import numpy as np
 
 from bench.audio.latency import LatencyStats, estimate_delay, summarize
 from bench.audio.packets import AudioPacket, PacketError, fragment_frame
-from bench.audio.phone import PhoneAudio, advertised_codecs, glp_codec, stream_packet_bytes
+from bench.audio.variants import variant
 from bench.audio.rig import AudioRig
 from bench.audio.signals import log_sweep
 from bench.audio.stream import reconstruct, sent_timeline
@@ -110,7 +110,11 @@ class Run:
 
 
 class AudioLatency:
-    """Runs latency trials on ``dut`` (bench.dut.glasses.Dut) with ``rig`` (bench.audio.rig.AudioRig)."""
+    """Runs latency trials on ``dut`` (bench.dut.glasses.Dut) with ``rig`` (bench.audio.rig.AudioRig).
+
+    The DUT's ``audio_uplink`` / ``audio_downlink`` capabilities (bench/capabilities.py) carry the
+    streams, whatever the profile; a direction the DUT lacks skips the test that asks for it.
+    """
 
     def __init__(self, dut: Any, rig: AudioRig, *, stream_rate_hz: int = 16000, stimulus_s: float = 0.2,
                  max_latency_s: float = 0.2, lead_s: float = 0.05, min_quality: float = 0.3,
@@ -124,22 +128,24 @@ class AudioLatency:
         self.min_quality, self.timeout_s = min_quality, timeout_s
         self.rng = np.random.default_rng(seed)
         self._tag = f"{os.getpid():x}"
-        self._phone: tuple[Any, PhoneAudio] | None = None
 
     # --- plumbing ------------------------------------------------------------------------------
     @property
-    def phone(self) -> PhoneAudio:
-        glp = self.dut.glp
-        if self._phone is None or self._phone[0] is not glp.session:
-            self._phone = (glp.session, PhoneAudio(glp.session, self.fs))
-        return self._phone[1]
+    def up(self) -> Any:
+        return self.dut.need("audio_uplink")
 
-    def _call(self, fn: Callable[[], Awaitable[Any]], timeout_s: float, what: str) -> Any:
-        return self.dut.glp.call(lambda _s: fn(), timeout_s, what)
+    @property
+    def down(self) -> Any:
+        return self.dut.need("audio_downlink")
 
     def codecs(self) -> list[str]:
-        """Codec variants the DUT advertises (HelloReply capabilities)."""
-        return advertised_codecs(int(self.dut.glp.session.capabilities))
+        """Codec variants the DUT streams in at least one direction."""
+        out: list[str] = []
+        for key in ("audio_uplink", "audio_downlink"):
+            provider = self.dut.get(key)
+            if provider is not None:
+                out += [c for c in provider.codecs() if c not in out]
+        return out
 
     @property
     def _dur_s(self) -> float:
@@ -175,23 +181,25 @@ class AudioLatency:
     def _uplink_trials(self, codec: str, echo: bool, prefix: str, trials: int, spacing_s: float,
                        what: str) -> tuple[list[tuple[str, float]], float, list]:
         """Run an uplink stream while ``trials`` stimuli are injected; returns (starts, end, packets)."""
-        phone = self.phone
-        self._call(lambda: phone.start_uplink(codec, echo), self.timeout_s, "audio uplink start")
+        up = self.up
+        up.start(codec, echo)
         try:
-            self._call(lambda: phone.wait_arrival_after(time.monotonic(), self.timeout_s), self.timeout_s,
-                       "first uplink frame")
+            up.wait_arrival_after(time.monotonic(), self.timeout_s)
             starts = self._inject_trials(prefix, trials, spacing_s)
             end = starts[-1][1] + spacing_s
-            wait_s = end - time.monotonic() + self.timeout_s
-            self._call(lambda: phone.wait_arrival_after(end, wait_s), wait_s, what)
+            up.wait_arrival_after(end, end - time.monotonic() + self.timeout_s)
         finally:
-            packets = self._call(phone.stop_uplink, self.timeout_s, "audio uplink stop")
+            packets = up.stop()
         return starts, end, packets
 
     # --- uplink --------------------------------------------------------------------------------
     def uplink(self, codec: str, trials: int = 5, echo: bool = False) -> Run:
         """Inject ``trials`` stimuli into the mic and find them in the AUDIO_UP stream."""
-        spec = glp_codec(codec).spec(self.fs)
+        if codec not in self.up.codecs():
+            import pytest
+
+            pytest.skip(f"the DUT's audio uplink does not offer {codec} (profile {self.dut.profile.name})")
+        spec = variant(codec).spec(self.fs)
         prefix = f"ul-{self._tag}-{next(_RUNS)}"
         spacing_s = self._dur_s + self.max_latency_s + 0.02
         with quiet_gc():
@@ -211,26 +219,30 @@ class AudioLatency:
     # --- downlink ------------------------------------------------------------------------------
     def downlink(self, codec: str, trials: int = 5, first_frame_index: int = 0) -> Run:
         """Stream stimuli from the phone in real time and find them at the measurement mic."""
-        spec = glp_codec(codec).spec(self.fs)
-        n, phone = spec.frame_samples, self.phone
+        down = self.down
+        if codec not in down.codecs():
+            import pytest
+
+            pytest.skip(f"the DUT's audio downlink does not offer {codec} (profile {self.dut.profile.name})")
+        spec = variant(codec).spec(self.fs)
+        n = spec.frame_samples
         spacing = int((self._dur_s + self.max_latency_s) * self.fs)
         onsets = [int(0.03 * self.fs) + i * spacing + int(self.rng.integers(0, n)) for i in range(trials)]
         total = onsets[-1] + spacing + n
         x = np.zeros(total - total % n)
         for s in onsets:
             x[s:s + len(self.stimulus)] += self.stimulus
-        enc, room = spec.encoder(), stream_packet_bytes(self.dut.glp.session.transport.max_payload)
+        enc, room = spec.encoder(), down.packet_bytes()
         pcm = np.clip(np.round(x * 32767), -32768, 32767).astype(np.int16)
         frames = [fragment_frame(first_frame_index + k, enc.encode(pcm[k * n:(k + 1) * n]), room)
                   for k in range(len(x) // n)]
         with quiet_gc():
-            self._call(lambda: phone.start_downlink(codec), self.timeout_s, "audio downlink start")
+            down.start(codec)
             t0 = time.monotonic() + self.lead_s
             try:
-                written = self._call(lambda: phone.send_paced(frames, t0, spec.frame_s),
-                                     len(x) / self.fs + self.timeout_s, "downlink stream")
+                written = down.send_paced(frames, t0, spec.frame_s, len(x) / self.fs + self.timeout_s)
             finally:
-                self._call(phone.stop_downlink, self.timeout_s, "audio downlink stop")
+                down.stop()
         capture, cap_t0 = self.rig.capture(written[0], len(x) / self.fs + self.max_latency_s, self.timeout_s)
         timeline = sent_timeline(written, spec)
         out = []
@@ -242,27 +254,32 @@ class AudioLatency:
                                    float(s)))
         handoffs = [((first_frame_index + k) & 0xFFFF, t) for k, t in enumerate(written)]
         return Run("downlink", codec, self.rig_fs, self.rig_stimulus, out, len(frames), 0, first_frame_index & 0xFFFF,
-                   handoffs, {"credit_stalls": phone.credit_stalls, "late_frames": phone.late_frames})
+                   handoffs, down.notes())
 
     # --- round trip ----------------------------------------------------------------------------
     def roundtrip(self, codec: str, trials: int = 5) -> Run:
         """Mic → phone → (echoed unchanged) → speaker: injected → heard at the measurement mic."""
         window_s = 2 * self.max_latency_s
-        phone, prefix = self.phone, f"rt-{self._tag}-{next(_RUNS)}"
+        prefix = f"rt-{self._tag}-{next(_RUNS)}"
         spacing_s = self._dur_s + window_s + 0.02
+        down = self.down
+        if codec not in down.codecs() or codec not in self.up.codecs():
+            import pytest
+
+            pytest.skip(f"the DUT does not stream {codec} both ways (profile {self.dut.profile.name})")
         with quiet_gc():
-            self._call(lambda: phone.start_downlink(codec), self.timeout_s, "audio downlink start")
+            down.start(codec)
             try:
                 starts, end, packets = self._uplink_trials(codec, True, prefix, trials, spacing_s, "round-trip stream")
             finally:
-                self._call(phone.stop_downlink, self.timeout_s, "audio downlink stop")
+                down.stop()
         cap_t0 = starts[0][1]
         capture, cap_t0 = self.rig.capture(cap_t0, end - cap_t0, self.timeout_s)
         out = []
         for name, t_inj in starts:
             lo, est, seg = self._find(capture, int(np.floor((t_inj - cap_t0) * self.rig_fs)), window_s, self.rig_fs)
             out.append(self._trial(name, t_inj, cap_t0 + (lo + est.delay_samples) / self.rig_fs, est, seg))
-        stream = reconstruct(packets, glp_codec(codec).spec(self.fs))
+        stream = reconstruct(packets, variant(codec).spec(self.fs))
         return Run("roundtrip", codec, self.rig_fs, self.rig_stimulus, out, stream.frames_total,
                    len(stream.lost_frames), stream.first_frame_index, _handoffs(packets))
 

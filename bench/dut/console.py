@@ -21,6 +21,7 @@ BANNER = re.compile(r"\*\*\* Booting (.+?) \*\*\*")
 FIRMWARE = re.compile(r"firmware v(\S+) board=(\S+) sku=(\S+)")
 RESET = re.compile(r"Reset reason: (\w+)")
 FATAL = re.compile(r">>> ZEPHYR FATAL ERROR (\d+): (.*)")
+BANNER_SETTLE_S = 0.5  # a banner with no firmware/reset lines after this long is a stock boot
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,13 +131,19 @@ class Console:
             if not banner:
                 continue
             version = board = sku = reason = None
-            for later in records[i + 1:i + 12]:
-                if (m := FIRMWARE.search(later.text)) is not None:
+            later = records[i + 1:i + 12]
+            for after in later:
+                if (m := FIRMWARE.search(after.text)) is not None:
                     version, board, sku = m.groups()
-                if (m := RESET.search(later.text)) is not None:
+                if (m := RESET.search(after.text)) is not None:
                     reason = m.group(1)
             if version and reason:
                 return BootInfo(banner.group(1), version, board or "", sku or "", reason, rec.host_time_s)
+            # stock firmware prints only the banner: a boot whose banner has been followed by a few
+            # lines, or has stood for a while, is complete without firmware line or reset reason
+            if len(later) >= 3 or time.monotonic() - rec.host_time_s > BANNER_SETTLE_S:
+                return BootInfo(banner.group(1), version or "", board or "", sku or "", reason or "",
+                                rec.host_time_s)
         return None
 
     def check_no_crash(self, since: int, allow_reboot: bool = False) -> None:
@@ -147,8 +154,8 @@ class Console:
                 context = "\n".join(r.text for r in records[-15:])
                 raise DutCrash(f"fatal error {m.group(1)} ({m.group(2)}) on the console:\n{context}")
         info = self._find_boot(records)
-        if info is not None and not (allow_reboot and info.reset_reason == "SOFTWARE"):
-            raise DutCrash(f"unexpected reboot: reset reason {info.reset_reason}")
+        if info is not None and not (allow_reboot and info.reset_reason in ("SOFTWARE", "")):
+            raise DutCrash(f"unexpected reboot: reset reason {info.reset_reason or 'not printed'}")
 
     def close(self) -> None:
         self.link.close()

@@ -7,16 +7,16 @@ reads like a bench procedure: ``dut.console.command("version")``, ``dut.device_i
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import random
-import re
-import time
 from typing import TYPE_CHECKING, Any, Awaitable, TypeVar
 
+from bench.capabilities import capability, label
+from bench.dut import sig
 from bench.dut.console import BootInfo, Console
+from bench.dut.sig import BATTERY_LEVEL, DIS, LINK_TEST_ECHO, LINK_TEST_STREAM, sig_uuid
 from bench.errors import DutTimeout, LinkLost
 from bench.links.ble import BleLink, Notification
+from bench.profiles import DeviceProfile, get_profile
 from bench.links.loop import LoopThread, LoopTimeout
 from bench.links.serial import SerialLink
 
@@ -26,19 +26,8 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-def sig_uuid(short: int) -> str:
-    """A Bluetooth SIG 16-bit UUID as bleak's 128-bit string."""
-    return f"0000{short:04x}-0000-1000-8000-00805f9b34fb"
-
-
-DIS = {
-    "manufacturer": sig_uuid(0x2A29), "model": sig_uuid(0x2A24), "serial": sig_uuid(0x2A25),
-    "hardware_revision": sig_uuid(0x2A27), "firmware_revision": sig_uuid(0x2A26),
-    "software_revision": sig_uuid(0x2A28),
-}
-BATTERY_LEVEL = sig_uuid(0x2A19)
-LINK_TEST_ECHO = "7f1a1001-6c3b-4e0a-9d6c-3f5b8a2e4c10"
-LINK_TEST_STREAM = "7f1a1002-6c3b-4e0a-9d6c-3f5b8a2e4c10"
+# the SIG names, kept here for suites that import them from the facade
+__all__ = ["BATTERY_LEVEL", "DIS", "LINK_TEST_ECHO", "LINK_TEST_STREAM", "Dut", "Identity", "sig_uuid"]
 
 
 @dataclasses.dataclass
@@ -48,21 +37,27 @@ class Identity:
 
 
 class Dut:
-    """A device under test: ``console`` (may be None), ``ble``, expected identity, session loop."""
+    """A device under test: ``console`` (may be None), ``ble``, expected identity, session loop, and the
+    capabilities (bench/capabilities.py) its SIG services, console and device profile give it."""
 
     def __init__(self, loop: LoopThread, ble: BleLink, console: Console | None, identity: Identity,
-                 default_timeout_s: float = 5.0, boot_timeout_s: float = 10.0) -> None:
+                 default_timeout_s: float = 5.0, boot_timeout_s: float = 10.0,
+                 profile: DeviceProfile | None = None, reboot_command: str = "kernel reboot cold",
+                 session: "BenchSession | None" = None) -> None:
         self.loop = loop
         self.ble = ble
         self.console = console
         self.identity = identity
         self.timeout_s = default_timeout_s
         self.boot_timeout_s = boot_timeout_s
+        self.profile = profile or get_profile("glp")
+        self.reboot_command = reboot_command
+        self.session = session
         self.last_boot: BootInfo | None = None
         self.info: dict[str, str] = {}
         self.allow_reboot = False  # set by reboot(); the plugin resets it per test
-        self._glp: Any = None
-        self._glp_client: Any = None
+        self._capabilities: dict[str, Any] | None = None
+        self.capabilities_so_far: dict[str, Any] = {}  # what a profile sees while it attaches
 
     @classmethod
     def from_config(cls, session: "BenchSession") -> "Dut":
@@ -82,12 +77,15 @@ class Dut:
                       connect_retries=ble_cfg.connect_retries)
         console = None
         boot_timeout_s = 10.0
+        reboot_command = "kernel reboot cold"
         if cfg.dut.console is not None:
             port = session.endpoint(cfg.dut.console.port, "console")
             assert port is not None
             console = Console(SerialLink(port, cfg.dut.console.baudrate, session.out_dir / "console.log"))
             boot_timeout_s = cfg.dut.console.boot_timeout_s
-        return cls(session.loop, ble, console, Identity(cfg.dut.board, cfg.dut.sku), boot_timeout_s=boot_timeout_s)
+            reboot_command = cfg.dut.console.reboot_command
+        return cls(session.loop, ble, console, Identity(cfg.dut.board, cfg.dut.sku), boot_timeout_s=boot_timeout_s,
+                   profile=get_profile(cfg.dut.profile), reboot_command=reboot_command, session=session)
 
     # -- plumbing ---------------------------------------------------------------------------------
     def run(self, aw: Awaitable[T], timeout_s: float | None = None, what: str = "") -> T:
@@ -109,35 +107,49 @@ class Dut:
         return self.run(self.ble.connect(), budget, "connect")
 
     def disconnect(self) -> None:
-        self._drop_glp()
+        self._drop_sessions()
         self.run(self.ble.disconnect(), 5, "disconnect")
 
-    # -- Glasses Link Protocol --------------------------------------------------------------------
+    # -- capabilities -----------------------------------------------------------------------------
     @property
-    def glp(self):  # noqa: ANN201 - bench.profiles.glp.client.GlpClient
-        """The GLP session on the current connection (built, subscribed and hello'd on first use)."""
-        if self._glp is None or self._glp_client is not self.ble.client or not self.connected:
-            self._drop_glp()
+    def capabilities(self) -> dict[str, Any]:
+        """Capability name → provider, assembled once on the first connection: SIG services and the
+        console (bench/dut/sig.py), then the device profile (which may replace any of them)."""
+        if self._capabilities is None:
             self.ensure_connected()
-            from bench.profiles.glp.client import GlpClient
-            from bench.profiles.glp.ble_transport import BleTransport
-            from bench.profiles.glp.session import PhoneSession
+            self.capabilities_so_far = sig.discover(self)
+            self.capabilities_so_far.update(self.profile.capabilities(self))
+            self._capabilities = self.capabilities_so_far
+        return self._capabilities
 
-            async def build() -> Any:
-                transport = BleTransport(self.ble)
-                session = PhoneSession(transport)
-                await transport.start()
-                return session, transport
-            session, transport = self.run(build(), 10, "GLP session set-up")
-            self._glp = GlpClient(self.loop, session, transport)
-            self._glp_client = self.ble.client
-            self._glp.hello()
-        return self._glp
+    def get(self, cap: str | type) -> Any:
+        """The provider of ``cap`` (a bench.capabilities class or its name), or None."""
+        key = cap if isinstance(cap, str) else capability(cap).name  # type: ignore[attr-defined]
+        return self.capabilities.get(key)
 
-    def _drop_glp(self) -> None:
-        if self._glp is not None:
-            glp, self._glp = self._glp, None
-            glp.close()
+    def need(self, cap: str | type) -> Any:
+        """The provider of ``cap``; skips the running test with a reason naming it when the DUT lacks it."""
+        provider = self.get(cap)
+        if provider is None:
+            import pytest
+
+            pytest.skip(self.missing(cap))
+        return provider
+
+    def missing(self, cap: str | type) -> str:
+        key = cap if isinstance(cap, str) else capability(cap).name  # type: ignore[attr-defined]
+        return f"DUT has no {label(key)} (profile {self.profile.name})"
+
+    def has_characteristic(self, uuid: str) -> bool:
+        client = self.ble.client
+        return client is not None and client.services.get_characteristic(uuid) is not None
+
+    def _drop_sessions(self) -> None:
+        """Let capabilities that hold a per-connection session close it (before a disconnect)."""
+        for provider in (self._capabilities or {}).values():
+            drop = getattr(provider, "drop", None)
+            if drop is not None:
+                drop()
 
     def read(self, uuid: str, timeout_s: float | None = None) -> bytes:
         return self.run(self.ble.read(uuid, timeout_s or self.timeout_s), timeout_s, f"read {uuid}")
@@ -161,16 +173,17 @@ class Dut:
         return self.ble.mtu
 
     def device_info(self) -> dict[str, str]:
-        """Device Information Service strings (the last ones read stay in ``info``)."""
-        self.info = {key: self.read(uuid).decode("utf-8", "replace") for key, uuid in DIS.items()}
+        """Device Information strings the DUT exposes (the last ones read stay in ``info``)."""
+        ident = self.need("identity").identity()
+        self.info = {k: v for k, v in dataclasses.asdict(ident).items() if isinstance(v, str) and v}
         return self.info
 
     def battery_level(self) -> int:
-        return self.read(BATTERY_LEVEL)[0]
+        return int(self.need("battery").level_pct())
 
     def ping(self, count: int = 20, size: int = 20, timeout_s: float = 2.0) -> list[float]:
-        """Round trips (s) of link-test echo: write without response → notification."""
-        return self.run(_ping(self.ble, count, size, timeout_s), timeout_s * count + 5, "ping")
+        """Round trips (s) of the link-test echo (skips when the DUT has none)."""
+        return list(self.need("link_test").ping(count, size, timeout_s))
 
     def wait_disconnected(self, timeout_s: float) -> str:
         return self.run(self.ble.wait_disconnected(timeout_s), timeout_s, "wait for disconnection")
@@ -181,22 +194,12 @@ class Dut:
             raise DutTimeout("this bench has no console configured for the DUT (dut.console)")
         return self.console
 
-    def version(self) -> dict[str, str]:
-        """Parse the shell's ``version`` line: firmware, board, sku, serial."""
-        out = self.require_console().command("version", self.timeout_s)
-        m = re.search(r"firmware v(\S+) board=(\S+) sku=(\S+) serial=(\S+)", out)
-        if not m:
-            raise DutTimeout(f"unexpected answer to 'version': {out!r}")
-        return dict(zip(("firmware", "board", "sku", "serial"), m.groups()))
-
     def reboot(self) -> BootInfo:
-        """Reboot from the console and wait for the boot banner (does not reconnect BLE)."""
-        console = self.require_console()
+        """Reboot (the ``reboot`` capability: the console's reboot command) and wait for the boot."""
         self.allow_reboot = True
-        mark = console.mark()
-        console.link.write(b"reboot\r")
-        self.last_boot = console.wait_for_boot(self.boot_timeout_s, since=mark)
-        return self.last_boot
+        boot = self.need("reboot").reboot()
+        self.last_boot = boot
+        return boot
 
     # -- health -----------------------------------------------------------------------------------
     def ensure_connected(self) -> None:
@@ -207,8 +210,11 @@ class Dut:
     def health_check(self) -> None:
         """Before each test: the link is up and the DUT answers on BLE (and on its console)."""
         self.ensure_connected()
+        probe = next((uuid for uuid in (BATTERY_LEVEL, DIS["model"], DIS["manufacturer"], DIS["firmware_revision"])
+                      if self.has_characteristic(uuid)), None)
         try:
-            self.read(DIS["firmware_revision"], 3.0)
+            if probe is not None:
+                self.read(probe, 3.0)
         except (LinkLost, DutTimeout):
             self.disconnect()
             self.connect()
@@ -216,7 +222,7 @@ class Dut:
             self.console.command("kernel uptime", 3.0)
 
     def close(self) -> None:
-        self._drop_glp()
+        self._drop_sessions()
         try:
             if self.connected:
                 self.disconnect()
@@ -228,21 +234,3 @@ class Dut:
 
 async def _call(fn: Any) -> Any:
     return fn()
-
-
-async def _ping(ble: BleLink, count: int, size: int, timeout_s: float) -> list[float]:
-    queue = await ble.subscribe(LINK_TEST_ECHO)
-    queue.drain()
-    rtts = []
-    for i in range(count):
-        payload = i.to_bytes(4, "little") + bytes(max(0, size - 4))
-        t0 = time.monotonic()
-        await ble.write(LINK_TEST_ECHO, payload, response=False)
-        while True:
-            n = await queue.get(timeout_s)
-            if n.data == payload:
-                rtts.append(n.host_time_s - t0)
-                break
-        # back-to-back pings would lock to the connection events; a random gap samples every phase
-        await asyncio.sleep(random.uniform(0.0, 0.015))
-    return rtts

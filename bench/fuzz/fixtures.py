@@ -5,21 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bench.fuzz.corpus import CORPUS_DIR, CorpusDatabase
-from bench.fuzz.runner import FuzzResult, fuzz
-from bench.profiles.glp.fuzz_targets import TARGETS
+from bench.fuzz.corpus import CORPUS_DIR
+from bench.fuzz.runner import FuzzResult
 
 
 def run_fuzz(session: Any, target: str = "ble", budget_s: float = 20.0, seed: int = 0, replay_only: bool = False,
              corpus_dir: Path = CORPUS_DIR, generate_corpus: bool = True) -> FuzzResult:
-    """Fuzz (or only replay the corpus against) `session`'s DUT; returns the result, never raises a failure."""
-    t = TARGETS[target](session)
-    try:
-        t.discover()
-        corpus = CorpusDatabase(corpus_dir, read_corpus=generate_corpus or replay_only)
-        return fuzz(t, budget_s, seed, corpus, generate=not replay_only, shrink_budget_s=30)
-    finally:
-        t.close()
+    """Fuzz (or only replay the corpus against) `session`'s DUT through its ``fuzz`` capability (skipped
+    when the DUT has none or not that target); returns the result, never raises a failure."""
+    fuzzer = session.dut.need("fuzz")
+    if target not in fuzzer.kinds:
+        import pytest
+
+        pytest.skip(f"the DUT's fuzz target has no {target!r} link (it has {', '.join(fuzzer.kinds)}; "
+                    f"profile {session.dut.profile.name})")
+    return fuzzer.run(session, target, budget_s, seed, replay_only, corpus_dir, generate_corpus)
 
 
 def raise_failure(result: FuzzResult) -> None:

@@ -1,75 +1,72 @@
-"""Moving the DUT into each power state through its console and the Glasses Link Protocol.
+"""Moving the DUT into each power state through its ``power_control`` capability.
 
-The same steps work on a dev kit and on the reference glasses: the shell's ``ble adv on|off``, a
-BLE disconnect, and GLP requests (audio uplink, photo capture, spoken text).
+The profile decides how (GLP glasses: the shell's ``ble adv on|off``, a BLE disconnect and GLP
+requests; an Omi device: subscribing to its audio characteristic); the power suites only name the
+state. A state the DUT cannot be put in skips the test with a reason that says so.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from bench.profiles.glp import messages as m
+import pytest
 
-CODECS = {  # codec name → (GLP codec, sample rate, frame duration µs)
-    "lc3": (m.Codec.LC3, 16000, 10000),
-    "opus": (m.Codec.OPUS, 16000, 20000),
-    "pcm": (m.Codec.PCM16, 16000, 10000),
-}
+CODECS = ("lc3", "opus", "pcm")  # streaming states the plans give limits for: streaming_current_a[<codec>]
+
+
+def control(dut: Any, state: str | None = None) -> Any:
+    """The DUT's power-state control; skips when it lacks one, or cannot enter ``state``."""
+    pc = dut.need("power_control")
+    if state is not None and state.partition("[")[0] not in pc.states:
+        pytest.skip(f"the DUT's power-state control cannot enter {state} (it can: {', '.join(sorted(pc.states))}; "
+                    f"profile {dut.profile.name})")
+    return pc
 
 
 def codec_supported(dut: Any, codec: str) -> bool:
-    """Whether the DUT's Hello capabilities list ``codec``."""
-    reply = dut.glp.hello_reply or dut.glp.hello()
-    return bool(reply.capabilities & m.CODEC_CAPABILITY[CODECS[codec][0]])
-
-
-def advertising_off(dut: Any) -> None:
-    dut.require_console().command("ble adv off")
-
-
-def advertising_on(dut: Any) -> None:
-    dut.require_console().command("ble adv on")
+    """Whether the DUT can stream ``codec`` while its power is measured."""
+    pc = dut.get("power_control")
+    return pc is not None and "audio_streaming" in pc.states and codec in pc.streaming_codecs()
 
 
 def to_sleep(dut: Any) -> None:
     """Radio off: no advertising, no connection."""
-    advertising_off(dut)
-    if dut.connected:
-        dut.disconnect()
+    control(dut, "sleep").enter("sleep")
 
 
 def to_advertising(dut: Any) -> None:
     """Disconnected and advertising."""
-    advertising_on(dut)
-    if dut.connected:
-        dut.disconnect()
+    control(dut, "advertising").enter("advertising")
 
 
 def back_to_connected(dut: Any) -> None:
     """Advertising on again and the phone connected (the state every other test expects)."""
-    advertising_on(dut)
+    pc = dut.get("power_control")
+    if pc is not None:
+        pc.leave("advertising")
     dut.ensure_connected()
 
 
 def quiet(dut: Any) -> None:
-    """Connected, with no audio stream running (stopping a stopped stream is acknowledged)."""
-    back_to_connected(dut)
-    dut.glp.request(m.AudioUplinkStop())
-    dut.glp.request(m.AudioDownlinkStop())
+    """Connected, with no stream running (the state every power test starts from)."""
+    pc = dut.get("power_control")
+    if pc is not None:
+        pc.enter("connected_idle")
+    else:
+        dut.ensure_connected()
 
 
 def uplink_start(dut: Any, codec: str) -> None:
-    c, rate_hz, frame_us = CODECS[codec]
-    dut.glp.request(m.AudioUplinkStart(c, rate_hz, frame_us))
+    control(dut, "audio_streaming").enter(f"audio_streaming[{codec}]")
 
 
 def uplink_stop(dut: Any) -> None:
-    dut.glp.request(m.AudioUplinkStop())
+    control(dut, "audio_streaming").leave("audio_streaming")
 
 
-def take_photo(dut: Any, quality: int = 80) -> m.Message:
-    return dut.glp.request(m.PhotoCapture(quality))
+def take_photo(dut: Any) -> None:
+    control(dut, "camera_capture").enter("camera_capture")
 
 
-def speak(dut: Any, text: str = "You have a meeting with the design team in ten minutes") -> None:
-    dut.glp.request(m.TextNotify(m.TextMode.SPEAK, text))
+def speak(dut: Any) -> None:
+    control(dut, "display_tts").enter("display_tts")

@@ -20,9 +20,8 @@ from typing import Any
 from bench.links import bumble_speedups
 from bench.links.controller import TimedController
 from bench.links.radio import LinkParams, TimedLink
-from bench.reference import commands, features
+from bench.profiles import get_profile
 from bench.reference.boards import profile as make_profile
-from bench.reference.glasses import ReferenceGlasses
 from bench.reference.hci_server import HciServer
 from bench.reference.shell import Shell
 
@@ -33,6 +32,7 @@ logger = logging.getLogger(__name__)
 class ReferenceOptions:
     board: str = "nrf52840dk"
     sku: str = "camera"
+    profile: str = "glp"  # the device protocol the reference device speaks (bench/profiles)
     interval_s: float | None = None
     phy: str | None = None
     data_length: int | None = None
@@ -61,24 +61,25 @@ class ReferenceBench:
         bumble_speedups.install()
         self.link = TimedLink(self.params)
         self.shell = Shell()
-        self.glasses = ReferenceGlasses(self.profile, self.link, self.shell.log,
-                                        battery_notify_interval_s=self.options.battery_notify_interval_s)
         self.phone = TimedController("phone", link=self.link)
         self.hci = HciServer(self.phone)
         hci_port = await self.hci.start()
-        commands.register(self.shell, self.glasses)
-        extra: dict[str, Any] = {}
-        for name, start in features.load().items():
-            extra.update(await start(self))
+        # the device profile builds the device (``self.glasses``: a Bumble device on ``self.link``
+        # with ``start()``, ``close()``, ``device_name``, ``device``) and its features
+        device_profile = get_profile(self.options.profile)
+        if device_profile.reference is None:
+            raise ValueError(f"profile {device_profile.name!r} has no reference device")
+        extra = await device_profile.reference(self)
         self.shell.start()
         await self.glasses.start()
-        self.shell.write(b"uart:~$ ")
+        self.shell.write(self.shell.prompt)
         return {
             "event": "ready",
             "pid": os.getpid(),
+            "profile": device_profile.name,
             "board": self.profile.board.name,
             "sku": self.profile.sku.name,
-            "name": self.profile.device_name,
+            "name": self.glasses.device_name,
             "address": str(self.glasses.device.random_address),
             "hci": f"tcp-client:127.0.0.1:{hci_port}",
             "console": self.shell.path,

@@ -138,6 +138,10 @@ class ReferenceGlasses:
                 self.protocol.tick()
 
     @property
+    def device_name(self) -> str:
+        return self.profile.device_name
+
+    @property
     def mtu(self) -> int:
         return self.connection.att_mtu if self.connection is not None else 23
 

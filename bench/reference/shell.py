@@ -29,6 +29,7 @@ class Shell:
         self.path = os.ttyname(slave_fd)
         self._slave_fd = slave_fd  # kept open so the pty survives clients coming and going
         os.set_blocking(self.master_fd, False)
+        self.prompt = PROMPT.encode()
         self.log = ConsoleLog(self.write)
         self.commands: dict[str, tuple[Handler, str]] = {}
         self._line = bytearray()
@@ -85,7 +86,7 @@ class Shell:
                     self.write(b"\b \b")
             elif byte == 0x03:  # Ctrl-C
                 self._line.clear()
-                self.write(b"^C\r\n" + PROMPT.encode())
+                self.write(b"^C\r\n" + self.prompt)
             else:
                 self._last_cr = False
                 self._line.append(byte)
@@ -116,7 +117,7 @@ class Shell:
                     out = f"error: {type(e).__name__}: {e}"
                 if out:
                     self.write((out.rstrip("\n").replace("\n", "\r\n") + "\r\n").encode())
-        self.write(PROMPT.encode())
+        self.write(self.prompt)
 
     def _help(self, _args: list[str]) -> str:
         width = max(len(n) for n in self.commands)

@@ -82,12 +82,15 @@ class EnvironmentInfo:
     instruments: dict[str, str] = field(default_factory=dict)  # role → identity (*IDN? / PPK2 metadata)
     harness_version: str = bench.__version__
     git_commit: str = ""
+    profile: str = ""
+    capabilities: list[str] = field(default_factory=list)
 
     def properties(self) -> dict[str, str]:
         props = {
             "firmware.version": self.firmware_version, "dut.board": self.board, "dut.sku": self.sku,
             "dut.serial": self.serial_number, "bench.id": self.bench_id, "plan": self.plan,
             "harness.version": self.harness_version, "git.commit": self.git_commit or git_commit(),
+            "dut.profile": self.profile, "dut.capabilities": ", ".join(self.capabilities),
         }
         props.update({f"instrument.{role}": ident for role, ident in sorted(self.instruments.items())})
         return {k: v for k, v in props.items() if v}

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.audio.phone import glp_codec
+from bench.audio.variants import variant
 from bench.audio.plots import attach_run
 
 pytestmark = [pytest.mark.latency, pytest.mark.ble]
@@ -50,16 +50,16 @@ def _judge(run, measure, floor_s: float) -> None:
 def test_uplink_latency(audio_latency, measure, codec, trials):
     """Sound at the mic → decoded PCM at the phone; never faster than the codec's frame + lookahead."""
     run = audio_latency.uplink(codec, trials)
-    _judge(run, measure, glp_codec(codec).spec().delay_s)
+    _judge(run, measure, variant(codec).spec().delay_s)
 
 
 def test_downlink_latency(audio_latency, measure, codec, trials):
     """PCM handed to the phone's stack → sound at the measurement mic; at least the decoder lookahead."""
     run = audio_latency.downlink(codec, trials)
-    _judge(run, measure, glp_codec(codec).spec().lookahead_s)
+    _judge(run, measure, variant(codec).spec().lookahead_s)
 
 
 def test_roundtrip_latency(audio_latency, measure, codec, trials):
     """Mic → phone → (echoed unchanged) → speaker; at least one codec frame and lookahead."""
     run = audio_latency.roundtrip(codec, trials)
-    _judge(run, measure, glp_codec(codec).spec().delay_s)
+    _judge(run, measure, variant(codec).spec().delay_s)

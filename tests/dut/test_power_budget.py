@@ -6,15 +6,13 @@ import pytest
 
 from bench.power import drive
 from bench.power.battery import project_battery_life
-from bench.profiles.glp import messages as m
 
 pytestmark = [pytest.mark.power, pytest.mark.ble]
 
 
 @pytest.mark.camera
 def test_photo_charge(dut, power, power_measure, power_evidence):
-    if not (dut.glp.hello_reply or dut.glp.hello()).capabilities & m.Capability.CAMERA:
-        pytest.skip("this SKU has no camera")
+    drive.control(dut, "camera_capture")
     rec = power.record(1.0, lambda: drive.take_photo(dut), lead_s=0.25, expect_state="camera_capture")
     power_evidence(rec, "photo")
     camera = rec.state("camera_capture")
@@ -57,6 +55,10 @@ def _tour(dut, power, states: set[str]) -> dict[str, object]:
 @pytest.mark.serial
 def test_battery_life(dut, power, power_measure, power_evidence, usage_profile):
     needed = {s for s, share in usage_profile.states.items() if share > 0}
+    pc = drive.control(dut)
+    if needed - pc.states:
+        pytest.skip(f"profile {usage_profile.name!r} needs states the DUT's power-state control cannot enter: "
+                    f"{sorted(needed - pc.states)} (profile {dut.profile.name})")
     recs = _tour(dut, power, needed)
     missing = needed - set(recs)
     assert not missing, f"profile {usage_profile.name!r} needs states the tour cannot reach: {sorted(missing)}"

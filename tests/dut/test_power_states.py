@@ -53,8 +53,9 @@ def test_connected_idle_current(dut, power, power_measure, power_evidence):
 
 @pytest.mark.parametrize("codec", sorted(drive.CODECS))
 def test_streaming_current(dut, power, power_measure, power_evidence, codec):
+    drive.control(dut, "audio_streaming")
     if not drive.codec_supported(dut, codec):
-        pytest.skip(f"the DUT does not offer {codec}")
+        pytest.skip(f"the DUT does not stream {codec} (profile {dut.profile.name})")
     try:
         rec = power.record(WINDOW_S + 0.3, lambda: drive.uplink_start(dut, codec), lead_s=0.3,
                            expect_state="audio_streaming")

@@ -44,7 +44,7 @@ def at_mtu(dut, glp_record, mtu: int) -> Iterator[tuple]:
         pytest.skip(f"{dut.identity.board} supports ATT MTU up to {_max_mtu(dut)}")
     with reconnected(dut, mtu) as got:
         assert got == mtu
-        client = glp_record.watch(dut.glp, f"GLP at MTU {mtu}")
+        client = glp_record.watch(dut.need("glp").client, f"GLP at MTU {mtu}")
         yield client, GlpProbe(client)
 
 
@@ -53,7 +53,7 @@ def test_negotiated_mtu_is_min_of_requested_and_device_max(dut, mtu):
     _check_requestable(dut, mtu)
     with reconnected(dut, mtu) as got:
         assert got == min(mtu, _max_mtu(dut))
-        assert dut.glp.session.transport.max_payload == link_max_payload(got)
+        assert dut.need("glp").client.session.transport.max_payload == link_max_payload(got)
 
 
 @pytest.mark.parametrize("mtu", MTUS)

@@ -23,7 +23,7 @@ def test_serial_hello_and_identity_match_ble(dut, glp_serial):
     assert reply.version == 1 and reply.sku is m.Sku[dut.identity.sku.upper()]
     info = glp_serial.request(m.DeviceInfoGet())
     assert (info.board, info.sku) == (m.Board[dut.identity.board.upper()], m.Sku[dut.identity.sku.upper()])
-    ble_info = dut.glp.request(m.DeviceInfoGet())
+    ble_info = dut.need("glp").client.request(m.DeviceInfoGet())
     assert (info.firmware_version, info.serial_number) == (ble_info.firmware_version, ble_info.serial_number)
 
 

@@ -55,7 +55,7 @@ def _downlink_session(dut, glp, glp_record):
     started; returns the session and the credit of the glasses' initial CreditGrant."""
     require(glp, C.AUDIO_DOWNLINK)
     reconnect(dut)
-    fresh = glp_record.watch(dut.glp, "downlink session")
+    fresh = glp_record.watch(dut.need("glp").client, "downlink session")
     grant = expect_event(fresh, m.CreditGrant,
                          lambda: fresh.request(m.AudioDownlinkStart(codec(fresh), 16000, 10000)))
     assert grant.channel is m.CreditChannel.AUDIO_DOWN and grant.credits >= 1
@@ -166,7 +166,7 @@ def test_photo_transfer_resumes_after_reconnect(dut, glp, glp_probe, glp_record)
     prefix = b"".join(c.data for c in chunks)
     assert len(chunks) == 4 and chunks[0].offset == 0
     reconnect(dut)
-    again = glp_record.watch(dut.glp, "after reconnect")
+    again = glp_record.watch(dut.need("glp").client, "after reconnect")
     data = again.call(lambda s: s.fetch_photo(info, have=prefix), 60, "resumed transfer")
     assert len(data) == info.size_bytes
 
@@ -182,7 +182,7 @@ def _console(dut):
 def test_console_event_reaches_the_phone_numbered_from_zero(dut, glp_record):
     console = _console(dut)
     reconnect(dut)
-    glp = glp_record.watch(dut.glp, "GLP")
+    glp = glp_record.watch(dut.need("glp").client, "GLP")
     for detail in ("tap", "double", "long"):
         ev = expect_event(glp, m.DeviceEvent, lambda d=detail: console.command(f"event button {d}"),
                           predicate=lambda e, d=detail: e.detail is m.EventDetail[d.upper()])

@@ -11,7 +11,7 @@ from bumble import att, l2cap
 
 from bench.audio.latency import estimate_delay
 from bench.audio.packets import AudioPacket, fragment_frame
-from bench.audio.phone import PhoneAudio, advertised_codecs, glp_codec, stream_packet_bytes
+from bench.profiles.glp.audio import PhoneAudio, advertised_codecs, glp_codec, stream_packet_bytes
 from bench.audio.signals import log_sweep
 from bench.audio.stream import reconstruct, sent_timeline
 from bench.profiles.glp import messages as m

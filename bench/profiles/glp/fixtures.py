@@ -62,7 +62,7 @@ def glp_record(request: pytest.FixtureRequest) -> Iterator[TranscriptRecorder]:
 @pytest.fixture
 def glp(dut: Any, glp_record: TranscriptRecorder) -> GlpClient:
     """The DUT's GLP session over BLE (hello'd), transcript attached on failure."""
-    return glp_record.watch(dut.glp, "GLP over BLE")
+    return glp_record.watch(dut.need("glp").client, "GLP over BLE")
 
 
 @pytest.fixture
@@ -75,7 +75,7 @@ def glp_probe(glp: GlpClient) -> GlpProbe:
 def _glp_serial_client(bench: Any) -> Iterator[GlpClient]:
     port = bench.config.dut.glp_port
     if port is None:
-        pytest.skip("the bench has no GLP serial port (dut.glp_port)")
+        pytest.skip(f"DUT has no GLP serial port (dut.glp_port; profile {bench.config.dut.profile})")
     from bench.profiles.glp.serial_client import open_serial_glp
 
     client = open_serial_glp(bench.loop, bench.endpoint(port, "glp_serial"))

@@ -61,7 +61,7 @@ def open_session(dut: Dut, hello: bool = True, timeout_s: float = 1.0) -> GlpCli
     from bench.profiles.glp.session import PhoneSession
 
     dut.ensure_connected()
-    dut._drop_glp()  # one subscriber per characteristic: the DUT facade rebuilds its own on next use
+    dut.need("glp").drop()  # one subscriber per characteristic: the DUT facade rebuilds its own on next use
 
     async def build() -> Any:
         transport = BleTransport(dut.ble)

@@ -8,9 +8,8 @@ number, codec bytes). A packet's arrival time is the instant the phone session d
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 
-from bench.audio.codecs import CodecSpec, get_codec
+from bench.audio.variants import Variant, variant
 from bench.profiles.glp import messages as m
 from bench.profiles.glp.frames import OVERHEAD
 from bench.profiles.glp.session import PhoneSession
@@ -18,37 +17,24 @@ from bench.profiles.glp.session import PhoneSession
 AUDIO_FRAME_OVERHEAD = OVERHEAD + 4  # GLP header + CRC, AudioFrame.capture_time_us
 
 
-@dataclass(frozen=True)
-class GlpCodec:
-    """One codec configuration as GLP names it, and the bench.audio.codecs spec that decodes it."""
-
-    variant: str  # the measurement variant name used by test plans, e.g. "lc3" → uplink_latency_s[lc3]
-    codec: m.Codec
-    frame_duration_us: int
-    spec_name: str
-
-    def spec(self, sample_rate_hz: int = 16000) -> CodecSpec:
-        return get_codec(self.spec_name, sample_rate_hz=sample_rate_hz)
+GLP_CODECS: dict[str, tuple[m.Codec, int]] = {  # variant → (GLP codec, frame duration µs)
+    "lc3": (m.Codec.LC3, 10000),
+    "lc3-7.5ms": (m.Codec.LC3, 7500),
+    "opus": (m.Codec.OPUS, 20000),
+    "pcm": (m.Codec.PCM16, 10000),
+}
 
 
-GLP_CODECS: dict[str, GlpCodec] = {c.variant: c for c in (
-    GlpCodec("lc3", m.Codec.LC3, 10000, "lc3-10ms"),
-    GlpCodec("lc3-7.5ms", m.Codec.LC3, 7500, "lc3-7.5ms"),
-    GlpCodec("opus", m.Codec.OPUS, 20000, "opus-20ms"),
-    GlpCodec("pcm", m.Codec.PCM16, 10000, "pcm16"),
-)}
-
-
-def glp_codec(variant: str) -> GlpCodec:
-    try:
-        return GLP_CODECS[variant]
-    except KeyError:
-        raise KeyError(f"unknown audio codec {variant!r}; expected one of {sorted(GLP_CODECS)}") from None
+def glp_codec(name: str) -> Variant:
+    """The codec variant ``name`` (bench.audio.variants), if GLP can carry it."""
+    if name not in GLP_CODECS:
+        raise KeyError(f"unknown audio codec {name!r}; expected one of {sorted(GLP_CODECS)}")
+    return variant(name)
 
 
 def advertised_codecs(capabilities: int) -> list[str]:
     """Codec variants a DUT can stream, from its HelloReply capability bits."""
-    return [v for v, c in GLP_CODECS.items() if capabilities & m.CODEC_CAPABILITY[c.codec]]
+    return [v for v, (c, _) in GLP_CODECS.items() if capabilities & m.CODEC_CAPABILITY[c]]
 
 
 def stream_packet_bytes(max_payload: int) -> int:
@@ -70,9 +56,9 @@ class PhoneAudio:
         self._echo_task: asyncio.Task[None] | None = None
         self._arrived = asyncio.Event()
 
-    def _request(self, variant: str, start: type[m.Message]) -> m.Message:
-        c = glp_codec(variant)
-        return start(c.codec, self.sample_rate_hz, c.frame_duration_us)  # type: ignore[call-arg]
+    def _request(self, name: str, start: type[m.Message]) -> m.Message:
+        codec, frame_us = GLP_CODECS[glp_codec(name).name]
+        return start(codec, self.sample_rate_hz, frame_us)  # type: ignore[call-arg]
 
     # --- uplink --------------------------------------------------------------------------------
     async def start_uplink(self, variant: str, echo: bool = False, timeout_s: float = 2.0) -> None:
