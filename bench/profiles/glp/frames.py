@@ -131,7 +131,7 @@ REASSEMBLY_TIMEOUT_S = 0.5  # a partial frame with no new fragment for this long
 def check_frame_start(chunk: bytes, max_frame_len: int) -> int:
     """Check the first fragment (or serial packet) of a frame; return the frame's total length.
 
-    Raises ProtocolError in the spec's precedence (docs/protocol.md §5.5): short header (MALFORMED),
+    Raises ProtocolError in the spec's precedence (docs/protocol.md §5.4): short header (MALFORMED),
     version (VERSION), length beyond max_frame_len (TOO_LARGE), bytes beyond the frame (MALFORMED).
     """
     if len(chunk) < HEADER_LEN:
