@@ -8,6 +8,7 @@ with an ErrorReply and the glasses keep going. Request handlers live in handlers
 
 from __future__ import annotations
 
+import enum
 import logging
 import time
 from collections import OrderedDict
@@ -15,7 +16,7 @@ from typing import Callable, Protocol
 
 from bench.profiles.glp import messages as m
 from bench.profiles.glp.errors import ErrorCode, ProtocolError
-from bench.profiles.glp.frames import Frame, Reassembler, decode_frame, encode_frame, fragment
+from bench.profiles.glp.frames import Frame, Reassembler, WholeFrames, decode_frame, encode_frame, fragment
 from bench.profiles.glp.gatt import PHONE_TO_GLASSES, Channel
 from bench.profiles.glp.handlers import HANDLERS, DeviceError
 from bench.reference.glasses_photo import PhotoStore, Transfer
@@ -32,6 +33,29 @@ BOARD_LIMITS = {  # max_frame_len (rx buffer), max_outstanding, codecs the board
 }
 PRE_HELLO = (m.Hello, m.Ping, m.DeviceInfoGet)
 DOWNLINK_BUFFER_FRAMES = 8
+
+
+class LinkState(enum.Enum):
+    """The device-side session state machine (docs/protocol.md §5.0)."""
+
+    DISCONNECTED = "disconnected"  # no link: nothing is received or sent
+    AWAITING_HELLO = "awaiting_hello"  # link up, no session: only Hello, Ping, DeviceInfoGet are served
+    READY = "ready"  # a Hello was answered with HelloReply: every request is served
+
+
+#: (state, event) -> next state; events not listed leave the state unchanged.
+TRANSITIONS: dict[tuple[LinkState, str], LinkState] = {
+    (LinkState.DISCONNECTED, "link_up"): LinkState.AWAITING_HELLO,
+    (LinkState.AWAITING_HELLO, "hello_ok"): LinkState.READY,
+    (LinkState.AWAITING_HELLO, "hello_failed"): LinkState.AWAITING_HELLO,
+    (LinkState.READY, "hello_ok"): LinkState.READY,  # a new session replaces the old one
+    (LinkState.READY, "hello_failed"): LinkState.AWAITING_HELLO,
+    (LinkState.AWAITING_HELLO, "link_up"): LinkState.AWAITING_HELLO,
+    (LinkState.READY, "link_up"): LinkState.AWAITING_HELLO,
+    (LinkState.AWAITING_HELLO, "link_down"): LinkState.DISCONNECTED,
+    (LinkState.READY, "link_down"): LinkState.DISCONNECTED,
+    (LinkState.DISCONNECTED, "link_down"): LinkState.DISCONNECTED,
+}
 
 
 class AudioHooks(Protocol):
@@ -82,7 +106,8 @@ class GlassesProtocol:
                  battery_pct: Callable[[], float] = lambda: 87.0, charging: Callable[[], bool] = lambda: False,
                  audio: AudioHooks | None = None, hooks: DeviceHooks | None = None,
                  photo_size_bytes: int = 120_000, heartbeat_interval_s: float = 5.0,
-                 firmware_version: str = "1.0.0", serial_number: str = "GB-0001", seed: int = 0) -> None:
+                 firmware_version: str = "1.0.0", serial_number: str = "GB-0001", seed: int = 0,
+                 whole_frames: bool = False) -> None:
         self.board = board if isinstance(board, m.Board) else m.Board[board.upper()]
         self.sku = sku if isinstance(sku, m.Sku) else m.Sku[sku.upper()]
         max_frame, outstanding, no_codecs = BOARD_LIMITS[self.board]
@@ -98,6 +123,8 @@ class GlassesProtocol:
         self.photos = PhotoStore(photo_size_bytes, seed=seed)
         self.boot_s = clock()
         self.settings = m.DEFAULT_SETTINGS
+        self.whole_frames = whole_frames  # serial: one frame per packet, no reassembly (§2)
+        self.state = LinkState.DISCONNECTED
         self.reset()
 
     # ------------------------------------------------------------------ lifecycle
@@ -109,6 +136,8 @@ class GlassesProtocol:
         self.internal_errors = 0
         self.downlink_overruns = 0
         self.is_connected = False
+        self.state = LinkState.DISCONNECTED
+        self._rx_head = b""
         self._end_session()
         self.max_payload = 20
 
@@ -117,6 +146,7 @@ class GlassesProtocol:
         self._end_session()
         self.is_connected = True
         self.max_payload = max_payload
+        self._transition("link_up")
 
     def set_max_payload(self, max_payload: int) -> None:
         self.max_payload = max_payload
@@ -124,6 +154,18 @@ class GlassesProtocol:
     def disconnected(self) -> None:
         self._end_session()
         self.is_connected = False
+        self._transition("link_down")
+
+    def _transition(self, event: str) -> None:
+        self.state = TRANSITIONS.get((self.state, event), self.state)
+        self.hello_done = self.state is LinkState.READY
+
+    def new_session(self) -> None:
+        """A Hello arrived: the previous session ends (streams, reply cache, seq counters), §5.1.
+        Reassembly is link state, not session state: partial frames on other channels are kept."""
+        reassemblers = self.reassemblers
+        self._end_session()
+        self.reassemblers = reassemblers
 
     def factory_reset(self) -> None:
         self.settings = m.DEFAULT_SETTINGS
@@ -142,7 +184,8 @@ class GlassesProtocol:
         self.downlink_credits = 0
         self.downlink_since_grant = 0
         self.transfer: Transfer | None = None
-        self.reassemblers = {ch: Reassembler(self.max_frame_len, clock=self.clock) for ch in PHONE_TO_GLASSES}
+        receiver = WholeFrames if self.whole_frames else Reassembler
+        self.reassemblers = {ch: receiver(self.max_frame_len, clock=self.clock) for ch in PHONE_TO_GLASSES}
         self.reply_cache: OrderedDict[int, tuple[bytes, bytes]] = OrderedDict()
         self.seq = {ch: 0 for ch in Channel}
         self.last_rx_s = self.clock()
@@ -156,12 +199,13 @@ class GlassesProtocol:
     # ------------------------------------------------------------------ input
     def feed(self, channel: Channel | int, data: bytes) -> None:
         """One write from the phone. Never raises."""
+        self._rx_head = bytes(data[:3])  # header bytes of the frame being handled (for error replies)
         try:
             self._feed(Channel(channel), bytes(data))
         except Exception as exc:  # the firmware's fault handler: report and keep going
             self.internal_errors += 1
             log.exception("internal error on %r", data[:16])
-            self._error(ErrorCode.INTERNAL, 0, data[2] if len(data) > 2 else 0, 0, f"{type(exc).__name__}: {exc}")
+            self._error(ErrorCode.INTERNAL, 0, f"{type(exc).__name__}: {exc}")
 
     def _feed(self, channel: Channel, data: bytes) -> None:
         if channel not in PHONE_TO_GLASSES:
@@ -171,10 +215,10 @@ class GlassesProtocol:
             raw = self.reassemblers[channel].feed(data)
             if raw is None:
                 return
+            self._rx_head = raw[:3]
             frame = decode_frame(raw)
         except ProtocolError as exc:
-            kind = data[1] if len(data) > 1 else 0
-            self._error(exc.code, kind, data[2] if len(data) > 2 else 0, exc.offset, exc.reason)
+            self._error(exc.code, exc.offset, exc.reason)
             return
         frame = self.hooks.on_frame(channel, frame)
         if frame is None:
@@ -186,32 +230,39 @@ class GlassesProtocol:
 
     def _control(self, frame: Frame) -> None:
         if frame.is_reply:
-            self._error(ErrorCode.MALFORMED, frame.type, frame.seq, 0, "the phone must not send REPLY frames")
+            self._error(ErrorCode.MALFORMED, 0, "the phone must not send REPLY frames")
             return
-        if frame.type == m.Hello.TYPE:
-            self.reply_cache.clear()  # a new phone session numbers from 0 again: old replies are not its
-        cached = self.reply_cache.get(frame.seq)
+        why = m.not_accepted(frame.type, Channel.CONTROL_IN)
+        if why is not None:
+            self._error(ErrorCode.UNKNOWN_TYPE, 1, why)
+            return
+        is_hello = frame.type == m.Hello.TYPE
+        cached = None if is_hello else self.reply_cache.get(frame.seq)  # Hello is always acted on (§5.3)
         if cached is not None and cached[0] == bytes((frame.type,)) + frame.payload:
             self._send_raw(Channel.CONTROL_OUT, cached[1])  # a retry: answer again, do not act twice
             return
         msg: m.Message | None = None
         try:
             msg = m.decode_message(frame)
-            if m.Role.COMMAND in msg.ROLE and msg.CHANNEL is Channel.CONTROL_IN:
+            if is_hello:
+                self.new_session()
+            if m.Role.COMMAND in msg.ROLE:
                 self._command(msg)
                 return
-            if m.Role.REQUEST not in msg.ROLE:
-                raise DeviceError(ErrorCode.UNKNOWN_TYPE, f"{type(msg).__name__} is not a request")
             if not self.hello_done and not isinstance(msg, PRE_HELLO):
                 raise DeviceError(ErrorCode.INVALID_STATE, f"{type(msg).__name__} before Hello")
             if msg.REQUIRES & ~self.capabilities:
                 raise DeviceError(ErrorCode.UNSUPPORTED, f"{type(msg).__name__} needs {m.Capability(msg.REQUIRES)!r}")
             msg = self.hooks.on_request(msg)
-            reply = self.hooks.on_reply(msg, HANDLERS[type(msg)](self, msg))
+            try:
+                reply = self.hooks.on_reply(msg, HANDLERS[type(msg)](self, msg))
+            finally:
+                if is_hello:
+                    self._transition("hello_ok" if self.version else "hello_failed")
         except ProtocolError as exc:
-            reply = m.ErrorReply(exc.code, frame.type, exc.offset, exc.reason[:96])
+            reply = self._error_reply(exc.code, exc.offset, exc.reason)
         except DeviceError as exc:
-            reply = m.ErrorReply(exc.code, frame.type, 0, exc.detail[:96])
+            reply = self._error_reply(exc.code, 0, exc.detail)
         raw = self._frame(Channel.CONTROL_OUT, reply, seq=frame.seq, reply=True)
         if isinstance(reply, m.ErrorReply):
             self.errors_sent += 1
@@ -233,19 +284,24 @@ class GlassesProtocol:
                 self.pump_photo()
 
     def _audio_down(self, frame: Frame) -> None:
+        why = m.not_accepted(frame.type, Channel.AUDIO_DOWN)
         try:
+            if frame.is_reply:
+                raise DeviceError(ErrorCode.MALFORMED, "the phone must not send REPLY frames")
+            if why is not None:
+                raise DeviceError(ErrorCode.UNKNOWN_TYPE, why)
             msg = m.decode_message(frame)
-            if not isinstance(msg, m.AudioFrame):
-                raise DeviceError(ErrorCode.UNKNOWN_TYPE, f"AUDIO_DOWN carries AudioFrame, got {type(msg).__name__}")
             if self.downlink is None:
                 raise DeviceError(ErrorCode.INVALID_STATE, "audio frame while the downlink is stopped")
         except (ProtocolError, DeviceError) as exc:
             code, detail = (exc.code, exc.reason) if isinstance(exc, ProtocolError) else (exc.code, exc.detail)
-            self._error(code, frame.type, frame.seq, getattr(exc, "offset", 0), detail)
+            offset = exc.offset if isinstance(exc, ProtocolError) else (1 if code is ErrorCode.UNKNOWN_TYPE else 0)
+            self._error(code, offset, detail)
             return
+        assert isinstance(msg, m.AudioFrame)
         if self.downlink_credits <= 0:
             self.downlink_overruns += 1
-            self._error(ErrorCode.BUSY, frame.type, frame.seq, 0, "audio frame without credit: dropped")
+            self._error(ErrorCode.BUSY, 0, "audio frame without credit: dropped")
             return
         self.downlink_credits -= 1
         if self.audio.downlink_frame(msg.data, msg.capture_time_us) is not False:
@@ -275,9 +331,17 @@ class GlassesProtocol:
         """Send an unsolicited frame (event or stream) with the channel's own sequence counter."""
         self._send_raw(channel, self._frame(channel, msg))
 
-    def _error(self, code: ErrorCode, kind: int, seq: int, offset: int, detail: str) -> None:
+    def _error_reply(self, code: ErrorCode, offset: int, detail: str) -> m.ErrorReply:
+        """An ErrorReply naming the frame being handled; it fits the phone's max_frame_len (§5.4)."""
+        head = self._rx_head
+        return m.error_reply(code, head[1] if len(head) > 1 else 0, offset, detail, self.phone_max_frame_len)
+
+    def _error(self, code: ErrorCode, offset: int, detail: str) -> None:
+        """Answer the frame being handled (its seq: byte 2 of what arrived, 0 if none) with an error."""
         self.errors_sent += 1
-        reply = m.ErrorReply(code, kind, min(offset, 0xFFFF), detail[:96])
+        head = self._rx_head
+        reply = self._error_reply(code, offset, detail)
+        seq = head[2] if len(head) > 2 else 0
         self._send_raw(Channel.CONTROL_OUT, self._frame(Channel.CONTROL_OUT, reply, seq=seq, reply=True))
 
     def after_reply(self) -> None:

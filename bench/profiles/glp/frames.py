@@ -5,9 +5,10 @@ Frame (docs/protocol.md §3), all multi-byte fields little-endian:
     0      1      2     3..4         5..5+N-1   5+N..6+N
     ver|fl type   seq   length N     payload    CRC-16/IBM-3740 over bytes 0..5+N-1
 
-7 bytes of overhead per frame. A frame longer than the link's max payload (ATT MTU - 3) is cut into
-fragments with no extra header: the first fragment starts with the frame header, whose length says
-how many bytes follow; a fragment never carries bytes of two frames.
+7 bytes of overhead per frame. Over BLE a frame longer than the link's max payload (ATT MTU - 3) is
+cut into fragments with no extra header: the first fragment starts with the frame header, whose length
+says how many bytes follow; a fragment never carries bytes of two frames. Over serial every COBS
+packet is exactly one frame (WholeFrames): nothing is reassembled.
 """
 
 from __future__ import annotations
@@ -124,15 +125,45 @@ def fragment(data: bytes, max_payload: int) -> list[bytes]:
     return [data[i:i + max_payload] for i in range(0, len(data), max_payload)] or [b""]
 
 
+REASSEMBLY_TIMEOUT_S = 0.5  # a partial frame with no new fragment for this long is abandoned (§4 rule 3)
+
+
+def check_frame_start(chunk: bytes, max_frame_len: int) -> int:
+    """Check the first fragment (or serial packet) of a frame; return the frame's total length.
+
+    Raises ProtocolError in the spec's precedence (docs/protocol.md §5.4): short header (MALFORMED),
+    version (VERSION), length beyond max_frame_len (TOO_LARGE), bytes beyond the frame (MALFORMED).
+    """
+    if len(chunk) < HEADER_LEN:
+        raise ProtocolError(len(chunk), f"first fragment must hold the {HEADER_LEN}-byte header, got {len(chunk)} bytes")
+    if chunk[0] >> 4 not in SUPPORTED_VERSIONS:
+        raise ProtocolError(0, f"frame version {chunk[0] >> 4} not supported", ErrorCode.VERSION)
+    want = frame_length(chunk)
+    if want > max_frame_len:
+        raise ProtocolError(3, f"frame of {want} bytes exceeds max_frame_len {max_frame_len}", ErrorCode.TOO_LARGE)
+    if len(chunk) > want:
+        raise ProtocolError(want, f"fragment carries {len(chunk) - want} bytes beyond its {want}-byte frame")
+    return want
+
+
+def is_whole_frame(chunk: bytes) -> bool:
+    """True when `chunk` is by itself one complete frame with a good CRC (the resynchronisation test)."""
+    return (len(chunk) >= OVERHEAD and chunk[0] >> 4 in SUPPORTED_VERSIONS and not chunk[0] & RESERVED_FLAGS
+            and frame_length(chunk) == len(chunk)
+            and crc16(chunk[:-CRC_LEN]) == int.from_bytes(chunk[-CRC_LEN:], "little"))
+
+
 class Reassembler:
-    """Rebuilds frames from the fragments of one channel.
+    """Rebuilds frames from the fragments of one channel (BLE, docs/protocol.md §4).
 
     `feed(chunk)` returns the complete frame bytes, or None while more fragments are due. A chunk
     that cannot start a frame raises ProtocolError and is dropped. A partial frame is abandoned (and
-    counted in `discarded`) when it goes stale or when a chunk would overrun it.
+    counted in `discarded`) when a chunk would overrun it, when a chunk is by itself a whole valid
+    frame (the partial was truncated: resynchronise on the new frame), or when no fragment arrived
+    for `stale_after_s`.
     """
 
-    def __init__(self, max_frame_len: int = OVERHEAD + MAX_PAYLOAD_LEN, stale_after_s: float = 2.0,
+    def __init__(self, max_frame_len: int = OVERHEAD + MAX_PAYLOAD_LEN, stale_after_s: float = REASSEMBLY_TIMEOUT_S,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.max_frame_len = max_frame_len
         self.stale_after_s = stale_after_s
@@ -140,7 +171,7 @@ class Reassembler:
         self.discarded = 0
         self._buf = bytearray()
         self._want = 0
-        self._started_s = 0.0
+        self._last_s = 0.0
 
     def reset(self) -> None:
         if self._buf:
@@ -154,12 +185,13 @@ class Reassembler:
         return len(self._buf)
 
     def feed(self, chunk: bytes) -> bytes | None:
-        if self._buf and (len(chunk) > self._want - len(self._buf)
-                          or self.clock() - self._started_s > self.stale_after_s):
+        if self._buf and (len(chunk) > self._want - len(self._buf) or is_whole_frame(chunk)
+                          or self.clock() - self._last_s > self.stale_after_s):
             self.reset()
         if not self._buf:
             return self._start(chunk)
         self._buf += chunk
+        self._last_s = self.clock()
         if len(self._buf) < self._want:
             return None
         out = bytes(self._buf)
@@ -167,22 +199,34 @@ class Reassembler:
         return out
 
     def _start(self, chunk: bytes) -> bytes | None:
-        if len(chunk) < HEADER_LEN:
-            raise ProtocolError(len(chunk), f"first fragment must hold the {HEADER_LEN}-byte header, got {len(chunk)} bytes")
-        if chunk[0] >> 4 not in SUPPORTED_VERSIONS:
-            raise ProtocolError(0, f"frame version {chunk[0] >> 4} not supported", ErrorCode.VERSION)
-        want = frame_length(chunk)
-        if want > self.max_frame_len:
-            raise ProtocolError(3, f"frame of {want} bytes exceeds max_frame_len {self.max_frame_len}",
-                                ErrorCode.TOO_LARGE)
-        if len(chunk) > want:
-            raise ProtocolError(want, f"fragment carries {len(chunk) - want} bytes beyond its {want}-byte frame")
+        want = check_frame_start(chunk, self.max_frame_len)
         if len(chunk) == want:
             return bytes(chunk)
         self._buf += chunk
         self._want = want
-        self._started_s = self.clock()
+        self._last_s = self.clock()
         return None
+
+
+class WholeFrames:
+    """The serial counterpart of Reassembler (docs/protocol.md §2): every packet is one whole frame.
+
+    `feed(packet)` returns the packet once its header checks pass; a packet shorter than its header's
+    length is a truncated frame that decode_frame rejects. Nothing is ever held between packets.
+    """
+
+    pending = 0
+    discarded = 0
+
+    def __init__(self, max_frame_len: int = OVERHEAD + MAX_PAYLOAD_LEN, **_ignored: object) -> None:
+        self.max_frame_len = max_frame_len
+
+    def reset(self) -> None:
+        pass
+
+    def feed(self, chunk: bytes) -> bytes | None:
+        check_frame_start(chunk, self.max_frame_len)
+        return bytes(chunk)
 
 
 class SerialFraming:

@@ -45,10 +45,14 @@ class Input:
 
 
 class ModelReassembler:
-    """The spec's reassembly rule (docs/protocol.md §4), written independently of the device's code."""
+    """The spec's reassembly rule (docs/protocol.md §4), written independently of the device's code.
 
-    def __init__(self, max_frame_len: int) -> None:
+    With `whole=True` it models the serial link (§2): every write is one whole frame, nothing is held.
+    """
+
+    def __init__(self, max_frame_len: int, whole: bool = False) -> None:
         self.max_frame_len = max_frame_len
+        self.whole = whole
         self.buf = bytearray()
         self.want = 0
 
@@ -59,9 +63,19 @@ class ModelReassembler:
     def missing(self) -> int:
         return self.want - len(self.buf) if self.buf else 0
 
+    @staticmethod
+    def _complete(chunk: bytes) -> bool:
+        from bench.profiles.glp.frames import decode_frame
+
+        try:
+            decode_frame(chunk)
+        except ProtocolError:
+            return False
+        return True
+
     def feed(self, chunk: bytes) -> bytes | ProtocolError | None:
-        if self.buf and len(chunk) > self.want - len(self.buf):
-            self.buf.clear()  # a chunk that would overrun abandons the partial frame
+        if self.buf and (len(chunk) > self.want - len(self.buf) or self._complete(chunk)):
+            self.buf.clear()  # an overrun or a whole valid frame abandons the partial frame
         if self.buf:
             self.buf += chunk
             if len(self.buf) < self.want:
@@ -78,8 +92,8 @@ class ModelReassembler:
             return ProtocolError(3, "too large", m.ErrorCode.TOO_LARGE)
         if len(chunk) > want:
             return ProtocolError(want, "trailing bytes")
-        if len(chunk) == want:
-            return bytes(chunk)
+        if len(chunk) == want or self.whole:
+            return bytes(chunk)  # on serial a short packet is a truncated frame: decode_frame rejects it
         self.buf += chunk
         self.want = want
         return None

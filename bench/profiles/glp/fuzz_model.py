@@ -31,6 +31,7 @@ class DeviceParams:
     hello: m.HelloReply
     info: m.DeviceInfo
     max_payload: int  # link payload per write/notification (ATT MTU - 3; the whole frame on serial)
+    whole_frames: bool = False  # serial: every write is one whole frame, nothing is reassembled
 
 
 def _is(cls: type, **fields: Any) -> Any:
@@ -77,7 +78,8 @@ class SessionModel:
         self.device_downlink = False
         self.transfer: Transfer | None = None
         self.cache: OrderedDict[int, tuple[bytes, Expect]] = OrderedDict()
-        self.reasm = {ch: ModelReassembler(self.params.hello.max_frame_len) for ch in PHONE_TO_GLASSES}
+        self.reasm = {ch: ModelReassembler(self.params.hello.max_frame_len, self.params.whole_frames)
+                      for ch in PHONE_TO_GLASSES}
         self.down_credits = 0
         self.matcher.pending.clear()
         self.matcher.replies.clear()
@@ -92,7 +94,7 @@ class SessionModel:
             return
         item = Input(channel, source)
         if isinstance(out, ProtocolError):
-            item.error = out
+            item.error, item.raw = out, bytes(fragment)  # the error names the fragment's header bytes
         else:
             item.raw = out
             if channel is Channel.AUDIO_DOWN:
@@ -121,13 +123,23 @@ class SessionModel:
         return exp
 
     def _error(self, item: Input, code: ErrorCode, frame: Frame | None = None, optional: bool = False) -> Expect:
+        """An ErrorReply of `code` naming the offending frame: its type and seq whenever the bytes that
+        arrived hold them (docs/protocol.md §5.4), 0 otherwise."""
+        head = item.raw[:3] if frame is None else bytes((0, frame.type, frame.seq))
+        want_type = head[1] if len(head) > 1 else 0
+        want_seq = head[2] if len(head) > 2 else 0
+        limit = self.phone_max_frame_len
+
         def check(f: Frame, msg: m.Message | None) -> str | None:
             if not isinstance(msg, m.ErrorReply):
                 return f"expected ErrorReply {code.name}"
             if msg.code is not code:
                 return f"error code {msg.code.name}, expected {code.name}"
-            if frame is not None and (f.seq != frame.seq or msg.request_type != frame.type):
-                return f"error names seq {f.seq} type 0x{msg.request_type:02x}, expected {frame.seq} 0x{frame.type:02x}"
+            if f.seq != want_seq or msg.request_type != want_type:
+                return (f"error names seq {f.seq} type 0x{msg.request_type:02x}, "
+                        f"expected {want_seq} 0x{want_type:02x}")
+            if len(_raw(f)) > limit:
+                return f"ErrorReply of {len(_raw(f))} bytes exceeds the phone's max_frame_len {limit}"
             return None
         return self._reply(item, f"ErrorReply({code.name})", check, optional=optional)
 
@@ -146,10 +158,12 @@ class SessionModel:
         if frame.is_reply:
             self._error(item, ErrorCode.MALFORMED, frame)
             return
+        if m.not_accepted(frame.type, Channel.CONTROL_IN) is not None:
+            self._error(item, ErrorCode.UNKNOWN_TYPE, frame)  # replies, events, streams, unknown codes
+            return
         key = bytes((frame.type,)) + frame.payload
-        if frame.type == m.Hello.TYPE:
-            self.cache.clear()  # the device forgets its replies on Hello: a new session numbers from 0
-        cached = self.cache.get(frame.seq)
+        is_hello = frame.type == m.Hello.TYPE
+        cached = None if is_hello else self.cache.get(frame.seq)  # a Hello is always acted on
         if cached is not None and cached[0] == key:
             earlier = cached[1]
             self._reply(item, f"the cached reply to seq {frame.seq}",
@@ -160,12 +174,12 @@ class SessionModel:
         except ProtocolError as exc:
             exp = self._error(item, exc.code, frame)
         else:
-            if m.Role.COMMAND in msg.ROLE and msg.CHANNEL is Channel.CONTROL_IN:
+            if is_hello:
+                self._hello_session()
+            if m.Role.COMMAND in msg.ROLE:
                 self._command(item, msg)
                 return
-            if m.Role.REQUEST not in msg.ROLE:
-                exp = self._error(item, ErrorCode.UNKNOWN_TYPE, frame)
-            elif not self.hello_done and not isinstance(msg, PRE_HELLO):
+            if not self.hello_done and not isinstance(msg, PRE_HELLO):
                 exp = self._error(item, ErrorCode.INVALID_STATE, frame)
             elif msg.REQUIRES & ~self.caps:
                 exp = self._error(item, ErrorCode.UNSUPPORTED, frame)
@@ -176,17 +190,27 @@ class SessionModel:
             self.cache.popitem(last=False)
         self._pump()
 
+    def _hello_session(self) -> None:
+        """A decoded Hello ends the session (§5.1): streams stop, the reply cache is forgotten."""
+        self.cache.clear()
+        self.hello_done, self.phone_max_frame_len = False, 27
+        self.uplink = self.downlink = False
+        self.down_credits = 0
+        self.transfer = None
+
     def _request(self, item: Input, frame: Frame, msg: m.Message) -> Expect:
         p, seq = self.params.hello, frame.seq
         ok = lambda what, check, on_match=None: self._reply(item, what, _and(_seq(seq), check), on_match)  # noqa: E731
         err = lambda code: self._error(item, code, frame)  # noqa: E731
         if isinstance(msg, m.Hello):
             if not msg.min_version <= 1 <= msg.max_version:
-                return err(ErrorCode.VERSION)
+                return self._reply(item, "ErrorReply(VERSION)", _and(_seq(seq), _is(m.ErrorReply, code=ErrorCode.VERSION)),
+                                   lambda _f, _raw: self._device_downlink(False))
             self.hello_done, self.phone_max_frame_len = True, msg.max_frame_len
             return ok("HelloReply", _is(m.HelloReply, version=1, capabilities=p.capabilities, sku=p.sku,
                                         max_frame_len=p.max_frame_len, max_outstanding=p.max_outstanding,
-                                        heartbeat_interval_ms=p.heartbeat_interval_ms))
+                                        heartbeat_interval_ms=p.heartbeat_interval_ms),
+                      lambda _f, _raw: self._device_downlink(False))
         if isinstance(msg, m.Ping):
             return ok(f"Pong(token={msg.token})", _is(m.Pong, token=msg.token))
         if isinstance(msg, m.DeviceInfoGet):
@@ -273,14 +297,18 @@ class SessionModel:
             self.transfer = None
 
     def _audio_down(self, item: Input, frame: Frame) -> None:
+        if frame.is_reply:
+            self._error(item, ErrorCode.MALFORMED, frame)
+            return
+        if m.not_accepted(frame.type, Channel.AUDIO_DOWN) is not None:
+            self._error(item, ErrorCode.UNKNOWN_TYPE, frame)
+            return
         try:
-            msg = m.decode_message(frame)
+            m.decode_message(frame)
         except ProtocolError as exc:
             self._error(item, exc.code, frame)
             return
-        if not isinstance(msg, m.AudioFrame):
-            self._error(item, ErrorCode.UNKNOWN_TYPE, frame)
-        elif not self.downlink:
+        if not self.downlink:
             self._error(item, ErrorCode.INVALID_STATE, frame)
         else:
             # Beyond the phone's credit BUSY is due; within it BUSY is tolerated too: the reference

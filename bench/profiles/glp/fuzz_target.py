@@ -20,7 +20,7 @@ from bench.errors import BenchError
 from bench.profiles.glp.fuzz_model import DeviceParams, SessionModel
 from bench.profiles.glp import messages as m
 from bench.profiles.glp.errors import ProtocolError
-from bench.profiles.glp.frames import Frame, Reassembler, decode_frame, encode_frame
+from bench.profiles.glp.frames import Frame, Reassembler, WholeFrames, decode_frame, encode_frame
 from bench.profiles.glp.gatt import GLASSES_TO_PHONE, Channel
 from bench.profiles.glp.transcript import Transcript
 
@@ -48,6 +48,8 @@ class Target:
     kind = ""
     reset_command = ""
 
+    whole_frames = False  # serial targets: one frame per packet, nothing reassembled (docs/protocol.md §2)
+
     def __init__(self, loop: Any, console: Console | None, reply_timeout_s: float = 2.0) -> None:
         self.loop = loop  # bench.links.loop.LoopThread
         self.console = console
@@ -58,7 +60,7 @@ class Target:
         self.max_payload = 20
         self._rx: deque[tuple[Channel, bytes]] = deque()
         self._rx_event: asyncio.Event | None = None
-        self._reasm = {ch: Reassembler() for ch in GLASSES_TO_PHONE}
+        self._reasm = {ch: (WholeFrames() if self.whole_frames else Reassembler()) for ch in GLASSES_TO_PHONE}
         self.mark = 0
         self._last_progress = time.monotonic()
 
@@ -92,7 +94,7 @@ class Target:
         self._rx_event = asyncio.Event()
 
     def _fresh_rx(self) -> None:
-        self._reasm = {ch: Reassembler() for ch in GLASSES_TO_PHONE}
+        self._reasm = {ch: (WholeFrames() if self.whole_frames else Reassembler()) for ch in GLASSES_TO_PHONE}
         self._rx.clear()
 
     # -- one step ------------------------------------------------------------------------------------
@@ -277,7 +279,7 @@ class Target:
         hello, info = replies
         if not isinstance(hello, m.HelloReply) or not isinstance(info, m.DeviceInfo):
             raise BenchError(f"{self.kind} target: unexpected answers to Hello/DeviceInfoGet: {replies}")
-        self.params = DeviceParams(hello, info, self.max_payload)
+        self.params = DeviceParams(hello, info, self.max_payload, self.whole_frames)
         return self.params
 
     async def _ask(self, msgs: list[m.Message]) -> list[m.Message]:

@@ -1,7 +1,7 @@
 """The two fuzz targets: the DUT's GLP service over BLE (bleak), and GLP over a serial port (pyserial).
 
 Both take a started BenchSession (console, loop, endpoints). The serial target's port comes from
-`port=` or, on the reference bench, from its ready line (`fuzz_serial`, or `glp_serial` when present).
+`port=` or, on the reference bench, from its ready line (`glp_serial`).
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ class BleTarget(Target):
 class SerialTarget(Target):
     kind = "serial"
     reset_command = "glp reset serial"
+    whole_frames = True
 
     def __init__(self, session: Any, reply_timeout_s: float = 2.0, port: str | None = None) -> None:
         import serial
@@ -73,7 +74,7 @@ class SerialTarget(Target):
     @staticmethod
     def _reference_port(session: Any) -> str:
         ready = session.reference.ready if session.reference is not None else {}
-        for key in ("fuzz_serial", "glp_serial"):
+        for key in ("glp_serial",):
             if key in ready:
                 return str(ready[key])
         raise BenchError("serial fuzz target: give the GLP serial port (--serial-port); this bench has none")

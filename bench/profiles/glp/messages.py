@@ -185,7 +185,7 @@ class PhotoInfo(Message):
 @message(0x7F, Role.REPLY, OUT)
 class ErrorReply(Message):
     code: ErrorCode = F(Enum(ErrorCode))
-    request_type: int = F(U8, "type of the offending frame (0 if unknown)")
+    request_type: int = F(U8, "type byte of the offending frame (0 only if fewer than 2 bytes arrived)")
     offset: int = F(U16, "byte offset in the offending frame where the problem was found")
     detail: str = F(Str(96))
 
@@ -335,11 +335,41 @@ class PhotoChunk(Message):
 class AudioFrame(Message):
     """One codec frame. Also sent phone -> glasses on AUDIO_DOWN."""
 
-    capture_time_us: int = F(U32, "sender's clock at capture, µs, wraps")
-    data: bytes = F(Rest(MAX_PAYLOAD_LEN - 4, min_len=1))
+    capture_time_us: int = F(U32, "sender's CLOCK_MONOTONIC at capture (µs since its boot), mod 2^32")
+    data: bytes = F(Rest(MAX_PAYLOAD_LEN - 4, min_len=1), "audio packet: 3-byte header (§5.8), then codec bytes")
 
 
 PHOTO_CHUNK_OVERHEAD = 6  # photo_id + offset
+
+#: Message types the glasses accept on each phone -> glasses channel (docs/protocol.md §5.4). Any other
+#: type there — a reply, an event, a stream frame on the wrong channel — is answered UNKNOWN_TYPE, before
+#: its payload is looked at.
+GLASSES_ACCEPT: dict[Channel, frozenset[int]] = {
+    Channel.CONTROL_IN: frozenset(t for t, c in REGISTRY.items()
+                                  if c.ROLE & (Role.REQUEST | Role.COMMAND) and c.CHANNEL is Channel.CONTROL_IN),
+    Channel.AUDIO_DOWN: frozenset({0xC1}),
+}
+ERROR_REPLY_OVERHEAD = HEADER_LEN + 2 + 5  # frame overhead + code, request_type, offset, detail length
+#: Bit rate of each stream configuration (AUDIO_CONFIGS), bit/s: what one frame's data carries.
+AUDIO_BITRATES_BPS = {(Codec.LC3, 16000, 10000): 32000, (Codec.LC3, 16000, 7500): 32000,
+                      (Codec.OPUS, 16000, 20000): 32000, (Codec.PCM16, 16000, 10000): 256000}
+
+
+def not_accepted(type_code: int, channel: Channel) -> str | None:
+    """Why the glasses do not accept `type_code` on `channel` (an UNKNOWN_TYPE detail), or None."""
+    if type_code in GLASSES_ACCEPT.get(channel, frozenset()):
+        return None
+    cls = REGISTRY.get(type_code)
+    if cls is None:
+        return f"unknown message type 0x{type_code:02x}"
+    return f"{cls.__name__} (0x{type_code:02x}, {cls.ROLE.name.lower()}) is not accepted on {channel.name}"
+
+
+def error_reply(code: ErrorCode, request_type: int, offset: int, detail: str, max_frame_len: int) -> ErrorReply:
+    """An ErrorReply whose frame fits `max_frame_len` (the phone's): detail cut at a UTF-8 boundary."""
+    room = max(0, min(96, max_frame_len - ERROR_REPLY_OVERHEAD))
+    raw = detail.encode("utf-8", "replace")[:room]
+    return ErrorReply(code, request_type & 0xFF, min(max(offset, 0), 0xFFFF), raw.decode("utf-8", "ignore"))
 
 
 def encode_message(msg: Message, seq: int, reply: bool = False, check: bool = True) -> Frame:

@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 from bench.profiles.glp import messages as m
 from bench.profiles.glp.errors import ErrorCode, ProtocolError
-from bench.profiles.glp.frames import HEADER_LEN, Frame, Reassembler, decode_frame, encode_frame, fragment
+from bench.profiles.glp.frames import HEADER_LEN, Frame, Reassembler, WholeFrames, decode_frame, encode_frame, fragment
 from bench.profiles.glp.gatt import GLASSES_TO_PHONE, Channel
 from bench.profiles.glp.transcript import Transcript
 from bench.profiles.glp.transport import LoopbackLink, SerialTransport, Transport
@@ -76,7 +76,8 @@ class PhoneSession:
         self.link_alive = True
         self.closed = False
         self.last_rx_s = clock()
-        self._reasm = {ch: Reassembler(max_frame_len, clock=clock) for ch in GLASSES_TO_PHONE}
+        receiver = WholeFrames if getattr(transport, "whole_frames", False) else Reassembler
+        self._reasm = {ch: receiver(max_frame_len, clock=clock) for ch in GLASSES_TO_PHONE}
         self._pending: dict[int, asyncio.Future[Frame]] = {}
         self._seq = itertools.count()
         self._tx_seq = {ch: 0 for ch in Channel}
@@ -97,6 +98,7 @@ class PhoneSession:
         reply = await self.request(m.Hello(1, 1, self.max_frame_len), timeout_s)
         assert isinstance(reply, m.HelloReply)
         self.hello_reply, self.capabilities = reply, m.Capability(reply.capabilities)
+        self._last_rx.clear()  # a Hello starts a new session: the glasses number events from 0 again
         self._window = asyncio.Semaphore(reply.max_outstanding)
         return reply
 

@@ -98,6 +98,8 @@ class SerialTransport:
     the loop; decoding problems are kept in `errors`. Call `close()` to stop the thread.
     """
 
+    whole_frames = True  # each COBS packet is one frame: the session does not reassemble (§2)
+
     def __init__(self, port: Any, loop: asyncio.AbstractEventLoop, max_payload: int = 8192 + OVERHEAD) -> None:
         self.port, self.loop, self.max_payload = port, loop, max_payload
         self.framing = SerialFraming()

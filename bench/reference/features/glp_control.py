@@ -23,7 +23,7 @@ def _reset_ble(bench: Any) -> None:
 
 
 def _serial(bench: Any) -> Any:
-    serial = getattr(bench, "fuzz_serial", None)
+    serial = getattr(bench, "glp_serial", None)
     if serial is None:
         raise UsageError("this bench has no serial GLP endpoint")
     return serial
