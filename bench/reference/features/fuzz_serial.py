@@ -6,11 +6,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from bench.profiles.glp.device import GlassesProtocol
+from bench.profiles.glp.device_serial import GlassesSerialLink
 from bench.profiles.glp.frames import OVERHEAD
 from bench.reference import bugs
 from bench.reference.features import feature
-from bench.profiles.glp.device import GlassesProtocol
-from bench.profiles.glp.device_serial import GlassesSerialLink
 from bench.reference.pty_port import PtyPort
 
 MAX_PAYLOAD = 8192 + OVERHEAD

@@ -13,11 +13,11 @@ import asyncio
 from typing import Any
 
 from bench.profiles.glp import messages as m
-from bench.profiles.glp.frames import Flags, PROTOCOL_VERSION
-from bench.profiles.glp.gatt import Channel
-from bench.reference.features import feature
 from bench.profiles.glp.device import GlassesProtocol
 from bench.profiles.glp.device_serial import GlassesSerialLink
+from bench.profiles.glp.frames import PROTOCOL_VERSION, Flags
+from bench.profiles.glp.gatt import Channel
+from bench.reference.features import feature
 from bench.reference.pty_port import PtyPort
 
 TICK_S = 0.1
