@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.glassbench-installed
 ALLURE  := node_modules/.bin/allure
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test benchmarks clean system-deps
+.PHONY: setup demo lint test benchmarks clean system-deps
 
 setup: $(STAMP) $(ALLURE)
 
@@ -27,6 +27,10 @@ $(ALLURE): package.json package-lock.json
 
 demo: setup
 	$(VENV)/bin/bench demo
+
+# ruff + mypy on bench/ (config in pyproject.toml). Not yet a prerequisite of `test`: mypy still has findings.
+lint: setup
+	$(VENV)/bin/ruff check bench && $(VENV)/bin/mypy
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)

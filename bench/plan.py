@@ -16,9 +16,17 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
-from bench.limits import (CATALOGUE_PATH, Catalogue, Limit, Limits, load_catalogue, make_limit, parse_quantity,
-                          split_variant)
 from bench.errors import ConfigError
+from bench.limits import (
+    CATALOGUE_PATH,
+    Catalogue,
+    Limit,
+    Limits,
+    load_catalogue,
+    make_limit,
+    parse_quantity,
+    split_variant,
+)
 from bench.yamlconf import Lines, line_of, load_yaml
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

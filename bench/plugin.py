@@ -18,6 +18,7 @@ from bench.measure import Measurement, Recorder
 from bench.plan import limits_source, load_plan
 from bench.report.allure import EnvironmentInfo, apply_allure_labels, write_categories, write_environment
 
+
 # fixtures of each area live next to their code; each device profile may bring its own
 def _plugins() -> list[str]:
     from bench.profiles import load_profiles

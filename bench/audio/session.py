@@ -21,16 +21,16 @@ import itertools
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Iterator
+from typing import Any, Iterator
 
 import numpy as np
 
 from bench.audio.latency import LatencyStats, estimate_delay, summarize
 from bench.audio.packets import AudioPacket, PacketError, fragment_frame
-from bench.audio.variants import variant
 from bench.audio.rig import AudioRig
 from bench.audio.signals import log_sweep
 from bench.audio.stream import reconstruct, sent_timeline
+from bench.audio.variants import variant
 
 _RUNS = itertools.count()
 

@@ -16,9 +16,9 @@ from bench.dut.console import BootInfo, Console
 from bench.dut.sig import BATTERY_LEVEL, DIS, LINK_TEST_ECHO, LINK_TEST_STREAM, sig_uuid
 from bench.errors import DutTimeout, LinkLost
 from bench.links.ble import BleLink, Notification
-from bench.profiles import DeviceProfile, get_profile
 from bench.links.loop import LoopThread, LoopTimeout
 from bench.links.serial import SerialLink
+from bench.profiles import DeviceProfile, get_profile
 
 if TYPE_CHECKING:
     from bench.session import BenchSession

@@ -6,8 +6,6 @@ import argparse
 import sys
 from pathlib import Path
 
-
-
 FUZZ_BENCH = Path(__file__).resolve().parent.parent.parent / "fixtures" / "benches" / "fuzz.yaml"
 
 
@@ -33,8 +31,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def fuzz_main(args: argparse.Namespace) -> int:
     from bench.config import load_bench
-    from bench.fuzz.corpus import CORPUS_DIR, CorpusDatabase
     from bench.fuzz.allure_result import write_result
+    from bench.fuzz.corpus import CORPUS_DIR, CorpusDatabase
     from bench.fuzz.runner import fuzz, print_progress, save_failure
     from bench.profiles.glp.fuzz_targets import BleTarget, SerialTarget
     from bench.session import BenchSession

@@ -20,8 +20,8 @@ from hypothesis.internal.conjecture import engine
 from hypothesis.stateful import run_state_machine_as_test
 
 from bench.fuzz.corpus import CORPUS_DIR, CorpusDatabase
-from bench.profiles.glp.fuzz_machine import Stats, make_machine
 from bench.fuzz.oracles import FuzzFailure
+from bench.profiles.glp.fuzz_machine import Stats, make_machine
 from bench.profiles.glp.fuzz_target import Target
 from bench.profiles.glp.mutations import MUTATIONS, request_classes
 

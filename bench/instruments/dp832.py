@@ -34,7 +34,7 @@ class DP832(ScpiInstrument):
         self._stop = threading.Event()
         self._t: list[float] = []
         self._i: list[float] = []
-        self._fault: InstrumentError | None = None
+        self._capture_fault: InstrumentError | None = None
         self._rate_hz = 0.0
 
     def ranges_a(self) -> tuple[float, ...]:
@@ -58,7 +58,7 @@ class DP832(ScpiInstrument):
             raise ValueError(f"DP832 is polled over SCPI: at most ~{self.max_sample_rate_hz:g} S/s, asked "
                              f"{sample_rate_hz:g}; use a PPK2 or N6705C for event-level current")
         self._stop.clear()
-        self._t, self._i, self._fault, self._rate_hz = [], [], None, sample_rate_hz
+        self._t, self._i, self._capture_fault, self._rate_hz = [], [], None, sample_rate_hz
         until = None if duration_s is None else time.monotonic() + duration_s
         self._thread = threading.Thread(target=self._poll, args=(1 / sample_rate_hz, until), daemon=True,
                                         name="dp832-poll")
@@ -70,7 +70,7 @@ class DP832(ScpiInstrument):
             try:
                 value = self.measure_current_a()
             except InstrumentError as exc:
-                self._fault = exc
+                self._capture_fault = exc
                 return
             self._t.append(time.monotonic())
             self._i.append(value)
@@ -78,8 +78,8 @@ class DP832(ScpiInstrument):
             self._stop.wait(max(0.0, next_t - time.monotonic()))  # paces the polling, not a race fix
 
     def _take(self) -> Capture:
-        if self._fault is not None:
-            raise self._fault
+        if self._capture_fault is not None:
+            raise self._capture_fault
         n = len(self._t)
         t, i = np.array(self._t[:n]), np.array(self._i[:n])
         del self._t[:n], self._i[:n]

@@ -20,7 +20,6 @@ from __future__ import annotations
 import threading
 import time
 
-import numpy as np
 import serial
 from ppk2_api.ppk2_api import PPK2_API, PPK2_Command
 

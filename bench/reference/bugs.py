@@ -16,9 +16,9 @@ import logging
 from typing import Any, Callable, Protocol
 
 from bench.profiles.glp import messages as m
+from bench.profiles.glp.device import DeviceHooks, GlassesProtocol
 from bench.profiles.glp.frames import CRC_LEN, HEADER_LEN, SUPPORTED_VERSIONS, Frame, crc16, frame_length
 from bench.profiles.glp.gatt import Channel
-from bench.profiles.glp.device import DeviceHooks, GlassesProtocol
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ import time
 from typing import Callable, Protocol
 
 from bumble import att, gatt, hci
-from bumble.core import AdvertisingData, UUID
+from bumble.core import UUID, AdvertisingData
 from bumble.device import Connection, Device
 from bumble.profiles.battery_service import BatteryService
 from bumble.profiles.device_information_service import DeviceInformationService
@@ -24,8 +24,8 @@ from bumble.profiles.device_information_service import DeviceInformationService
 from bench.links.controller import TimedController
 from bench.links.radio import TimedLink
 from bench.profiles.glp import gatt as glp_gatt
-from bench.profiles.glp.gatt import Channel
 from bench.profiles.glp.device import AudioHooks, DeviceHooks, GlassesProtocol
+from bench.profiles.glp.gatt import Channel
 from bench.reference.boards import Profile
 from bench.reference.console_log import ConsoleLog
 

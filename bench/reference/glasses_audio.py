@@ -22,8 +22,8 @@ from bench.audio.packets import AudioPacket, PacketError
 from bench.profiles.glp import messages as m
 from bench.profiles.glp.errors import ErrorCode, ProtocolError
 from bench.profiles.glp.frames import OVERHEAD, decode_frame
-from bench.reference.audio_pipeline import AudioPipeline, board_audio
 from bench.profiles.glp.handlers import DeviceError
+from bench.reference.audio_pipeline import AudioPipeline, board_audio
 from bench.reference.rig import AcousticRig
 
 if TYPE_CHECKING:

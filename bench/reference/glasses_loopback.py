@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.profiles.glp.device import GlassesProtocol
 from bench.profiles.glp.session import PhoneSession
 from bench.profiles.glp.transport import LoopbackLink, Tap
-from bench.profiles.glp.device import GlassesProtocol
 
 
 async def loopback_pair(sku: str = "camera", board: str = "esp32s3", max_payload: int = 244, tap: Tap | None = None,

@@ -10,8 +10,8 @@ from typing import Any, Iterator
 
 import pytest
 
-from bench.profiles.glp.probe import GlpProbe
 from bench.profiles.glp.client import GlpClient
+from bench.profiles.glp.probe import GlpProbe
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, rule
 
 from bench.fuzz.oracles import failure_for
-from bench.profiles.glp.fuzz_target import Target
 from bench.profiles.glp import messages as m
 from bench.profiles.glp.frames import Frame, encode_frame, fragment
+from bench.profiles.glp.fuzz_target import Target
 from bench.profiles.glp.gatt import Channel
 from bench.profiles.glp.mutations import invalid_request_frame, mutate, request_classes
 from bench.profiles.glp.strategies import boundary_first, message_strategy, wire_strategy

@@ -17,8 +17,8 @@ from typing import Any
 from bench.profiles.glp import messages as m
 from bench.profiles.glp.errors import ErrorCode, ProtocolError
 from bench.profiles.glp.frames import Frame, decode_frame
-from bench.profiles.glp.gatt import PHONE_TO_GLASSES, Channel
 from bench.profiles.glp.fuzz_matcher import Expect, Input, Matcher, ModelReassembler
+from bench.profiles.glp.gatt import PHONE_TO_GLASSES, Channel
 
 PRE_HELLO = (m.Hello, m.Ping, m.DeviceInfoGet)
 PHOTOS_KEPT = 4

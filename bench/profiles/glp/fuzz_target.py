@@ -17,10 +17,10 @@ from typing import Any
 
 from bench.dut.console import BANNER, FATAL, Console
 from bench.errors import BenchError
-from bench.profiles.glp.fuzz_model import DeviceParams, SessionModel
 from bench.profiles.glp import messages as m
 from bench.profiles.glp.errors import ProtocolError
 from bench.profiles.glp.frames import Frame, Reassembler, WholeFrames, decode_frame, encode_frame
+from bench.profiles.glp.fuzz_model import DeviceParams, SessionModel
 from bench.profiles.glp.gatt import GLASSES_TO_PHONE, Channel
 from bench.profiles.glp.transcript import Transcript
 

@@ -10,10 +10,24 @@ from __future__ import annotations
 import enum
 
 from bench.profiles.glp.errors import ErrorCode, ProtocolError
-from bench.profiles.glp.frames import HEADER_LEN, Flags, Frame, MAX_PAYLOAD_LEN
+from bench.profiles.glp.frames import HEADER_LEN, MAX_PAYLOAD_LEN, Flags, Frame
 from bench.profiles.glp.gatt import Channel
-from bench.profiles.glp.schema import (F, REGISTRY, Bool, Enum, Int, Message, Rest, Role, Str, check_message,
-                                   decode_payload, encode_payload, message, wires)
+from bench.profiles.glp.schema import (
+    REGISTRY,
+    Bool,
+    Enum,
+    F,
+    Int,
+    Message,
+    Rest,
+    Role,
+    Str,
+    check_message,
+    decode_payload,
+    encode_payload,
+    message,
+    wires,
+)
 
 __all__ = ["ProtocolError", "ErrorCode", "REGISTRY", "Message", "Role", "decode_message", "encode_message",
            "encode_payload", "decode_payload", "check_message", "wires"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bench.profiles.glp import messages as m
-from bench.profiles.glp.frames import decode_frame, encode_frame, fragment, Reassembler
+from bench.profiles.glp.frames import Reassembler, decode_frame, encode_frame, fragment
 
 _SAMPLE = (
     m.AudioFrame(123456, bytes(range(40))),  # one LC3 16 kHz 10 ms frame at 32 kbit/s

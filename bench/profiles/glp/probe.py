@@ -13,9 +13,9 @@ import dataclasses
 import itertools
 from typing import Awaitable, Callable, Iterable
 
-from bench.profiles.glp.client import GlpClient
 from bench.errors import DutTimeout
 from bench.profiles.glp import messages as m
+from bench.profiles.glp.client import GlpClient
 from bench.profiles.glp.errors import ProtocolError
 from bench.profiles.glp.frames import Frame, decode_frame, encode_frame, fragment
 from bench.profiles.glp.gatt import Channel
@@ -147,7 +147,7 @@ class GlpProbe:
         self.transcript.listeners.append(listener)
         try:
             await action(s)
-            for attempt in range(3):  # a barrier glued onto leftover bytes is answered BAD_CRC: resend
+            for _attempt in range(3):  # a barrier glued onto leftover bytes is answered BAD_CRC: resend
                 for part in self.fragments(barrier):
                     await s.send_raw(Channel.CONTROL_IN, part)
                 try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar, Iterable, TypeVar
+from typing import Any, Callable, ClassVar, Iterable, TypeVar, dataclass_transform
 
 from bench.profiles.glp.errors import ErrorCode, ProtocolError
 from bench.profiles.glp.gatt import Channel
@@ -217,6 +217,7 @@ REGISTRY: dict[int, type[Message]] = {}
 M = TypeVar("M", bound=type[Message])
 
 
+@dataclass_transform(frozen_default=True, field_specifiers=(F,))
 def message(type_code: int, role: Role, channel: Channel, reply: Iterable[type[Message]] = (),
             requires: int = 0) -> Callable[[M], M]:
     """Register a message class under its one-byte type code (unique)."""

@@ -11,9 +11,9 @@ from typing import Any
 
 import serial
 
-from bench.profiles.glp.client import GlpClient
 from bench.errors import LinkLost
 from bench.links.loop import LoopThread
+from bench.profiles.glp.client import GlpClient
 from bench.profiles.glp.session import PhoneSession
 from bench.profiles.glp.transport import SerialTransport
 

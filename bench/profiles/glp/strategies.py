@@ -11,7 +11,7 @@ from functools import lru_cache
 from hypothesis import strategies as st
 
 from bench.profiles.glp import messages as m
-from bench.profiles.glp.frames import Frame, MAX_PAYLOAD_LEN
+from bench.profiles.glp.frames import MAX_PAYLOAD_LEN, Frame
 from bench.profiles.glp.schema import Bool, Enum, Int, Rest, Str, WireType, wires
 
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from bench.profiles.glp import messages as m
+from bench.profiles.glp.device import DeviceHooks, GlassesProtocol
 from bench.profiles.glp.frames import Frame
 from bench.profiles.glp.gatt import Channel
 from bench.reference.features import feature
-from bench.profiles.glp.device import DeviceHooks, GlassesProtocol
 from bench.reference.shell import UsageError
 
 EVENT_USAGE = "event button tap|double|long | touch forward|backward|tap | wake_word detected | wear on|off"

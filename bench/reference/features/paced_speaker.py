@@ -11,8 +11,8 @@ import asyncio
 from typing import Any
 
 from bench.profiles.glp import messages as m
-from bench.reference.features import feature
 from bench.profiles.glp.device import GlassesProtocol, NullAudio
+from bench.reference.features import feature
 
 
 class PacedSpeaker(NullAudio):
