@@ -19,14 +19,15 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/glassbench-product.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 cp -r "$here/examples/product-repo/." "$work/"
 "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-deps "$work"
+site=$("$venv/bin/python" -c 'import bench, pathlib; print(pathlib.Path(bench.__file__).parent)')
+touch "$work/.installed"
 cd "$work"
 echo "product repo: $work  (glassbench $wheel)" >&2
 "$venv/bin/python" -m pytest --plan acme-smoke -p no:randomly "$@"
 # nothing may have been written into the installed package
-site=$("$venv/bin/python" -c 'import bench, pathlib; print(pathlib.Path(bench.__file__).parent)')
-if [ -n "$(find "$site" -newer "$wheel" -type f ! -name '*.pyc' -print -quit)" ]; then
+if [ -n "$(find "$site" -newer "$work/.installed" -type f ! -name '*.pyc' -print -quit)" ]; then
   echo "test-product: files were written into the installed package $site:" >&2
-  find "$site" -newer "$wheel" -type f ! -name '*.pyc' >&2
+  find "$site" -newer "$work/.installed" -type f ! -name '*.pyc' >&2
   exit 1
 fi
 test -s "$work/out/measurements.jsonl" || { echo "test-product: no out/measurements.jsonl in the product repo" >&2; exit 1; }
