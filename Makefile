@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.glassbench-installed
 ALLURE  := node_modules/.bin/allure
 PYTEST_ARGS ?=
 
-.PHONY: setup demo lint test benchmarks clean system-deps
+.PHONY: setup demo lint test test-product benchmarks clean system-deps
 
 setup: $(STAMP) $(ALLURE)
 
@@ -34,6 +34,11 @@ lint: setup
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
+	@$(MAKE) --no-print-directory test-product
+
+# The wheel in a fresh venv (out/product-venv), examples/product-repo's tests run from a temp dir.
+test-product: setup
+	PYTHON=$(PY) bash ci/test-product.sh
 
 benchmarks: setup
 	@for f in benchmarks/*.py; do echo "# $$f" >&2; $(PY) $$f || exit 1; done

@@ -4,19 +4,34 @@ One YAML file describes one bench: the device under test (board, SKU, console po
 address and backend), the power instrument and the audio rig. A ``reference:`` section means "start
 a reference bench and take every endpoint marked ``auto`` from its ready line". Unknown keys are
 errors (a typo must not silently fall back to a default); every error names file, line and field.
+Boards are checked against the board files (``bench.boards``): an unknown board lists the known ones.
+A bench file is found by path, or by name in the project's benches folder, then glassbench's own.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Annotated, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from bench import boards, project
+from bench.errors import ConfigError
 from bench.yamlconf import load_model
 
 AUTO = "auto"
-DEFAULT_BENCH = Path(__file__).resolve().parent.parent / "fixtures" / "benches" / "reference.yaml"
+DEFAULT_BENCH = project.builtin_folder("benches") / "reference.yaml"  # glassbench's own reference bench
+
+
+def _known_board(name: str) -> str:
+    try:
+        boards.get(name)
+    except ConfigError as e:
+        raise ValueError(str(e).removeprefix(f"{ConfigError.TAG}: ")) from None
+    return name
+
+
+BoardName = Annotated[str, AfterValidator(_known_board)]
 
 
 class Strict(BaseModel):
@@ -35,7 +50,7 @@ class LinkSpec(Strict):
 class ReferenceSpec(Strict):
     """Start a reference bench process with these options."""
 
-    board: Literal["nrf52840dk", "esp32s3"] = "nrf52840dk"
+    board: BoardName = "nrf52840dk"
     sku: Literal["camera", "audio"] = "camera"
     profile: str = Field("glp", description="device protocol of the reference device (bench/profiles): glp, omi, stock")
     link: LinkSpec = LinkSpec()
@@ -79,7 +94,7 @@ class BleSpec(Strict):
 
 
 class DutSpec(Strict):
-    board: str
+    board: BoardName
     sku: str
     profile: str = Field("glp", description="the DUT's device protocol (bench/profiles): glp, omi, stock, or a "
                                             "product repo's own registered by entry point")
@@ -132,16 +147,9 @@ class BenchConfig(Strict):
         return self
 
 
-def _known_profile(name: str) -> str:
-    from bench.profiles import get_profile
-
-    try:
-        get_profile(name)
-    except KeyError as e:
-        raise ValueError(e.args[0]) from None
-    return name
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 def load_bench(path: str | Path | None = None) -> BenchConfig:
     """Load and validate a bench file (default: the reference bench)."""
-    return load_model(BenchConfig, path or DEFAULT_BENCH)
+    return load_model(BenchConfig, find_bench(path))

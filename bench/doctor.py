@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from bench.errors import ConfigError
-from bench.plan import REPO_ROOT, Marks, PlanError, load_plan
+from bench import _data
+from bench.errors import ConfigError
+from bench.plan import Marks, PlanError, load_plan, resolve_bench, resolve_suite
 from bench.yamlconf import load_yaml
 
 BY_ID = Path("/dev/serial/by-id")
@@ -118,7 +120,7 @@ def toolchain() -> list[Finding]:
     from bench.report.html import ALLURE_BIN
 
     found = [Finding("ok", f"Allure 3: {ALLURE_BIN}") if ALLURE_BIN.exists()
-             else Finding("error", "Allure 3 not installed (bench report cannot make HTML)", f"cd {REPO_ROOT} && npm ci"),
+             else Finding("error", "Allure 3 not installed (bench report cannot make HTML)", f"cd {_data.root()} && npm ci"),
              Finding("ok", f"chromium: {shutil.which('chromium')}") if shutil.which("chromium")
              else Finding("warn", "chromium missing (browser check of the report)", "apt-get install -y chromium"),
              Finding("ok", "libopus") if ctypes.util.find_library("opus")
@@ -183,9 +185,11 @@ def check_plan(plan_file: str | Path) -> list[Finding]:
         return [Finding("error", str(exc), "fix the plan (docs/test-plans.md)")]
     found = [Finding("ok", f"plan {plan.name} ({plan.source}): {len(plan.limits_table())} limits")]
     for suite in plan.suites:
-        if not (REPO_ROOT / suite).exists() and not Path(suite).exists():
-            found.append(Finding("error", f"{plan.source}: suite {suite} does not exist"))
-    if not (REPO_ROOT / plan.bench).exists() and not Path(plan.bench).exists():
+        if not resolve_suite(plan, suite).exists():
+            found.append(Finding("error", f"{plan.source}: suite {suite} does not exist ({resolve_suite(plan, suite)})"))
+    try:
+        resolve_bench(plan)
+    except ConfigError:
         found.append(Finding("warn", f"{plan.source}: bench {plan.bench} does not exist", "pass --bench FILE"))
     return found
 

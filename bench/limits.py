@@ -13,11 +13,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal, Mapping
 
+from bench import project
 from bench.errors import ConfigError
 from bench.yamlconf import load_yaml
 
 Verdict = Literal["pass", "marginal", "fail"]
-CATALOGUE_PATH = Path(__file__).resolve().parent.parent / "fixtures" / "measurements.yaml"
+CATALOGUE_PATH = project.builtin_folder("catalogue") / "measurements.yaml"  # shipped with glassbench
 
 _PREFIX = {"": 1.0, "n": 1e-9, "u": 1e-6, "µ": 1e-6, "m": 1e-3, "k": 1e3, "M": 1e6}
 _QUANTITY = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(\S*)\s*$")
@@ -154,10 +155,10 @@ class CatalogueEntry:
 
 @dataclass(frozen=True)
 class Catalogue:
-    """Known measurements (name → unit), boards, SKUs and variants; see fixtures/measurements.yaml."""
+    """Known measurements (name → unit), SKUs and variants; see fixtures/measurements.yaml. Boards are
+    the board files' (bench.boards)."""
 
     measurements: dict[str, CatalogueEntry]
-    boards: tuple[str, ...]
     skus: tuple[str, ...]
     variants: tuple[str, ...]
 
@@ -171,6 +172,6 @@ def load_catalogue(path: Path = CATALOGUE_PATH) -> Catalogue:
             name: CatalogueEntry(name, str(e["unit"]), str(e.get("area", "")), str(e.get("description", "")))
             for name, e in data["measurements"].items()
         }
-        return Catalogue(entries, tuple(data["boards"]), tuple(data["skus"]), tuple(map(str, data["variants"])))
+        return Catalogue(entries, tuple(data["skus"]), tuple(map(str, data["variants"])))
     except (KeyError, TypeError, AttributeError) as exc:
         raise ConfigError(f"{path}: malformed measurement catalogue ({exc!r}); see its header comment") from None

@@ -1,5 +1,9 @@
 """Test plans (test_plans/*.yaml): what to run against which DUT, with which parameters and limits.
 
+A plan is found by path, or by name in the project's test_plans folder, then glassbench's built-ins
+(``bench.project``). Its suites and bench file resolve against the project root; a built-in plan's
+suites that are not in the project fall back to glassbench's own checkout (its tests/dut).
+
 `load_plan(path)` validates a plan against the schema below and the measurement catalogue
 (`fixtures/measurements.yaml`); every error names the plan file, line and field. `Plan.limits_table()`
 resolves the plan's limits per SKU; `plan_to_pytest_args(plan)` is the pytest selection.
@@ -16,6 +20,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from bench import _data, boards, project
 from bench.errors import ConfigError
 from bench.limits import (
     CATALOGUE_PATH,
@@ -29,8 +34,7 @@ from bench.limits import (
 )
 from bench.yamlconf import Lines, line_of, load_yaml
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-PLANS_DIR = REPO_ROOT / "test_plans"
+PLANS_DIR = project.builtin_folder("test_plans")  # glassbench's own plans (read only)
 DEFAULT_BENCH = "fixtures/benches/reference.yaml"
 
 Severity = Literal["blocker", "critical", "normal", "minor", "trivial"]
@@ -160,15 +164,38 @@ class Plan(_Model):
 
 
 def find_plan(name_or_path: str | Path) -> Path:
-    """A path as given if it exists, else test_plans/<name>.yaml."""
-    p = Path(name_or_path)
-    if p.exists():
+    """A path as given if it exists, else <name>.yaml in the project's test_plans, then the built-ins."""
+    try:
+        return project.current().find("test_plans", name_or_path)
+    except ConfigError as exc:
+        raise PlanError([(str(name_or_path), "", str(exc).removeprefix(f"{ConfigError.TAG}: ")
+                          .removeprefix(f"{name_or_path}: "))]) from None
+
+
+def resolve_suite(plan: Plan, suite: str) -> Path:
+    """A suite path: absolute as given, else under the project root; a built-in plan's suite missing
+    there is taken from glassbench's own checkout."""
+    p = Path(suite)
+    if p.is_absolute():
         return p
-    candidate = PLANS_DIR / f"{p.name}.yaml" if p.suffix == "" else PLANS_DIR / p.name
-    if candidate.exists():
-        return candidate
-    known = ", ".join(sorted(q.stem for q in PLANS_DIR.glob("*.yaml")))
-    raise PlanError([(str(p), "", f"no such plan file (plans in {PLANS_DIR}: {known})")])
+    here = project.current().root / p
+    builtin = _data.root() / p
+    if not here.exists() and builtin.exists() and _is_builtin(plan):
+        return builtin
+    return here
+
+
+def resolve_bench(plan: Plan, bench: str | Path | None = None) -> Path:
+    """The bench file for a run: ``bench`` if given, else the plan's, found as config.find_bench does."""
+    from bench.config import find_bench
+    return find_bench(bench or plan.bench)
+
+
+def _is_builtin(plan: Plan) -> bool:
+    try:
+        return Path(plan.source).resolve().is_relative_to(_data.root().resolve())
+    except OSError:
+        return False
 
 
 def load_plan(name_or_path: str | Path, catalogue: Catalogue | None = None) -> Plan:
@@ -230,8 +257,8 @@ def check_plan(plan: Plan, cat: Catalogue, marks: Marks) -> list[tuple[str, str,
     def add(path: tuple, msg: str) -> None:
         problems.append((marks.where(path), ".".join(map(str, path)), msg))
 
-    if plan.dut.board is not None and plan.dut.board not in cat.boards:
-        add(("dut", "board"), f"unknown board {plan.dut.board!r} (known: {', '.join(cat.boards)})")
+    if plan.dut.board is not None and plan.dut.board not in boards.names():
+        add(("dut", "board"), f"unknown board {plan.dut.board!r} (known: {', '.join(boards.names())})")
     if plan.dut.sku is not None and plan.dut.sku not in cat.skus:
         add(("dut", "sku"), f"unknown SKU {plan.dut.sku!r} (known: {', '.join(cat.skus)})")
     for rid, req in plan.requirements.items():
@@ -309,7 +336,7 @@ def _pydantic_problem(err: dict, marks: Marks) -> tuple[str, str, str]:
 
 def plan_to_pytest_args(plan: Plan) -> list[str]:
     """pytest arguments that select the plan's suites and hand the plan to the glassbench plugin."""
-    args = [str(REPO_ROOT / s) if not Path(s).is_absolute() else s for s in plan.suites]
+    args = [str(resolve_suite(plan, s)) for s in plan.suites]
     if plan.markers:
         args += ["-m", plan.markers]
     if plan.keywords:

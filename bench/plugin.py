@@ -12,6 +12,7 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
+from bench import project
 from bench.config import BenchConfig, load_bench
 from bench.errors import BenchError
 from bench.measure import Measurement, Recorder
@@ -54,8 +55,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("glassbench")
     group.addoption("--bench", default=os.environ.get("GLASSBENCH_BENCH"),
                     help="bench YAML (default: fixtures/benches/reference.yaml, the reference bench)")
-    group.addoption("--bench-out", default=os.environ.get("GLASSBENCH_OUT", "out"),
-                    help="output folder for measurements.jsonl, console logs (default: out)")
+    group.addoption("--bench-out", default=os.environ.get("GLASSBENCH_OUT"),
+                    help="output folder for measurements.jsonl, console logs (default: the project's out)")
     group.addoption("--plan", default=os.environ.get("GLASSBENCH_PLAN"),
                     help="test plan (name in test_plans/ or path): limits, parameters, Allure labels")
 
@@ -63,6 +64,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     for name, text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
+    project.use(config.rootpath)  # plans, benches, boards, corpus and out are looked up from here
     plan = config.getoption("--plan", default=None)
     config._glassbench_plan = load_plan(plan) if plan else None  # type: ignore[attr-defined]
 
@@ -88,7 +90,7 @@ def bench_config(pytestconfig: pytest.Config) -> BenchConfig:
 
 @pytest.fixture(scope="session")
 def bench_out(pytestconfig: pytest.Config) -> Path:
-    out = Path(pytestconfig.getoption("--bench-out"))
+    out = Path(pytestconfig.getoption("--bench-out") or project.current().out)
     out.mkdir(parents=True, exist_ok=True)
     return out
 

@@ -6,19 +6,22 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from bench.plan import REPO_ROOT, PlanError, load_plan, plan_to_pytest_args
+from bench import project
+from bench.errors import ConfigError
+from bench.plan import PlanError, load_plan, plan_to_pytest_args, resolve_bench
 from bench.report.allure import write_categories
 
-OUT_DIR = Path("out")
+OUT_DIR = project.ProjectPath("out")  # the project's out folder
 
 
 def pytest_args_for_run(plan_path: str | Path, bench_path: str | Path | None,
                         extra_args: Sequence[str] = (), out_dir: Path = OUT_DIR) -> list[str]:
     """Full pytest argv: the plan's selection, the bench, Allure results and JUnit XML under out_dir."""
-    plan = load_plan(plan_path)
-    bench_file = Path(bench_path or plan.bench)
-    if not bench_file.is_absolute() and not bench_file.exists() and (REPO_ROOT / bench_file).exists():
-        bench_file = REPO_ROOT / bench_file  # plan paths are relative to the repo root
+    plan, out_dir = load_plan(plan_path), Path(out_dir)
+    try:
+        bench_file = resolve_bench(plan, bench_path)  # project root first, then glassbench's own benches
+    except ConfigError as exc:
+        raise PlanError([(str(plan.source), "bench", str(exc).removeprefix(f"{ConfigError.TAG}: "))]) from None
     return plan_to_pytest_args(plan) + [
         "--bench", str(bench_file),
         f"--alluredir={out_dir / 'allure-results'}", "--clean-alluredir",

@@ -6,7 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-FUZZ_BENCH = Path(__file__).resolve().parent.parent.parent / "fixtures" / "benches" / "fuzz.yaml"
+
+
+FUZZ_BENCH = "fuzz.yaml"  # in the project's benches folder, else glassbench's own
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

@@ -1,4 +1,5 @@
-"""The fuzz corpus: hypothesis' example database, committed in the repo (fixtures/corpus/).
+"""The fuzz corpus: hypothesis' example database, committed in the project (its corpus folder, by default
+fixtures/corpus/; bench.project), never inside the installed package.
 
 Hypothesis keys its database by a digest of the test's source, so any edit to the state machine would
 orphan a committed corpus, and replaying on a clean device would delete the entries that no longer
@@ -14,7 +15,9 @@ from typing import Iterable
 
 from hypothesis.database import DirectoryBasedExampleDatabase, ExampleDatabase, InMemoryExampleDatabase
 
-CORPUS_DIR = Path(__file__).resolve().parent.parent.parent / "fixtures" / "corpus"
+from bench import project
+
+CORPUS_DIR = project.ProjectPath("corpus")  # the current project's corpus folder, resolved when used
 CORPUS_KEY = b"glp-session-v1"
 _SUFFIXES = (b".secondary", b".pareto")
 

@@ -14,11 +14,11 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
+from bench import project
 from bench.power.battery import UsageProfile, load_profile
 from bench.power.capture import PowerRig, Recording
 from bench.power.plot import attach
 
-REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 DEFAULT_POWER_PLAN = "power"
 PROFILE_BY_SKU = {"camera": "typical_day", "audio": "audio_heavy"}
 ENDPOINT_KEY = {"ppk2": "ppk2", "visa": "scpi"}
@@ -79,7 +79,7 @@ def usage_profile(plan: Any, bench_config: Any) -> UsageProfile:
     """The use profile for battery life: plan ``extra.power_profile``, else by SKU; plan capacity wins."""
     extra = plan.parameters.extra if plan is not None else {}
     name = extra.get("power_profile", PROFILE_BY_SKU.get(bench_config.dut.sku, "typical_day"))
-    path = Path(name) if Path(name).suffix else REPO_ROOT / "fixtures" / "power_profiles" / f"{name}.yaml"
+    path = Path(name) if Path(name).suffix else project.builtin_folder("power_profiles") / f"{name}.yaml"
     profile = load_profile(path)
     if "battery_capacity_mah" in extra:
         profile = profile.model_copy(update={"battery_mah": float(extra["battery_capacity_mah"])})

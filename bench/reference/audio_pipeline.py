@@ -16,6 +16,7 @@ from typing import Callable, Protocol
 
 import numpy as np
 
+from bench import boards as board_specs
 from bench.audio.codecs import CodecError, get_codec
 from bench.audio.packets import PacketError, Reassembler, fragment_frame
 from bench.reference.audio_truth import AudioTruth
@@ -44,23 +45,16 @@ class BoardAudio:
     max_packet_bytes: int = 244  # ATT MTU 247 - 3
     idle_frames: int = 10  # playout stops after this many missing frames in a row
 
-
-BOARDS: dict[str, BoardAudio] = {}
-
-
-def register_board(board: BoardAudio) -> BoardAudio:
-    BOARDS[board.name] = board
-    return board
+    @classmethod
+    def from_spec(cls, spec: board_specs.BoardSpec) -> "BoardAudio":
+        return cls(spec.name, **spec.audio.model_dump())
 
 
-register_board(BoardAudio("nrf52840dk", "lc3-10ms", adc_block_samples=128, jitter_buffer_frames=2,
-                          encode_s=0.0015, decode_s=0.0008))
-register_board(BoardAudio("esp32s3", "opus-20ms", adc_block_samples=256, jitter_buffer_frames=3,
-                          encode_s=0.004, decode_s=0.002))
+BOARDS: board_specs.BoardView[BoardAudio] = board_specs.BoardView(BoardAudio.from_spec)  # from fixtures/boards
 
 
 def board_audio(name: str, **overrides: object) -> BoardAudio:
-    """A registered board's audio parameters, with overrides (e.g. ``codec='pcm16'``)."""
+    """A board's audio parameters (its board file), with overrides (e.g. ``codec='pcm16'``)."""
     try:
         return replace(BOARDS[name], **overrides)
     except KeyError:

@@ -1,14 +1,14 @@
 """Board × SKU profiles of the reference glasses: identity, link parameters, battery.
 
-A board is registered by name; a SKU changes the model string, capabilities and battery. The
-numbers follow the real parts (FACTS.md): nRF52840 glasses run a 7.5 ms interval on 2M PHY with
-data length extension; ESP32-S3 (NimBLE) a 15 ms interval and a larger MTU.
+Boards come from the board files (``bench.boards``, ``fixtures/boards/*.yaml``); ``Board`` is the
+reference glasses' view of one. A SKU changes the model string, capabilities and battery.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
+from bench import boards as board_specs
 from bench.links.radio import LinkParams
 
 
@@ -24,6 +24,13 @@ class Board:
     mtu: int
     advertising_interval_s: float
     supervision_timeout_s: float
+
+    @classmethod
+    def from_spec(cls, spec: board_specs.BoardSpec) -> "Board":
+        return cls(spec.name, spec.identity.soc, spec.identity.hardware_revision, spec.identity.sdk_banner,
+                   interval_s=spec.link.interval_s, phy=spec.link.phy, data_length=spec.link.data_length,
+                   mtu=spec.link.mtu, advertising_interval_s=spec.link.advertising_interval_s,
+                   supervision_timeout_s=spec.link.supervision_timeout_s)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,13 +63,8 @@ class Profile:
         return f"GB-{self.sku.name.capitalize()}-{self.serial_number[-4:]}"
 
 
-BOARDS: dict[str, Board] = {}
+BOARDS: board_specs.BoardView[Board] = board_specs.BoardView(Board.from_spec)
 SKUS: dict[str, Sku] = {}
-
-
-def register_board(board: Board) -> Board:
-    BOARDS[board.name] = board
-    return board
 
 
 def register_sku(sku: Sku) -> Sku:
@@ -70,12 +72,6 @@ def register_sku(sku: Sku) -> Sku:
     return sku
 
 
-register_board(Board("nrf52840dk", "nRF52840", "PCA10056 2.0.2", "*** Booting nRF Connect SDK v2.6.1 ***",
-                     interval_s=0.0075, phy="2M", data_length=251, mtu=247,
-                     advertising_interval_s=0.050, supervision_timeout_s=2.0))
-register_board(Board("esp32s3", "ESP32-S3", "ESP32-S3-DevKitC-1 v1.1", "*** Booting Zephyr OS build v3.7.0 ***",
-                     interval_s=0.015, phy="2M", data_length=251, mtu=517,
-                     advertising_interval_s=0.100, supervision_timeout_s=2.0))
 register_sku(Sku("camera", "GB Glasses Camera", battery_capacity_mah=263.0, camera=True))
 register_sku(Sku("audio", "GB Glasses Audio", battery_capacity_mah=160.0, camera=False))
 
@@ -83,7 +79,7 @@ register_sku(Sku("audio", "GB Glasses Audio", battery_capacity_mah=160.0, camera
 def profile(board: str, sku: str, **kwargs: str) -> Profile:
     """The profile for ``board`` × ``sku``; an unknown name lists the known ones."""
     if board not in BOARDS:
-        raise ValueError(f"unknown board {board!r}; known: {', '.join(sorted(BOARDS))}")
+        raise ValueError(f"unknown board {board!r}; known: {', '.join(BOARDS)}")
     if sku not in SKUS:
         raise ValueError(f"unknown SKU {sku!r}; known: {', '.join(sorted(SKUS))}")
     return Profile(BOARDS[board], SKUS[sku], **kwargs)

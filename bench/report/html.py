@@ -15,10 +15,18 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench import _data, project
 from bench.report.allure import CATEGORIES
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-ALLURE_BIN = REPO_ROOT / "node_modules" / ".bin" / "allure"
+def _allure_bin() -> Path:
+    """node_modules/.bin/allure of the project (``npm ci`` there), else of glassbench's own checkout."""
+    for root in (project.current().root, _data.root()):
+        if (root / "node_modules" / ".bin" / "allure").exists():
+            return root / "node_modules" / ".bin" / "allure"
+    return project.current().root / "node_modules" / ".bin" / "allure"
+
+
+ALLURE_BIN = _allure_bin()  # as found at import; allure_command() looks again
 HISTORY_LIMIT = 50
 
 _ANALYTICS = re.compile(
@@ -43,11 +51,12 @@ class ReportInfo:
 
 def allure_command() -> list[str]:
     """The local Allure 3 CLI; raises ReportError with the fix when it is not installed."""
-    if ALLURE_BIN.exists():
-        return [str(ALLURE_BIN)]
+    allure_bin = _allure_bin()
+    if allure_bin.exists():
+        return [str(allure_bin)]
     if shutil.which("node") is None:
         raise ReportError("Node.js is not installed: `apt-get install -y nodejs npm`, then `make setup`")
-    raise ReportError(f"Allure 3 is not installed ({ALLURE_BIN} missing): run `npm ci` in {REPO_ROOT} "
+    raise ReportError(f"Allure 3 is not installed ({allure_bin} missing): run `npm ci` in {project.current().root} "
                       "(or `make setup`)")
 
 

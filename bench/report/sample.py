@@ -45,7 +45,9 @@ def make_sample_results(workdir: str | Path, timeout_s: float = 60.0) -> Path:
     work.mkdir(parents=True, exist_ok=True)
     (work / "test_sample_report.py").write_text(SAMPLE_TESTS, encoding="utf-8")
     results = work / "allure-results"
-    repo = str(Path(__file__).resolve().parents[2])
+    import bench
+
+    repo = str(Path(bench.__file__).resolve().parent.parent)  # the folder glassbench is imported from
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:glassbench",
            "-p", "no:randomly", f"--rootdir={work}", "-c", "/dev/null",
            f"--alluredir={results}", "--clean-alluredir", str(work / "test_sample_report.py")]

@@ -12,6 +12,7 @@ from typing import Iterator
 import pytest
 
 from bench.profiles.glp.probe import GlpProbe, craft
+from bench import boards
 from bench.profiles.glp.tools import can_request_mtu, capabilities, reconnected
 from bench.profiles.glp import messages as m
 from bench.profiles.glp.errors import ErrorCode
@@ -21,7 +22,6 @@ from bench.profiles.glp.gatt import link_max_payload
 pytestmark = [pytest.mark.protocol, pytest.mark.ble]
 
 MTUS = [23, 185, 247, 517]
-BOARD_MAX_MTU = {"nrf52840dk": 247, "esp32s3": 517}  # the firmware's ATT MTU limit per board
 
 
 def _check_requestable(dut, mtu: int) -> None:
@@ -30,10 +30,7 @@ def _check_requestable(dut, mtu: int) -> None:
 
 
 def _max_mtu(dut) -> int:
-    if dut.identity.board in BOARD_MAX_MTU:
-        return BOARD_MAX_MTU[dut.identity.board]
-    with reconnected(dut, 517) as got:
-        return got
+    return boards.get(dut.identity.board).link.mtu  # the firmware's ATT MTU limit (its board file)
 
 
 @contextlib.contextmanager

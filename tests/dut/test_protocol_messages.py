@@ -7,6 +7,7 @@ import zlib
 
 import pytest
 
+from bench import boards
 from bench.profiles.glp.tools import capabilities, codec, require
 from bench.profiles.glp import messages as m
 from bench.profiles.glp.gatt import Channel
@@ -34,7 +35,7 @@ def test_ping_echoes_token_and_uptime_advances(glp):
 
 def test_device_info_matches_identity_and_dis(dut, glp):
     info = glp.request(m.DeviceInfoGet())
-    assert info.board is m.Board[dut.identity.board.upper()]
+    assert info.board == boards.get(dut.identity.board).protocol.glp_board_id
     assert info.sku is m.Sku[dut.identity.sku.upper()]
     assert info.firmware_version == dut.device_info()["firmware_revision"]
     assert info.serial_number

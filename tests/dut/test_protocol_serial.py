@@ -7,6 +7,7 @@ import zlib
 
 import pytest
 
+from bench import boards
 from bench.profiles.glp.probe import GlpProbe, craft
 from bench.profiles.glp.tools import capabilities, expect_event
 from bench.profiles.glp import messages as m
@@ -22,7 +23,8 @@ def test_serial_hello_and_identity_match_ble(dut, glp_serial):
     reply = glp_serial.hello()
     assert reply.version == 1 and reply.sku is m.Sku[dut.identity.sku.upper()]
     info = glp_serial.request(m.DeviceInfoGet())
-    assert (info.board, info.sku) == (m.Board[dut.identity.board.upper()], m.Sku[dut.identity.sku.upper()])
+    assert (info.board, info.sku) == (boards.get(dut.identity.board).protocol.glp_board_id,
+                                      m.Sku[dut.identity.sku.upper()])
     ble_info = dut.need("glp").client.request(m.DeviceInfoGet())
     assert (info.firmware_version, info.serial_number) == (ble_info.firmware_version, ble_info.serial_number)
 

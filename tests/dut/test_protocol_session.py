@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from bench import boards
 from bench.profiles.glp.probe import GlpProbe
 from bench.profiles.glp.tools import capabilities, codec, expect_event, open_session, reconnect, require
 from bench.profiles.glp import messages as m
@@ -22,7 +23,6 @@ SKU_CAPABILITIES = {  # docs/protocol.md §5.1
     "camera": C.AUDIO_UPLINK | C.AUDIO_DOWNLINK | C.CAMERA | C.DISPLAY | C.SPEAK | C.WAKE_WORD | C.TOUCH | C.WEAR_DETECT,
     "audio": C.AUDIO_UPLINK | C.AUDIO_DOWNLINK | C.SPEAK | C.WAKE_WORD | C.WEAR_DETECT,
 }
-BOARD_CODECS = {"nrf52840dk": C.CODEC_LC3 | C.CODEC_PCM16, "esp32s3": C.CODEC_LC3 | C.CODEC_PCM16 | C.CODEC_OPUS}
 FEATURES = ~(C.CODEC_LC3 | C.CODEC_OPUS | C.CODEC_PCM16)
 
 
@@ -32,10 +32,18 @@ def test_capabilities_match_the_sku(dut, glp):
     assert capabilities(glp) & FEATURES == SKU_CAPABILITIES[dut.identity.sku]
 
 
+def board_codecs(board: str) -> m.Capability:
+    """Codec capabilities the board file says the board runs (an unknown board is an error, not a skip)."""
+    cannot = boards.get(board).protocol.unsupported_codecs
+    expected = C(0)
+    for codec in m.Codec:
+        if codec.name.lower() not in cannot:
+            expected |= m.CODEC_CAPABILITY[codec]
+    return expected
+
+
 def test_codecs_match_the_board(dut, glp):
-    if dut.identity.board not in BOARD_CODECS:
-        pytest.skip(f"no codec table for board {dut.identity.board!r}")
-    assert capabilities(glp) & ~FEATURES == BOARD_CODECS[dut.identity.board]
+    assert capabilities(glp) & ~FEATURES == board_codecs(dut.identity.board)
 
 
 def test_photo_credits_are_honoured(glp, glp_probe):

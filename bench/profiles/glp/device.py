@@ -14,6 +14,8 @@ import time
 from collections import OrderedDict
 from typing import Callable, Protocol
 
+from bench import boards
+from bench.errors import ConfigError
 from bench.profiles.glp import messages as m
 from bench.profiles.glp.errors import ErrorCode, ProtocolError
 from bench.profiles.glp.frames import Frame, Reassembler, WholeFrames, decode_frame, encode_frame, fragment
@@ -27,10 +29,21 @@ SKU_CAPABILITIES = {
     m.Sku.CAMERA: m.ALL_CAPABILITIES,
     m.Sku.AUDIO: m.ALL_CAPABILITIES & ~(m.Capability.CAMERA | m.Capability.DISPLAY | m.Capability.TOUCH),
 }
-BOARD_LIMITS = {  # max_frame_len (rx buffer), max_outstanding, codecs the board cannot run
-    m.Board.NRF52840DK: (512, 4, m.Capability.CODEC_OPUS),
-    m.Board.ESP32S3: (2048, 8, m.Capability(0)),
-}
+
+
+def board_limits(board: str | m.Board) -> tuple[m.Board, int, int, m.Capability]:
+    """From the board file (bench.boards): wire id, max_frame_len (rx buffer), max_outstanding, codecs the
+    board cannot run. The wire id must be one of the GLP ``Board`` values (docs/protocol.md)."""
+    spec = boards.get(board.name.lower() if isinstance(board, m.Board) else board)
+    p = spec.protocol
+    if p.glp_board_id not in set(m.Board):
+        raise ConfigError(f"{spec.source}: protocol.glp_board_id: {p.glp_board_id!r} is not a GLP board id "
+                          f"({', '.join(f'{b.value} = {b.name.lower()}' for b in m.Board)})")
+    no_codecs = m.Capability(0)
+    for codec in p.unsupported_codecs:
+        no_codecs |= m.CODEC_CAPABILITY[m.Codec[codec.upper()]]
+    return m.Board(p.glp_board_id), p.max_frame_len, p.max_outstanding, no_codecs
+
 PRE_HELLO = (m.Hello, m.Ping, m.DeviceInfoGet)
 DOWNLINK_BUFFER_FRAMES = 8
 
@@ -108,9 +121,8 @@ class GlassesProtocol:
                  photo_size_bytes: int = 120_000, heartbeat_interval_s: float = 5.0,
                  firmware_version: str = "1.0.0", serial_number: str = "GB-0001", seed: int = 0,
                  whole_frames: bool = False) -> None:
-        self.board = board if isinstance(board, m.Board) else m.Board[board.upper()]
+        self.board, max_frame, outstanding, no_codecs = board_limits(board)
         self.sku = sku if isinstance(sku, m.Sku) else m.Sku[sku.upper()]
-        max_frame, outstanding, no_codecs = BOARD_LIMITS[self.board]
         self.capabilities = int(SKU_CAPABILITIES[self.sku] & ~no_codecs)
         self.max_frame_len, self.max_outstanding = max_frame, outstanding
         self._send, self.clock = send, clock

@@ -59,6 +59,9 @@ class Sku(enum.IntEnum):
 
 
 class Board(enum.IntEnum):
+    """DeviceInfo.board on the wire. Which boards exist is the board files' business (bench.boards): each
+    names its wire id in ``protocol.glp_board_id``, checked against these values (device.board_limits)."""
+
     NRF52840DK = 1
     ESP32S3 = 2
 

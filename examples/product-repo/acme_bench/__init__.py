@@ -1,0 +1,1 @@
+"""ACME G1 glasses: the glassbench pieces that belong to this product (protocol profile)."""
