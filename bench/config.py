@@ -147,7 +147,19 @@ class BenchConfig(Strict):
         return self
 
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+def _known_profile(name: str) -> str:
+    from bench.profiles import get_profile
+
+    try:
+        get_profile(name)
+    except KeyError as e:
+        raise ValueError(e.args[0]) from None
+    return name
+
+
+def find_bench(name_or_path: str | Path | None = None) -> Path:
+    """A bench file by path, or by name (``reference``, ``fuzz.yaml``) in the project, then the built-ins."""
+    return project.current().find("benches", name_or_path or DEFAULT_BENCH.name)
 
 
 def load_bench(path: str | Path | None = None) -> BenchConfig:

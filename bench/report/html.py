@@ -18,6 +18,7 @@ from pathlib import Path
 from bench import _data, project
 from bench.report.allure import CATEGORIES
 
+
 def _allure_bin() -> Path:
     """node_modules/.bin/allure of the project (``npm ci`` there), else of glassbench's own checkout."""
     for root in (project.current().root, _data.root()):

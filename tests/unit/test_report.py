@@ -127,7 +127,7 @@ def test_generate_report_errors(tmp_path, monkeypatch):
     (tmp_path / "empty").mkdir()
     with pytest.raises(report_html.ReportError, match="no \\*-result.json"):
         report_html.generate_report(tmp_path / "empty", tmp_path / "r.html")
-    monkeypatch.setattr(report_html, "ALLURE_BIN", tmp_path / "missing" / "allure")
+    monkeypatch.setattr(report_html, "_allure_bin", lambda: tmp_path / "missing" / "allure")
     with pytest.raises(report_html.ReportError, match="npm ci"):
         report_html.allure_command()
 
