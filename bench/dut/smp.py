@@ -74,13 +74,13 @@ class SmpOta:
 
     def __init__(self, dut: "Dut") -> None:
         self.dut = dut
-        self._subscribed = False
+        self._subscribed_on: Any = None  # the BLE client (connection) the subscription was made on
         self._rx = Reassembler()
         self.buf_size: int | None = None  # the device's SMP buffer (MCUMgr parameters), once read
 
     def drop(self) -> None:
         """The link is going down: subscribe again on the next connection."""
-        self._subscribed = False
+        self._subscribed_on = None
         self._rx.reset()
 
     def request(self, req: Request, response: type[R], timeout_s: float | None = None) -> R:
@@ -88,9 +88,9 @@ class SmpOta:
         dut = self.dut
         timeout = timeout_s or dut.timeout_s
         dut.ensure_connected()
-        if not self._subscribed:
-            dut.subscribe(SMP_CHARACTERISTIC)
-            self._subscribed = True
+        if self._subscribed_on is not dut.ble.client or SMP_CHARACTERISTIC not in dut.ble.queues:
+            dut.subscribe(SMP_CHARACTERISTIC)  # again after a reconnect (reboot, link loss)
+            self._subscribed_on = dut.ble.client
         dut.drain(SMP_CHARACTERISTIC)
         self._rx.reset()
         for chunk in split(bytes(req), dut.mtu - 3):
