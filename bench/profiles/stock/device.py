@@ -23,6 +23,7 @@ from bench.links.radio import TimedLink
 from bench.profiles.stock.smp_server import SmpServer
 from bench.reference.boards import Profile
 from bench.reference.console_log import ConsoleLog, uptime_stamp
+from bench.reference.shell import PROMPT
 
 DEVICE_NAME = "Zephyr"
 ZEPHYR_VERSION = "3.7.0"
@@ -99,6 +100,7 @@ class StockDevice:
         async def later() -> None:
             await asyncio.sleep(0.2)
             await self.boot()
+            self.log.write(PROMPT.encode())  # the shell comes back up after the boot lines
         self._boot_task = asyncio.ensure_future(later())
 
     def _on_connection(self, connection: Connection) -> None:
