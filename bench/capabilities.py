@@ -180,6 +180,14 @@ class Ota(Protocol):
 
     def image_state(self) -> list[dict[str, Any]]: ...
 
+    def upload(self, image: bytes, slot_image: int = 0, timeout_s: float = 30.0) -> bool | None:
+        """Write ``image`` to the update slot; returns the device's sha ``match`` (None: not checked)."""
+        ...
+
+    def reset(self) -> None:
+        """Ask the device to reboot (it answers first; the link then drops)."""
+        ...
+
 
 ALL: tuple[type, ...] = (Identity, Battery, Shell, Reboot, AudioUplink, AudioDownlink, Photo, PowerControl,
                          LinkTestEcho, FuzzTarget, Ota)

@@ -25,7 +25,7 @@ def rig(bench: Any) -> Iterator[AudioRig]:
     """The acoustic rig: inject into the DUT's mic, capture its speaker (CLOCK_MONOTONIC times)."""
     spec = bench.config.rig
     if spec is None:
-        pytest.skip("the bench file has no 'rig:' section (no acoustic rig)")
+        pytest.skip("this bench has no acoustic rig (add a 'rig:' section to the bench file)")
     if spec.kind == "reference":
         r: Any = SocketRig(*_host_port(bench.endpoint(spec.address, "rig")))
     else:
@@ -37,6 +37,11 @@ def rig(bench: Any) -> Iterator[AudioRig]:
 
 
 @pytest.fixture
-def audio_latency(dut: Any, rig: AudioRig) -> AudioLatency:
-    """Uplink / downlink / round-trip latency trials on the connected DUT with ``rig``."""
-    return AudioLatency(dut, rig)
+def audio_latency(dut: Any, request: pytest.FixtureRequest) -> AudioLatency:
+    """Uplink / downlink / round-trip latency trials on the connected DUT with the rig.
+
+    A DUT that streams no audio skips naming that capability before the rig is asked for.
+    """
+    if dut.get("audio_uplink") is None and dut.get("audio_downlink") is None:
+        pytest.skip(dut.missing("audio_uplink"))
+    return AudioLatency(dut, request.getfixturevalue("rig"))

@@ -3,7 +3,7 @@
 Found, not configured: Device Information (0x180A) gives ``identity`` with whichever strings the
 firmware exposes (stock Zephyr leaves out the firmware revision unless CONFIG_BT_DIS_FW_REV is set);
 Battery (0x180F) gives ``battery``; the link-test service (nRF Connect SDK throughput-sample style
-echo) gives ``link_test``; a console gives ``shell`` and ``reboot`` (``kernel reboot cold``, the
+echo) gives ``link_test``; SMP (mcumgr, bench/dut/smp.py) gives ``ota``; a console gives ``shell`` and ``reboot`` (``kernel reboot cold``, the
 stock Zephyr command, unless the bench file names another).
 """
 
@@ -15,6 +15,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from bench.capabilities import DeviceIdentity
+from bench.dut.smp import SMP_CHARACTERISTIC, SmpOta
 
 if TYPE_CHECKING:
     from bench.dut.console import BootInfo
@@ -135,6 +136,8 @@ def discover(dut: "Dut") -> dict[str, Any]:
         caps["battery"] = BasBattery(dut)
     if dut.has_characteristic(LINK_TEST_ECHO):
         caps["link_test"] = LinkTestPing(dut)
+    if dut.has_characteristic(SMP_CHARACTERISTIC):
+        caps["ota"] = SmpOta(dut)
     if dut.console is not None:
         caps["shell"] = ConsoleShell(dut)
         caps["reboot"] = ConsoleReboot(dut, dut.reboot_command)

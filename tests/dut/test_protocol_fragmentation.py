@@ -36,6 +36,7 @@ def _max_mtu(dut) -> int:
 @contextlib.contextmanager
 def at_mtu(dut, glp_record, mtu: int) -> Iterator[tuple]:
     """Reconnect at `mtu` (skip if the DUT cannot); yields (GlpClient, GlpProbe)."""
+    dut.need("glp")  # a DUT without GLP skips naming it, not its MTU
     _check_requestable(dut, mtu)
     if mtu > _max_mtu(dut):
         pytest.skip(f"{dut.identity.board} supports ATT MTU up to {_max_mtu(dut)}")

@@ -180,6 +180,7 @@ def test_photo_transfer_resumes_after_reconnect(dut, glp, glp_probe, glp_record)
 
 
 def _console(dut):
+    dut.need("glp")
     if dut.console is None:
         pytest.skip("needs the DUT console to trigger device events")
     if not re.search(r"^\s*event\s", dut.console.command("help"), re.M):

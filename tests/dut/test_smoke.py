@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from bench.capabilities import label
+
 pytestmark = [pytest.mark.ble]
 
 
@@ -41,7 +43,8 @@ def test_battery_level_notifications(dut, measure):
     assert 0 <= level <= 100
     measure("battery_level_pct", level, "%", low=0, high=100)
     if battery.notify_interval_s is None:
-        pytest.skip("the DUT notifies Battery Level on change only (no periodic notifications to time)")
+        pytest.skip(f"DUT's {label('battery')} notifies on change only: no periodic battery notifications "
+                    f"to time (profile {dut.profile.name})")
     battery.subscribe()
     t1, first = battery.next_level(battery.notify_interval_s * 3 + 3)
     t2, _ = battery.next_level(battery.notify_interval_s * 3 + 3)

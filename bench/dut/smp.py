@@ -1,0 +1,139 @@
+"""SMP (mcumgr) over BLE, the OTA protocol of stock Zephyr / nRF Connect SDK firmware: the phone side.
+
+Requests go by write without response to the SMP characteristic, responses come back as notifications;
+both are split to the ATT payload and put back together by the length in the 8-byte SMP header. The
+messages are the ``smp`` package's models (encoding, CBOR, header), so what goes over the air is what
+mcumgr / smpclient would send. ``discover()`` in bench/dut/sig.py offers ``ota`` whenever the DUT has
+the SMP characteristic, whatever its profile. The reference side is bench/profiles/stock/smp_server.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import TYPE_CHECKING, Any, Iterator, TypeVar
+
+import cbor2
+from smp import header as smphdr
+from smp import image_management as img
+from smp import os_management as osm
+from smp.message import Request, Response
+
+from bench.errors import ProtocolViolation
+
+if TYPE_CHECKING:
+    from bench.dut.glasses import Dut
+
+SMP_SERVICE = "8d53dc1d-1db7-4cd3-868b-8a527460aa84"
+SMP_CHARACTERISTIC = "da2e7828-fbce-4e01-ae9e-261174997c48"
+HEADER_SIZE = smphdr.Header.SIZE
+
+R = TypeVar("R", bound=Response)
+
+
+class SmpError(ProtocolViolation):
+    """The device answered an SMP request with an error (``rc`` or ``err``)."""
+
+
+class Reassembler:
+    """Bytes of one direction of an SMP stream → whole SMP frames (header + CBOR), by the header length."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        self._buffer += data
+        while len(self._buffer) >= HEADER_SIZE:
+            length = smphdr.Header.loads(bytes(self._buffer[:HEADER_SIZE])).length
+            end = HEADER_SIZE + length
+            if len(self._buffer) < end:
+                return
+            frame = bytes(self._buffer[:end])
+            del self._buffer[:end]
+            yield frame
+
+    def reset(self) -> None:
+        self._buffer.clear()
+
+
+def split(frame: bytes, payload_size: int) -> list[bytes]:
+    """A frame cut into ATT payloads (MTU − 3)."""
+    return [frame[i:i + payload_size] for i in range(0, len(frame), payload_size)]
+
+
+def decode(frame: bytes, response: type[R]) -> R:
+    """A response frame as ``response``; an error answer raises SmpError naming group, command and code."""
+    hdr = smphdr.Header.loads(frame[:HEADER_SIZE])
+    body = cbor2.loads(frame[HEADER_SIZE:]) if len(frame) > HEADER_SIZE else {}
+    if "err" in body or (body.get("rc") not in (None, 0) and "rc" not in response.model_fields):
+        raise SmpError(f"SMP group {int(hdr.group_id)} command {int(hdr.command_id)}: device answered {body}")
+    return response.load(hdr, body)
+
+
+class SmpOta:
+    """``ota`` (bench.capabilities.Ota) over the DUT's SMP characteristic, through the DUT facade."""
+
+    def __init__(self, dut: "Dut") -> None:
+        self.dut = dut
+        self._subscribed_on: Any = None  # the BLE client (connection) the subscription was made on
+        self._rx = Reassembler()
+        self.buf_size: int | None = None  # the device's SMP buffer (MCUMgr parameters), once read
+
+    def drop(self) -> None:
+        """The link is going down: subscribe again on the next connection."""
+        self._subscribed_on = None
+        self._rx.reset()
+
+    def request(self, req: Request, response: type[R], timeout_s: float | None = None) -> R:
+        """Send ``req`` and wait for the response with its sequence number."""
+        dut = self.dut
+        timeout = timeout_s or dut.timeout_s
+        dut.ensure_connected()
+        if self._subscribed_on is not dut.ble.client or SMP_CHARACTERISTIC not in dut.ble.queues:
+            dut.subscribe(SMP_CHARACTERISTIC)  # again after a reconnect (reboot, link loss)
+            self._subscribed_on = dut.ble.client
+        dut.drain(SMP_CHARACTERISTIC)
+        self._rx.reset()
+        for chunk in split(bytes(req), dut.mtu - 3):
+            dut.write(SMP_CHARACTERISTIC, chunk, response=False, timeout_s=timeout)
+        while True:
+            for frame in self._rx.feed(dut.notification(SMP_CHARACTERISTIC, timeout).data):
+                hdr = smphdr.Header.loads(frame[:HEADER_SIZE])
+                if hdr.sequence == req.header.sequence and hdr.group_id == req.header.group_id:
+                    return decode(frame, response)
+
+    # -- the Ota contract -------------------------------------------------------------------------
+    def echo(self, text: str) -> str:
+        return self.request(osm.EchoWriteRequest(d=text), osm.EchoWriteResponse).r
+
+    def image_state(self) -> list[dict[str, Any]]:
+        images = self.request(img.ImageStatesReadRequest(), img.ImageStatesReadResponse).images
+        return [image.model_dump(exclude_none=True) for image in images]
+
+    # -- beyond the contract ----------------------------------------------------------------------
+    def parameters(self) -> tuple[int, int]:
+        """(buffer size, buffer count) of the device's SMP transport."""
+        rsp = self.request(osm.MCUMgrParametersReadRequest(), osm.MCUMgrParametersReadResponse)
+        self.buf_size = rsp.buf_size
+        return rsp.buf_size, rsp.buf_count
+
+    def reset(self) -> None:
+        """OS reset: the device answers, then reboots (the link drops)."""
+        self.dut.allow_reboot = True
+        self.request(osm.ResetWriteRequest(), osm.ResetWriteResponse)
+
+    def upload(self, image: bytes, slot_image: int = 0, timeout_s: float = 30.0) -> bool | None:
+        """Upload ``image`` in chunks that fit the device's SMP buffer; returns the device's sha ``match``."""
+        buf_size = self.buf_size or self.parameters()[0]
+        sha = hashlib.sha256(image).digest()
+        off, rsp = 0, None
+        while off < len(image):
+            first = dict(image=slot_image, len=len(image), sha=sha) if off == 0 else {}
+            overhead = len(bytes(img.ImageUploadWriteRequest(off=off, data=b"", **first))) + 4  # +4: bstr length
+            chunk = image[off:off + max(1, buf_size - overhead)]
+            rsp = self.request(img.ImageUploadWriteRequest(off=off, data=chunk, **first), img.ImageUploadWriteResponse,
+                               timeout_s)
+            if rsp.off is None or not off < rsp.off <= len(image):
+                raise SmpError(f"image upload of {len(image)} bytes: device answered offset {rsp.off} "
+                               f"to a chunk at offset {off}")
+            off = rsp.off
+        return rsp.match if rsp is not None else None
