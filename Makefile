@@ -30,6 +30,7 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest tests/dut --bench fixtures/benches/reference-omi.yaml -rs $(PYTEST_ARGS)
 
 benchmarks: setup
 	@for f in benchmarks/*.py; do echo "# $$f" >&2; $(PY) $$f || exit 1; done

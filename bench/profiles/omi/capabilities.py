@@ -164,5 +164,8 @@ def attach(dut: "Dut") -> dict[str, Any]:
     if photo is not None:
         caps["photo"] = photo
     caps["power_control"] = OmiPowerControl(dut, audio, photo)
+    from bench.profiles.omi.fuzz import OmiFuzz
+
+    caps["fuzz"] = OmiFuzz(dut)
     return caps
 

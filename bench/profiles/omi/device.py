@@ -5,7 +5,7 @@ SKU ``camera`` is an omiGlass (ESP32-S3 firmware: codec 21 Opus 20 ms, one notif
 index counts frames, photo data/control); SKU ``audio`` is an Omi pendant (nRF firmware: index counts
 notifications, frames fragmented, speaker characteristic). The mic streams while the phone is
 subscribed to audio data, as in both firmwares. Seeded bugs (``--bug``): ``omi-photo-interval``
-(photo control 13 crashes the device), ``omi-speaker-len`` (a 77-byte speaker write hangs it 3 s).
+(a photo interval >= 33 s crashes the device), ``omi-speaker-len`` (a 77-byte speaker write hangs it 3 s).
 """
 
 from __future__ import annotations
@@ -27,9 +27,10 @@ from bench.reference.glasses import (LINK_TEST_ECHO, LINK_TEST_SERVICE, LINK_TES
                                      _read_not_permitted)
 from bench.reference.glasses_photo import synth_jpeg
 
-BUGS = {"omi-photo-interval": "photo control value 13 crashes the device (fatal error, watchdog reset)",
+BUGS = {"omi-photo-interval": "an interval of 33 s or more overflows an int16 of milliseconds: the camera task "
+                              "divides by it and faults (fatal error, watchdog reset)",
         "omi-speaker-len": "a speaker write of exactly 77 bytes blocks the main loop for 3 s"}
-CRASH_INTERVAL = 13
+CRASH_INTERVAL_MIN = 33  # 33 * 1000 ms > INT16_MAX
 HANG_SPEAKER_LEN = 77
 MIC_STARTUP_MAX_S = 0.015  # PDM start-up varies: spreads stream phases over the connection interval
 ATT_CID = 0x0004
@@ -190,7 +191,7 @@ class OmiDevice(ReferenceGlasses):
         if self.hung or len(value) != 1:
             return  # the firmware ignores writes of any other length
         v = int.from_bytes(value, "little", signed=True)
-        if "omi-photo-interval" in self.bugs and v == CRASH_INTERVAL:
+        if "omi-photo-interval" in self.bugs and v >= CRASH_INTERVAL_MIN:
             asyncio.ensure_future(self.crash("photo interval: division by zero in the camera task"))
             return
         if v == og.PHOTO_ONE_SHOT:
