@@ -34,6 +34,7 @@ lint: setup
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest tests/dut --bench fixtures/benches/reference-omi.yaml --bench-out out/omi -rs $(PYTEST_ARGS)
 	$(PY) -m pytest tests/dut --bench fixtures/benches/reference-stock.yaml --bench-out out/stock $(PYTEST_ARGS)
 	@$(MAKE) --no-print-directory test-product
 

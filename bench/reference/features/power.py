@@ -20,7 +20,7 @@ import os
 import shutil
 import tempfile
 import time
-from typing import Any
+from typing import Any, Callable
 
 from bench.links.radio import air_time_s
 from bench.profiles.glp import messages as m
@@ -41,13 +41,18 @@ class GlassesPower:
     """The glasses' power-state manager: link state + protocol activity → one timeline state."""
 
     def __init__(self, timeline: PowerTimeline, protocol: Any, log: Any, *,
-                 photo_capture_s: float = PHOTO_CAPTURE_S) -> None:
+                 photo_capture_s: float = PHOTO_CAPTURE_S, streaming: Callable[[], bool] | None = None) -> None:
+        """``protocol`` is the GLP device protocol; a non-GLP device passes None and reports its work
+        through ``streaming()`` (audio running) and ``capture_photo()``."""
         self.timeline, self.protocol, self.log = timeline, protocol, log
         self.photo_capture_s = photo_capture_s
+        self.streaming = streaming
         self.link_state = "sleep"
         self.state = timeline.state_at(time.monotonic())
         self.camera_until_s = 0.0
         self.display_until_s = 0.0
+        if protocol is None:
+            return
         protocol.observers.append(self.on_request)
         reset = protocol.reset
 
@@ -79,6 +84,12 @@ class GlassesPower:
                                                      DISPLAY_MAX_S))
         self.update(now)
 
+    def capture_photo(self) -> None:
+        """A non-GLP device started taking a photo: camera_capture for ``photo_capture_s``."""
+        now = time.monotonic()
+        self._until("camera_until_s", now + self.photo_capture_s)
+        self.update(now)
+
     def _until(self, attr: str, t_s: float) -> None:
         setattr(self, attr, max(getattr(self, attr), t_s))
         asyncio.get_running_loop().call_at(t_s, self._expire, t_s)
@@ -94,7 +105,10 @@ class GlassesPower:
             return "camera_capture"
         if t_s < self.display_until_s:
             return "display_tts"
-        if self.protocol.uplink is not None or self.protocol.downlink is not None:
+        if self.streaming is not None:
+            if self.streaming():
+                return "audio_streaming"
+        elif self.protocol.uplink is not None or self.protocol.downlink is not None:
             return "audio_streaming"
         return "connected_idle"
 
@@ -181,16 +195,29 @@ class PowerInstruments:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-@feature("power")
-async def start(bench: Any) -> dict[str, Any]:
+def make_timeline(bench: Any) -> PowerTimeline:
+    """The power timeline of the bench's board × SKU on its radio."""
     params, board = bench.link.params, bench.profile.board
     timeline = PowerTimeline(board.name, bench.profile.sku.name, seed=bench.options.seed or 0,
                              synth_connection_interval_s=params.interval_s,
                              empty_pdu_s=air_time_s(0, params.phy, params.encrypted))
     timeline.profile = dataclasses.replace(timeline.profile, adv_interval_s=board.advertising_interval_s)
+    return timeline
+
+
+@feature("power")
+async def start(bench: Any) -> dict[str, Any]:
+    timeline = make_timeline(bench)
     settings = bench.options.settings
     power = GlassesPower(timeline, bench.glasses.protocol, bench.shell.log,
                          photo_capture_s=float(settings.get("power.photo_capture_s", PHOTO_CAPTURE_S)))
+    return await serve(bench, power)
+
+
+async def serve(bench: Any, power: GlassesPower) -> dict[str, Any]:
+    """Attach ``power`` to the bench's device and radio, start the meters and the ``pm`` commands
+    (any profile's device: GLP's feature above, the Omi reference)."""
+    timeline = power.timeline
     bench.glasses.power = power
     bench.link.observer = timeline
     instruments = PowerInstruments(timeline)
