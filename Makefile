@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.glassbench-installed
 ALLURE  := node_modules/.bin/allure
 PYTEST_ARGS ?=
 
-.PHONY: setup demo lint test test-product benchmarks clean system-deps
+.PHONY: setup demo lint typecheck test test-product benchmarks clean system-deps
 
 setup: $(STAMP) $(ALLURE)
 
@@ -29,10 +29,14 @@ demo: setup
 	$(VENV)/bin/bench demo
 
 # ruff + mypy on bench/ (config in pyproject.toml). Not yet a prerequisite of `test`: mypy still has findings.
+# ruff is clean and gates `make test`; mypy still reports findings (see `make typecheck`), not yet a gate
 lint: setup
-	$(VENV)/bin/ruff check bench && $(VENV)/bin/mypy
+	$(VENV)/bin/ruff check bench
 
-test: setup
+typecheck: setup
+	$(VENV)/bin/mypy
+
+test: setup lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 	$(PY) -m pytest tests/dut --bench fixtures/benches/reference-omi.yaml --bench-out out/omi -rs $(PYTEST_ARGS)
 	$(PY) -m pytest tests/dut --bench fixtures/benches/reference-stock.yaml --bench-out out/stock $(PYTEST_ARGS)

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from bench.errors import ConfigError
 from bench import _data
 from bench.errors import ConfigError
 from bench.plan import Marks, PlanError, load_plan, resolve_bench, resolve_suite

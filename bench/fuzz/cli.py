@@ -6,8 +6,6 @@ import argparse
 import sys
 from pathlib import Path
 
-
-
 FUZZ_BENCH = "fuzz.yaml"  # in the project's benches folder, else glassbench's own
 
 

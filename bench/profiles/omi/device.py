@@ -15,7 +15,7 @@ import random
 from typing import Any
 
 from bumble import att, gatt, l2cap
-from bumble.core import AdvertisingData, UUID
+from bumble.core import UUID, AdvertisingData
 from bumble.device import Connection
 from bumble.profiles.battery_service import BatteryService
 from bumble.profiles.device_information_service import DeviceInformationService
@@ -23,8 +23,13 @@ from bumble.profiles.device_information_service import DeviceInformationService
 from bench.audio.packets import AudioPacket
 from bench.profiles.omi import gatt as og
 from bench.reference.audio_pipeline import AudioPipeline, board_audio
-from bench.reference.glasses import (LINK_TEST_ECHO, LINK_TEST_SERVICE, LINK_TEST_STREAM, ReferenceGlasses,
-                                     _read_not_permitted)
+from bench.reference.glasses import (
+    LINK_TEST_ECHO,
+    LINK_TEST_SERVICE,
+    LINK_TEST_STREAM,
+    ReferenceGlasses,
+    _read_not_permitted,
+)
 from bench.reference.glasses_photo import synth_jpeg
 
 BUGS = {"omi-photo-interval": "an interval of 33 s or more overflows an int16 of milliseconds: the camera task "
