@@ -24,7 +24,7 @@ def trials(plan) -> int:
 def codec(request, audio_latency, plan) -> str:
     variant = request.param
     if variant not in audio_latency.codecs():
-        pytest.skip(f"the DUT does not advertise {variant}")
+        pytest.skip(f"the DUT does not stream {variant} in any direction (profile {audio_latency.dut.profile.name})")
     if plan is not None and plan.parameters.codecs and variant.split("-")[0] not in plan.parameters.codecs:
         pytest.skip(f"{variant} is not in the plan's codecs {plan.parameters.codecs}")
     return variant
