@@ -119,8 +119,10 @@ def test_lost_samples_are_reported(sim):
     s.skip_samples(40)          # under one counter wrap: seen exactly
     time.sleep(0.05)
     cap = meter.stop_capture()
-    # exactly what the device dropped: the 40 skipped, plus any queue overflow on a starved machine
-    assert cap.lost_samples == s.dropped_samples - dropped_before >= 40 and not cap.complete
+    # at least what the device dropped (the 40 skipped, plus any queue overflow on a starved machine);
+    # more when the simulator thread itself is starved and falls behind the wall clock, which the
+    # clock check rightly reports as samples that never came (a real PPK2 keeps its own clock)
+    assert cap.lost_samples >= s.dropped_samples - dropped_before >= 40 and not cap.complete
     meter.start_capture()
     s.skip_samples(64 * 50)     # a multiple of the wrap: invisible to the counter, caught by the clock
     time.sleep(0.1)
