@@ -70,7 +70,7 @@ class FuzzViolation(FuzzFailure, ProtocolViolation):
     kind = "violation"
 
 
-CLASSES = {"crash": FuzzCrash, "hang": FuzzHang, "violation": FuzzViolation}
+CLASSES: dict[str, type[FuzzCrash | FuzzHang | FuzzViolation]] = {"crash": FuzzCrash, "hang": FuzzHang, "violation": FuzzViolation}
 
 
 def failure_for(outcome: Any, steps: list[Any], target: Any) -> FuzzFailure:
