@@ -29,6 +29,7 @@ class ReferenceProcess:
                 "--profile", spec.profile,
                 "--battery-notify-interval-s", str(spec.battery_notify_interval_s)]
         link = spec.link
+        value: object
         for flag, value in (("--interval-ms", link.interval_ms), ("--phy", link.phy),
                             ("--data-length", link.data_length), ("--per", link.per),
                             ("--jitter-ms", link.jitter_ms), ("--supervision-timeout-ms", link.supervision_timeout_ms),

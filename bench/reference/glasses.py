@@ -92,10 +92,10 @@ class ReferenceGlasses:
             software_revision=f"{p.board.name}/{p.sku.name}")
         self.battery = BatteryService(lambda _conn: self.battery_level_pct)
         rw = gatt.Characteristic.Properties
-        self.echo = gatt.Characteristic(
+        self.echo: gatt.Characteristic[bytes] = gatt.Characteristic(
             LINK_TEST_ECHO, rw.WRITE | rw.WRITE_WITHOUT_RESPONSE | rw.NOTIFY, gatt.Characteristic.WRITEABLE,
             gatt.CharacteristicValue(read=_read_not_permitted, write=self._on_echo_write))
-        self.stream = gatt.Characteristic(
+        self.stream: gatt.Characteristic[bytes] = gatt.Characteristic(
             LINK_TEST_STREAM, rw.WRITE | rw.NOTIFY, gatt.Characteristic.WRITEABLE,
             gatt.CharacteristicValue(read=_read_not_permitted, write=self._on_stream_write))
         self.glp: dict[Channel, gatt.Characteristic] = {}
@@ -106,7 +106,7 @@ class ReferenceGlasses:
                     spec.uuid, rw.WRITE_WITHOUT_RESPONSE, gatt.Characteristic.WRITEABLE,
                     gatt.CharacteristicValue(read=_read_not_permitted, write=self._glp_writer(channel)))
             else:
-                self.glp[channel] = gatt.Characteristic(spec.uuid, rw.NOTIFY, 0, b"")
+                self.glp[channel] = gatt.Characteristic(spec.uuid, rw.NOTIFY, 0, b"")  # type: ignore[arg-type]  # bumble stub: 0 (no permissions) is a valid Permissions value
         self.device.add_services([
             self.dis, self.battery,
             gatt.Service(glp_gatt.SERVICE_UUID, list(self.glp.values())),

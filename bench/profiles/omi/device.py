@@ -71,7 +71,7 @@ class OmiDevice(ReferenceGlasses):
             hardware_revision=p.board.hardware_revision, firmware_revision=p.firmware_version)
         self.battery = BatteryService(lambda _conn: self.battery_level_pct)
         props = gatt.Characteristic.Properties
-        self.audio_data = gatt.Characteristic(og.AUDIO_DATA, props.READ | props.NOTIFY, gatt.Characteristic.READABLE,
+        self.audio_data: gatt.Characteristic[bytes] = gatt.Characteristic(og.AUDIO_DATA, props.READ | props.NOTIFY, gatt.Characteristic.READABLE,
                                               gatt.CharacteristicValue(read=lambda _c: b""))
         self.audio_data.on(self.audio_data.EVENT_SUBSCRIPTION, self._on_audio_subscription)
         codec_id = og.CODEC_ID_BY_VARIANT[self.codec]
@@ -81,12 +81,12 @@ class OmiDevice(ReferenceGlasses):
         if self.glass:
             self.photo_data = gatt.Characteristic(og.PHOTO_DATA, props.READ | props.NOTIFY,
                                                   gatt.Characteristic.READABLE, b"")
-            self.photo_control = gatt.Characteristic(
+            self.photo_control: gatt.Characteristic[bytes] = gatt.Characteristic(
                 og.PHOTO_CONTROL, props.WRITE, gatt.Characteristic.WRITEABLE,
                 gatt.CharacteristicValue(read=_read_not_permitted, write=self._on_photo_control))
             chars += [self.photo_data, self.photo_control]
         else:
-            self.speaker = gatt.Characteristic(
+            self.speaker: gatt.Characteristic[bytes] = gatt.Characteristic(
                 og.SPEAKER, props.WRITE | props.NOTIFY, gatt.Characteristic.WRITEABLE,
                 gatt.CharacteristicValue(read=_read_not_permitted, write=self._on_speaker))
             chars.append(self.speaker)
