@@ -95,7 +95,7 @@ class BenchSession:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.reference: ReferenceProcess | None = None
         self.loop: LoopThread | None = None
-        self._dut = None
+        self._dut: Any = None
 
     def start(self) -> "BenchSession":
         if self.config.reference is not None:
