@@ -222,7 +222,7 @@ class ReferenceGlasses:
 
     async def stop_advertising(self) -> None:
         self.advertising_wanted = False
-        self.device.auto_restart_advertising = False
+        self.device.auto_restart_advertising = False  # type: ignore[attr-defined]  # bumble: a Device attribute in older versions, unused by 0.0.236
         await self.device.stop_advertising()
         if self.connection is None:
             self._power("sleep")
@@ -265,7 +265,7 @@ class ReferenceGlasses:
         """Fatal error: dump, fall silent on the air (the phone sees a supervision timeout), reset."""
         self.log.fatal(reason)
         self.link.jam(True)
-        self.device.auto_restart_advertising = False
+        self.device.auto_restart_advertising = False  # type: ignore[attr-defined]  # bumble: a Device attribute in older versions, unused by 0.0.236
         wait_s = self.link.params.supervision_timeout_s + 0.1 if watchdog_s is None else watchdog_s
         await asyncio.sleep(wait_s)
         await self._shutdown(graceful=False)
@@ -282,7 +282,7 @@ class ReferenceGlasses:
         return time.monotonic() < self.hang_until_s
 
     async def _shutdown(self, graceful: bool) -> None:
-        self.device.auto_restart_advertising = False
+        self.device.auto_restart_advertising = False  # type: ignore[attr-defined]  # bumble: a Device attribute in older versions, unused by 0.0.236
         try:
             await self.device.stop_advertising()
         except Exception:  # noqa: BLE001 - advertising may already be off

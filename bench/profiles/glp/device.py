@@ -226,12 +226,13 @@ class GlassesProtocol:
         if channel not in PHONE_TO_GLASSES:
             raise ValueError(f"channel {channel.name} is not writable by the phone")
         self.last_rx_s, self.phone_alive = self.clock(), True
+        frame: Frame | None
         try:
             raw = self.reassemblers[channel].feed(data)
             if raw is None:
                 return
             self._rx_head = raw[:3]
-            frame: Frame | None = decode_frame(raw)
+            frame = decode_frame(raw)
         except ProtocolError as exc:
             self._error(exc.code, exc.offset, exc.reason)
             return
