@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, cast
 
 from bench.fuzz.corpus import CORPUS_DIR
 from bench.fuzz.runner import FuzzResult
@@ -32,4 +32,4 @@ def raise_failure(result: FuzzResult) -> None:
     from bench.fuzz.allure_result import attach
 
     attach(failure)
-    raise failure
+    raise cast(BaseException, failure)  # every FuzzFailure class is also a BenchError

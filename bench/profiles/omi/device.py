@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from typing import Any
+from typing import Any, Iterable
 
 from bumble import att, gatt, l2cap
 from bumble.core import UUID, AdvertisingData
@@ -44,7 +44,7 @@ ATT_CID = 0x0004
 class OmiDevice(ReferenceGlasses):
     """Omi / omiGlass on the timed radio; ``rig`` (the acoustic rig) feeds its mic."""
 
-    def __init__(self, *args: Any, rig: Any = None, codec: str = "opus", bugs: list[str] = (),
+    def __init__(self, *args: Any, rig: Any = None, codec: str = "opus", bugs: Iterable[str] = (),
                  seed: int = 0, **kwargs: Any) -> None:
         self.rig = rig
         self.codec = codec
@@ -60,7 +60,7 @@ class OmiDevice(ReferenceGlasses):
         self.photo_task: asyncio.Task | None = None
         self.photo_interval_s = 0.0
         self.speaker_bytes = 0
-        super().__init__(*args, seed=seed, **kwargs)
+        super().__init__(*args, seed=seed, **kwargs)  # type: ignore[misc]  # callers never pass seed in *args
 
     # -- GATT -------------------------------------------------------------------------------------
     def _build_gatt(self) -> None:

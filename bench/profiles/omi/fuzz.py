@@ -58,6 +58,7 @@ class _OmiFailure:
     """The minimal example as Omi operations (the GLP mixin's sequence() decodes GLP frames)."""
 
     ops: list[Op]
+    source: int  # set by FuzzFailure._fill
 
     def sequence(self) -> str:
         return "\n".join(f"{'>>' if n == self.source else '  '} op {n}: {op}" for n, op in enumerate(self.ops))
@@ -107,7 +108,7 @@ class OmiFuzz:
 
     def strategy(self) -> st.SearchStrategy[list[Op]]:
         room = max(4, self.dut.mtu - 3)
-        options = []
+        options: list[st.SearchStrategy[Op]] = []
         for uuid, name in self.writable.items():
             data = _control() if uuid == og.PHOTO_CONTROL else _payload(room)
             options.append(data.map(lambda d, u=uuid, n=name: Op(f"write:{n}", u, d)))
