@@ -15,7 +15,7 @@ import difflib
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Mapping
 
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
@@ -318,7 +318,7 @@ def _resolve_limits(plan: Plan, cat: Catalogue, add) -> Limits:
 _UNION_TAGS = {"float", "int", "str", "bool", "none", "list", "dict"}
 
 
-def _pydantic_problem(err: dict, marks: Marks) -> tuple[str, str, str]:
+def _pydantic_problem(err: Mapping[str, Any], marks: Marks) -> tuple[str, str, str]:
     # pydantic puts union member tags ("float", "literal['1M','2M']", "function-after[...]") into loc
     loc = tuple(
         p for p in err["loc"]

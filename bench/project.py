@@ -138,7 +138,7 @@ def use(root: str | Path) -> Project:
     return _current
 
 
-class ProjectPath(os.PathLike):
+class ProjectPath(os.PathLike[str]):
     """A path inside the current project, resolved when used (module-level defaults such as the corpus
     folder must follow ``use()``, which runs after import)."""
 

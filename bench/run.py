@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -15,7 +16,7 @@ OUT_DIR = project.ProjectPath("out")  # the project's out folder
 
 
 def pytest_args_for_run(plan_path: str | Path, bench_path: str | Path | None,
-                        extra_args: Sequence[str] = (), out_dir: Path = OUT_DIR) -> list[str]:
+                        extra_args: Sequence[str] = (), out_dir: str | os.PathLike[str] = OUT_DIR) -> list[str]:
     """Full pytest argv: the plan's selection, the bench, Allure results and JUnit XML under out_dir."""
     plan, out_dir = load_plan(plan_path), Path(out_dir)
     try:
@@ -42,5 +43,5 @@ def run_plan(plan_path: str | Path, bench_path: str | Path | None = None,
         return 2
     print("bench run: pytest " + " ".join(args), file=sys.stderr)
     code = int(pytest.main(args))
-    write_categories(OUT_DIR / "allure-results")
+    write_categories(Path(OUT_DIR) / "allure-results")
     return code

@@ -29,6 +29,7 @@ class ReferenceProcess:
                 "--profile", spec.profile,
                 "--battery-notify-interval-s", str(spec.battery_notify_interval_s)]
         link = spec.link
+        value: object
         for flag, value in (("--interval-ms", link.interval_ms), ("--phy", link.phy),
                             ("--data-length", link.data_length), ("--per", link.per),
                             ("--jitter-ms", link.jitter_ms), ("--supervision-timeout-ms", link.supervision_timeout_ms),
@@ -94,7 +95,7 @@ class BenchSession:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.reference: ReferenceProcess | None = None
         self.loop: LoopThread | None = None
-        self._dut = None
+        self._dut: Any = None
 
     def start(self) -> "BenchSession":
         if self.config.reference is not None:

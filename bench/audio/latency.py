@@ -9,7 +9,7 @@ timeline (``bench.audio.stream.FrameTimeline`` or a capture start time).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Iterable, Protocol
+from typing import Any, Iterable, Protocol
 
 import numpy as np
 from scipy.optimize import minimize_scalar
@@ -122,7 +122,7 @@ class TrialLatency:
 
 
 def trial_latency(stimulus: np.ndarray, stimulus_start_s: float, received: np.ndarray,
-                  timeline: Timeline, sample_rate_hz: float, **estimate_kw: float) -> TrialLatency:
+                  timeline: Timeline, sample_rate_hz: float, **estimate_kw: Any) -> TrialLatency:
     """Latency of one trial: time the stimulus appears on ``timeline`` minus when it was sent."""
     est = estimate_delay(stimulus, received, sample_rate_hz, **estimate_kw)
     return TrialLatency(timeline.time_at(est.delay_samples) - stimulus_start_s, est.delay_samples,

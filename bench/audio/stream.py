@@ -95,6 +95,7 @@ def reconstruct(packets: Iterable[tuple[float, bytes]], spec: CodecSpec) -> Rece
     times = np.full(n_slots, np.nan)
     payloads: list[bytes | None] = [None] * n_slots
     stale = 0
+    payload: bytes | None
     for idx, t, payload in frames:
         slot = idx - first
         if slot < 0 or payloads[slot] is not None:

@@ -47,7 +47,7 @@ class DisIdentity:
         self.present = [key for key, uuid in DIS.items() if dut.has_characteristic(uuid)]
 
     def identity(self) -> DeviceIdentity:
-        values = {key: self.dut.read(DIS[key]).decode("utf-8", "replace") for key in self.present}
+        values: dict[str, Any] = {key: self.dut.read(DIS[key]).decode("utf-8", "replace") for key in self.present}
         self.dut.info = values
         return DeviceIdentity(**values)
 

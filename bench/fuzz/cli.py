@@ -45,6 +45,7 @@ def fuzz_main(args: argparse.Namespace) -> int:
         config.reference.bugs = list(config.reference.bugs) + list(args.bug)
     corpus = CorpusDatabase(Path(args.corpus) if args.corpus else CORPUS_DIR)
     with BenchSession(config, args.out) as session:
+        target: BleTarget | SerialTarget
         if args.target == "ble":
             target = BleTarget(session, args.reply_timeout)
         else:

@@ -10,6 +10,7 @@ save: the minimal examples of new failures.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Iterable
 
@@ -25,7 +26,7 @@ _SUFFIXES = (b".secondary", b".pareto")
 class CorpusDatabase(ExampleDatabase):
     """Committed corpus (read) + this run's examples (in memory); see the module docstring."""
 
-    def __init__(self, path: str | Path = CORPUS_DIR, key: bytes = CORPUS_KEY, read_corpus: bool = True) -> None:
+    def __init__(self, path: str | os.PathLike[str] = CORPUS_DIR, key: bytes = CORPUS_KEY, read_corpus: bool = True) -> None:
         super().__init__()
         self.path = Path(path)
         self.key = key

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+import os
+from typing import Any, cast
 
 from bench.fuzz.corpus import CORPUS_DIR
 from bench.fuzz.runner import FuzzResult
 
 
 def run_fuzz(session: Any, target: str = "ble", budget_s: float = 20.0, seed: int = 0, replay_only: bool = False,
-             corpus_dir: Path = CORPUS_DIR, generate_corpus: bool = True) -> FuzzResult:
+             corpus_dir: str | os.PathLike[str] = CORPUS_DIR, generate_corpus: bool = True) -> FuzzResult:
     """Fuzz (or only replay the corpus against) `session`'s DUT through its ``fuzz`` capability (skipped
     when the DUT has none or not that target); returns the result, never raises a failure."""
     fuzzer = session.dut.need("fuzz")
@@ -32,4 +32,4 @@ def raise_failure(result: FuzzResult) -> None:
     from bench.fuzz.allure_result import attach
 
     attach(failure)
-    raise failure
+    raise cast(BaseException, failure)  # every FuzzFailure class is also a BenchError

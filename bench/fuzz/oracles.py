@@ -70,10 +70,10 @@ class FuzzViolation(FuzzFailure, ProtocolViolation):
     kind = "violation"
 
 
-CLASSES = {"crash": FuzzCrash, "hang": FuzzHang, "violation": FuzzViolation}
+CLASSES: dict[str, type[FuzzCrash | FuzzHang | FuzzViolation]] = {"crash": FuzzCrash, "hang": FuzzHang, "violation": FuzzViolation}
 
 
-def failure_for(outcome: Any, steps: list[Any], target: Any) -> FuzzFailure:
+def failure_for(outcome: Any, steps: list[Any], target: Any) -> FuzzCrash | FuzzHang | FuzzViolation:
     """The exception for a failed step (raised inside the state machine, so hypothesis shrinks it)."""
     step = steps[-1]
     where = f"step {len(steps) - 1} ({step.rule})"

@@ -116,7 +116,7 @@ def fuzz(target: Target, budget_s: float, seed: int = 0, corpus: CorpusDatabase 
                 return machine()
             factory._hypothesis_internal_use_seed = seed * 1_000_003 + chunk  # type: ignore[attr-defined]
             try:
-                run_state_machine_as_test(factory, settings=config)
+                run_state_machine_as_test(factory, settings=config)  # type: ignore[arg-type]  # hypothesis stub: any zero-argument factory works
             except Unsatisfiable:
                 if generate:
                     raise

@@ -153,7 +153,7 @@ def open_power_meter(resource: str, *, visa_library: str = "@py", timeout_s: flo
         raise InstrumentError(f"cannot open: {exc}", resource=resource) from exc
     res.timeout = int(timeout_s * 1000)
     try:
-        idn = res.query("*IDN?").strip()
+        idn = res.query("*IDN?").strip()  # type: ignore[attr-defined]  # pyvisa stub: open_resource returns the base Resource
     except (visa_errors.Error, OSError, ValueError) as exc:
         res.close()
         raise InstrumentError(f"no reply to *IDN?: {exc}", resource=resource, command="*IDN?") from exc

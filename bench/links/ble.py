@@ -11,7 +11,7 @@ import asyncio
 import dataclasses
 import logging
 import time
-from typing import Any
+from typing import Any, cast
 
 from bleak import BleakClient, BleakScanner
 from bleak.backends.device import BLEDevice
@@ -81,7 +81,7 @@ class BleLink:
         if self.address:
             device = await BleakScanner.find_device_by_address(self.address, timeout=self.scan_timeout_s, **kwargs)
         else:
-            device = await BleakScanner.find_device_by_name(self.name, timeout=self.scan_timeout_s, **kwargs)
+            device = await BleakScanner.find_device_by_name(cast(str, self.name), timeout=self.scan_timeout_s, **kwargs)
         if device is None:
             raise DutTimeout(f"DUT {self.address or self.name!r} not seen advertising within {self.scan_timeout_s:g} s")
         return device

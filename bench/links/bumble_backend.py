@@ -179,7 +179,7 @@ class BumbleClient(BaseBleakClient):
             collection.add_service(bs)
             for char in await service.discover_characteristics():
                 props = [name for name, flag in _PROPERTIES if char.properties & flag]
-                bc = BleakGATTCharacteristic(char, char.handle, bleak_uuid(char.uuid), props, mtu, bs)
+                bc = BleakGATTCharacteristic(char, char.handle, bleak_uuid(char.uuid), props, mtu, bs)  # type: ignore[arg-type]  # bleak stub: Literal property names
                 collection.add_characteristic(bc)
                 for desc in await char.discover_descriptors():
                     collection.add_descriptor(BleakGATTDescriptor(desc, desc.handle, bleak_uuid(desc.type), bc))
@@ -319,5 +319,5 @@ def use_as_default(hci_spec: str | None = None) -> None:
     """
     if hci_spec is not None:
         bumble_host.default_spec = hci_spec
-    bleak.get_platform_client_backend_type = lambda: (BumbleClient, "bumble")  # type: ignore[assignment]
-    bleak.get_platform_scanner_backend_type = lambda: (BumbleScanner, "bumble")  # type: ignore[assignment]
+    bleak.get_platform_client_backend_type = lambda: (BumbleClient, "bumble")  # type: ignore[assignment,return-value]
+    bleak.get_platform_scanner_backend_type = lambda: (BumbleScanner, "bumble")  # type: ignore[assignment,return-value]

@@ -38,6 +38,6 @@ def install() -> bool:
     for root in roots:
         for cls in _subclasses(root):
             if "__str__" in cls.__dict__:
-                cls.__str__ = _cheap_str  # type: ignore[method-assign]
+                cls.__str__ = _cheap_str  # type: ignore[method-assign,assignment]
     _installed = True
     return True

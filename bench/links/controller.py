@@ -8,7 +8,7 @@ chip instead (docs/radio.md lists the differences it fixes).
 from __future__ import annotations
 
 import collections
-from typing import Callable
+from typing import Any, Callable
 
 from bumble import hci, ll
 from bumble.controller import Controller
@@ -70,6 +70,7 @@ class TimedController(Controller):
     def _report_advertisement(self, pdu: ll.AdvInd | ll.AdvExtInd) -> None:
         scan_rsp = self._scan_response_of(pdu.advertiser_address)
         address = pdu.advertiser_address
+        reports: list[tuple[Any, bytes]]
         if self.le_features & hci.LeFeatureMask.LE_EXTENDED_ADVERTISING:
             Report = hci.HCI_LE_Extended_Advertising_Report_Event.Report
             kinds = hci.HCI_LE_Extended_Advertising_Report_Event.EventType

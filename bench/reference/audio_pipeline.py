@@ -12,7 +12,7 @@ import asyncio
 import math
 import time
 from dataclasses import dataclass, replace
-from typing import Callable, Protocol
+from typing import Any, Callable, Protocol
 
 import numpy as np
 
@@ -53,7 +53,7 @@ class BoardAudio:
 BOARDS: board_specs.BoardView[BoardAudio] = board_specs.BoardView(BoardAudio.from_spec)  # from fixtures/boards
 
 
-def board_audio(name: str, **overrides: object) -> BoardAudio:
+def board_audio(name: str, **overrides: Any) -> BoardAudio:
     """A board's audio parameters (its board file), with overrides (e.g. ``codec='pcm16'``)."""
     try:
         return replace(BOARDS[name], **overrides)
@@ -67,7 +67,7 @@ MODES = ("uplink", "downlink", "duplex", "loopback")
 class AudioPipeline:
     """One glasses audio path; ``start()`` on the loop that will run it, ``stop()`` to end."""
 
-    def __init__(self, rig: RigHooks, board: BoardAudio, send: Callable[[bytes], None] | None = None,
+    def __init__(self, rig: RigHooks, board: BoardAudio, send: Callable[[bytes], object] | None = None,
                  *, mode: str = "uplink", first_frame_index: int = 0, start_delay_s: float = 0.0) -> None:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")

@@ -48,6 +48,8 @@ class ReferenceOptions:
 class ReferenceBench:
     """Owns every simulated part; ``start()`` returns the ready record."""
 
+    glasses: Any  # set by the device profile's reference builder
+
     def __init__(self, options: ReferenceOptions) -> None:
         self.options = options
         self.profile = make_profile(options.board, options.sku)

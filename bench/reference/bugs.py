@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Protocol, cast
 
 from bench.profiles.glp import messages as m
 from bench.profiles.glp.device import DeviceHooks, GlassesProtocol
@@ -126,14 +126,14 @@ class BugSet(DeviceHooks):
             return
         out: bytes | None = bytes(data)
         for b in self.bugs:
-            out = b.on_feed(self, Channel(channel), out)
+            out = b.on_feed(self, Channel(channel), cast(bytes, out))  # not None: the loop returns on None
             if out is None or self.silent:
                 return
-        self._feed(channel, out)
+        self._feed(channel, cast(bytes, out))  # not None: the loop returns on None
 
-    def on_frame(self, channel: Channel, frame: Frame) -> Frame | None:
+    def on_frame(self, channel: Channel, frame: Frame | None) -> Frame | None:
         for b in self.bugs:
-            frame = b.on_frame(self, channel, frame)
+            frame = b.on_frame(self, channel, cast(Frame, frame))  # not None: the loop returns on None
             if frame is None or self.silent:
                 return None
         return frame

@@ -92,10 +92,10 @@ class ReferenceGlasses:
             software_revision=f"{p.board.name}/{p.sku.name}")
         self.battery = BatteryService(lambda _conn: self.battery_level_pct)
         rw = gatt.Characteristic.Properties
-        self.echo = gatt.Characteristic(
+        self.echo: gatt.Characteristic[bytes] = gatt.Characteristic(
             LINK_TEST_ECHO, rw.WRITE | rw.WRITE_WITHOUT_RESPONSE | rw.NOTIFY, gatt.Characteristic.WRITEABLE,
             gatt.CharacteristicValue(read=_read_not_permitted, write=self._on_echo_write))
-        self.stream = gatt.Characteristic(
+        self.stream: gatt.Characteristic[bytes] = gatt.Characteristic(
             LINK_TEST_STREAM, rw.WRITE | rw.NOTIFY, gatt.Characteristic.WRITEABLE,
             gatt.CharacteristicValue(read=_read_not_permitted, write=self._on_stream_write))
         self.glp: dict[Channel, gatt.Characteristic] = {}
@@ -106,7 +106,7 @@ class ReferenceGlasses:
                     spec.uuid, rw.WRITE_WITHOUT_RESPONSE, gatt.Characteristic.WRITEABLE,
                     gatt.CharacteristicValue(read=_read_not_permitted, write=self._glp_writer(channel)))
             else:
-                self.glp[channel] = gatt.Characteristic(spec.uuid, rw.NOTIFY, 0, b"")
+                self.glp[channel] = gatt.Characteristic(spec.uuid, rw.NOTIFY, 0, b"")  # type: ignore[arg-type]  # bumble stub: 0 (no permissions) is a valid Permissions value
         self.device.add_services([
             self.dis, self.battery,
             gatt.Service(glp_gatt.SERVICE_UUID, list(self.glp.values())),
@@ -222,7 +222,7 @@ class ReferenceGlasses:
 
     async def stop_advertising(self) -> None:
         self.advertising_wanted = False
-        self.device.auto_restart_advertising = False
+        self.device.auto_restart_advertising = False  # type: ignore[attr-defined]  # bumble: a Device attribute in older versions, unused by 0.0.236
         await self.device.stop_advertising()
         if self.connection is None:
             self._power("sleep")
@@ -265,7 +265,7 @@ class ReferenceGlasses:
         """Fatal error: dump, fall silent on the air (the phone sees a supervision timeout), reset."""
         self.log.fatal(reason)
         self.link.jam(True)
-        self.device.auto_restart_advertising = False
+        self.device.auto_restart_advertising = False  # type: ignore[attr-defined]  # bumble: a Device attribute in older versions, unused by 0.0.236
         wait_s = self.link.params.supervision_timeout_s + 0.1 if watchdog_s is None else watchdog_s
         await asyncio.sleep(wait_s)
         await self._shutdown(graceful=False)
@@ -282,7 +282,7 @@ class ReferenceGlasses:
         return time.monotonic() < self.hang_until_s
 
     async def _shutdown(self, graceful: bool) -> None:
-        self.device.auto_restart_advertising = False
+        self.device.auto_restart_advertising = False  # type: ignore[attr-defined]  # bumble: a Device attribute in older versions, unused by 0.0.236
         try:
             await self.device.stop_advertising()
         except Exception:  # noqa: BLE001 - advertising may already be off

@@ -169,7 +169,7 @@ class ScpiServer:
     def _format(self, values: np.ndarray) -> str | bytes:
         if self.ascii:
             return ",".join(f"{v:+.6E}" for v in values)
-        return to_ieee_block(values.astype(np.float32), datatype="f", is_big_endian=not self.swapped) + b"\n"
+        return to_ieee_block(values.astype(np.float32), datatype="f", is_big_endian=not self.swapped) + b"\n"  # type: ignore[arg-type]  # pyvisa stub: ndarray is accepted
 
     async def _acquire(self, t0: float, tint: float, points: int) -> np.ndarray:
         """Wait until the acquisition window has passed, then render it (off → 0 A, overflow → 9.9E37)."""

@@ -14,6 +14,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from bench import _data, project
 from bench.report.allure import CATEGORIES
@@ -90,7 +91,7 @@ def generate_report(
     with tempfile.TemporaryDirectory(prefix="glassbench-report-") as tmp:
         tmpdir = Path(tmp)
         # environment.properties is read from the results dir; Allure 3 shows it as "Metadata"
-        config = {"name": name, "categories": _categories(results)}
+        config: dict[str, Any] = {"name": name, "categories": _categories(results)}
         if history_path is not None:
             config.update(historyPath=str(history_path.resolve()), historyLimit=HISTORY_LIMIT)
         (tmpdir / "allurerc.json").write_text(json.dumps(config, indent=2), encoding="utf-8")

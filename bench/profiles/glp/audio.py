@@ -8,6 +8,7 @@ number, codec bytes). A packet's arrival time is the instant the phone session d
 from __future__ import annotations
 
 import asyncio
+from typing import Callable
 
 from bench.audio.variants import Variant, variant
 from bench.profiles.glp import messages as m
@@ -51,7 +52,7 @@ class PhoneAudio:
         self.echoed = 0
         self.credit_stalls = 0  # downlink writes that had to wait for a credit (last send_paced)
         self.late_frames = 0  # downlink frames handed off more than a frame behind schedule
-        self._unsubscribe = None
+        self._unsubscribe: Callable[[], None] | None = None
         self._echo: asyncio.Queue[m.AudioFrame] | None = None
         self._echo_task: asyncio.Task[None] | None = None
         self._arrived = asyncio.Event()

@@ -8,7 +8,7 @@ bench say the DUT has. Nothing outside this profile touches a GLP message.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeVar, cast
 
 from bench.capabilities import DeviceIdentity
 from bench.dut.sig import DisIdentity
@@ -75,7 +75,7 @@ class GlpIdentity(DisIdentity):
 
     def identity(self) -> DeviceIdentity:
         ident = super().identity()
-        info = self.link.client.request(m.DeviceInfoGet())
+        info = cast(m.DeviceInfo, self.link.client.request(m.DeviceInfoGet()))
         ident.board, ident.sku = info.board.name.lower(), info.sku.name.lower()
         ident.extra["glp_firmware_version"] = info.firmware_version
         ident.extra["glp_serial_number"] = info.serial_number
@@ -156,7 +156,7 @@ class GlpPhoto:
 
     def take_photo(self, timeout_s: float = 10.0) -> bytes:
         client = self.link.client
-        info = client.request(m.PhotoCapture(80), timeout_s)
+        info = cast(m.PhotoInfo, client.request(m.PhotoCapture(80), timeout_s))
         return client.call(lambda s: s.fetch_photo(info), timeout_s, "photo transfer")
 
 

@@ -53,7 +53,7 @@ class GlpClient:
         self._run(self.session.send_raw(channel, data), 5.0, "GLP raw send")
 
     def wait_event(self, types: Any, timeout_s: float = 3.0, predicate: Callable[[m.Message], bool] | None = None) -> m.Message:
-        return self._run(self.session.wait_event(types, timeout_s, predicate), timeout_s, "GLP event")
+        return self._run(self.session.wait_event(types, timeout_s, predicate or (lambda _: True)), timeout_s, "GLP event")
 
     def call(self, fn: Callable[[PhoneSession], Awaitable[T]], timeout_s: float, what: str = "GLP call") -> T:
         """Run any coroutine of the session (e.g. ``lambda s: s.fetch_photo(info)``)."""

@@ -12,7 +12,7 @@ import enum
 import logging
 import time
 from collections import OrderedDict
-from typing import Callable, Protocol
+from typing import Callable, Protocol, cast
 
 from bench import boards
 from bench.errors import ConfigError
@@ -90,7 +90,7 @@ class NullAudio:
     def uplink_stop(self) -> None: ...
     def downlink_start(self, codec: m.Codec, sample_rate_hz: int, frame_duration_s: float) -> None: ...
     def downlink_stop(self) -> None: ...
-    def downlink_frame(self, data: bytes, capture_time_us: int) -> None: ...
+    def downlink_frame(self, data: bytes, capture_time_us: int) -> bool | None: ...
 
 
 class DeviceHooks:
@@ -113,6 +113,9 @@ class DeviceHooks:
 
 class GlassesProtocol:
     """Protocol state of one pair of reference glasses (settings survive reconnects, not factory reset)."""
+
+    reassemblers: dict[Channel, Reassembler | WholeFrames]
+    last_text: m.TextNotify  # set by the TextNotify handler
 
     def __init__(self, board: str | m.Board, sku: str | m.Sku, send: Callable[[Channel, bytes], None],
                  clock: Callable[[], float] = time.monotonic, *,
@@ -223,6 +226,7 @@ class GlassesProtocol:
         if channel not in PHONE_TO_GLASSES:
             raise ValueError(f"channel {channel.name} is not writable by the phone")
         self.last_rx_s, self.phone_alive = self.clock(), True
+        frame: Frame | None
         try:
             raw = self.reassemblers[channel].feed(data)
             if raw is None:
@@ -285,7 +289,7 @@ class GlassesProtocol:
         self.after_reply()
         for observe in self.observers if msg is not None else ():  # e.g. the power states
             try:
-                observe(msg, reply)
+                observe(cast(m.Message, msg), reply)  # the loop is empty when msg is None
             except Exception:  # an observer must never break the protocol
                 log.exception("protocol observer %r failed", observe)
 
@@ -425,7 +429,7 @@ class GlassesProtocol:
         return True
 
 
-def _lookup(cls: type, name: str):  # noqa: ANN202
+def _lookup(cls: type[enum.Enum], name: str):  # noqa: ANN202
     key = name.strip().upper().replace("-", "_")
     aliases = {"WAKE": "WAKE_WORD", "FORWARD": "SWIPE_FORWARD", "BACKWARD": "SWIPE_BACKWARD", "BACK": "SWIPE_BACKWARD",
                "DOUBLE_TAP": "DOUBLE", "LONG_PRESS": "LONG"}

@@ -24,8 +24,8 @@ from bench.profiles.glp.gatt import Channel
 from bench.profiles.glp.mutations import invalid_request_frame, mutate, request_classes
 from bench.profiles.glp.strategies import boundary_first, message_strategy, wire_strategy
 
-REQUESTS = st.one_of([message_strategy(c) for c in request_classes()])
-LC3 = dict(codec=m.Codec.LC3, sample_rate_hz=16000, frame_duration_us=10000)
+REQUESTS = st.one_of([message_strategy(c) for c in request_classes()])  # type: ignore[arg-type]  # class objects are hashable; mypy reads Message.__hash__ as unbound
+LC3: dict[str, Any] = dict(codec=m.Codec.LC3, sample_rate_hz=16000, frame_duration_us=10000)
 STREAM_CONTROL = [m.AudioUplinkStart(**LC3), m.AudioUplinkStop(), m.AudioDownlinkStart(**LC3), m.AudioDownlinkStop()]
 OFFSETS = ["zero", "last", "size", "past", "inside"]
 PIPELINE_FRAMES = 96  # frames sent before the machine waits for their answers

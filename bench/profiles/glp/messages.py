@@ -8,6 +8,7 @@ Type codes: 0x01-0x3F requests/commands (phone -> glasses), 0x40-0x7F replies, 0
 from __future__ import annotations
 
 import enum
+from typing import cast
 
 from bench.profiles.glp.errors import ErrorCode, ProtocolError
 from bench.profiles.glp.frames import HEADER_LEN, MAX_PAYLOAD_LEN, Flags, Frame
@@ -379,7 +380,7 @@ def not_accepted(type_code: int, channel: Channel) -> str | None:
     cls = REGISTRY.get(type_code)
     if cls is None:
         return f"unknown message type 0x{type_code:02x}"
-    return f"{cls.__name__} (0x{type_code:02x}, {cls.ROLE.name.lower()}) is not accepted on {channel.name}"
+    return f"{cls.__name__} (0x{type_code:02x}, {cast(str, cls.ROLE.name).lower()}) is not accepted on {channel.name}"
 
 
 def error_reply(code: ErrorCode, request_type: int, offset: int, detail: str, max_frame_len: int) -> ErrorReply:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import itertools
-from typing import Awaitable, Callable, Iterable
+from typing import Awaitable, Callable, Iterable, cast
 
 from bench.errors import DutTimeout
 from bench.profiles.glp import messages as m
@@ -174,7 +174,7 @@ class GlpProbe:
     def request_raw(self, raw: bytes, channel: Channel = Channel.CONTROL_IN) -> list[Rx]:
         """Send one crafted frame (fragmented to the link) and return the replies carrying its seq."""
         seq = raw[2] if len(raw) > 2 else 0
-        return [r for r in self.exchange(self.fragments(raw), channel) if r.is_reply and r.frame.seq == seq]
+        return [r for r in self.exchange(self.fragments(raw), channel) if r.is_reply and cast(Frame, r.frame).seq == seq]
 
     def error_for(self, raw: bytes, channel: Channel = Channel.CONTROL_IN) -> m.ErrorReply:
         """The one ErrorReply a crafted frame must provoke (AssertionError with the replies otherwise)."""

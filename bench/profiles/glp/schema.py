@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar, Iterable, TypeVar, dataclass_transform
+from typing import Any, Callable, ClassVar, Iterable, TypeVar, cast, dataclass_transform
 
 from bench.profiles.glp.errors import ErrorCode, ProtocolError
 from bench.profiles.glp.gatt import Channel
@@ -225,10 +225,10 @@ def message(type_code: int, role: Role, channel: Channel, reply: Iterable[type[M
     def wrap(cls: M) -> M:
         if type_code in REGISTRY:
             raise ValueError(f"type 0x{type_code:02x} used by {REGISTRY[type_code].__name__} and {cls.__name__}")
-        cls = dataclass(frozen=True)(cls)
+        cls = cast(M, dataclass(frozen=True)(cls))
         cls.TYPE, cls.ROLE, cls.CHANNEL = type_code, role, channel
         cls.REPLY, cls.REQUIRES = tuple(reply), requires
-        wires = [(f.name, f.metadata["wire"]) for f in dataclasses.fields(cls)]
+        wires = [(f.name, f.metadata["wire"]) for f in dataclasses.fields(cast(Any, cls))]
         if any(isinstance(w, Rest) for _, w in wires[:-1]):
             raise ValueError(f"{cls.__name__}: a Rest field must be last")
         cls._wires = wires  # type: ignore[attr-defined]

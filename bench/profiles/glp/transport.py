@@ -22,7 +22,9 @@ Tap = Callable[[str, Channel, bytes], list[bytes]]
 class Transport(Protocol):
     """What PhoneSession needs from a link."""
 
-    max_payload: int  # bytes per write/notification: ATT MTU - 3 over BLE; large over serial
+    @property
+    def max_payload(self) -> int:  # bytes per write/notification: ATT MTU - 3 over BLE; large over serial
+        ...
 
     def set_receiver(self, receiver: Receiver) -> None:
         """Register the callback for every notification (channel, fragment); called on the session's loop."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from typing import Any
+from typing import Any, Iterable
 
 from bumble import att, gatt, l2cap
 from bumble.core import UUID, AdvertisingData
@@ -44,7 +44,7 @@ ATT_CID = 0x0004
 class OmiDevice(ReferenceGlasses):
     """Omi / omiGlass on the timed radio; ``rig`` (the acoustic rig) feeds its mic."""
 
-    def __init__(self, *args: Any, rig: Any = None, codec: str = "opus", bugs: list[str] = (),
+    def __init__(self, *args: Any, rig: Any = None, codec: str = "opus", bugs: Iterable[str] = (),
                  seed: int = 0, **kwargs: Any) -> None:
         self.rig = rig
         self.codec = codec
@@ -60,7 +60,7 @@ class OmiDevice(ReferenceGlasses):
         self.photo_task: asyncio.Task | None = None
         self.photo_interval_s = 0.0
         self.speaker_bytes = 0
-        super().__init__(*args, seed=seed, **kwargs)
+        super().__init__(*args, seed=seed, **kwargs)  # type: ignore[misc]  # callers never pass seed in *args
 
     # -- GATT -------------------------------------------------------------------------------------
     def _build_gatt(self) -> None:
@@ -71,7 +71,7 @@ class OmiDevice(ReferenceGlasses):
             hardware_revision=p.board.hardware_revision, firmware_revision=p.firmware_version)
         self.battery = BatteryService(lambda _conn: self.battery_level_pct)
         props = gatt.Characteristic.Properties
-        self.audio_data = gatt.Characteristic(og.AUDIO_DATA, props.READ | props.NOTIFY, gatt.Characteristic.READABLE,
+        self.audio_data: gatt.Characteristic[bytes] = gatt.Characteristic(og.AUDIO_DATA, props.READ | props.NOTIFY, gatt.Characteristic.READABLE,
                                               gatt.CharacteristicValue(read=lambda _c: b""))
         self.audio_data.on(self.audio_data.EVENT_SUBSCRIPTION, self._on_audio_subscription)
         codec_id = og.CODEC_ID_BY_VARIANT[self.codec]
@@ -81,12 +81,12 @@ class OmiDevice(ReferenceGlasses):
         if self.glass:
             self.photo_data = gatt.Characteristic(og.PHOTO_DATA, props.READ | props.NOTIFY,
                                                   gatt.Characteristic.READABLE, b"")
-            self.photo_control = gatt.Characteristic(
+            self.photo_control: gatt.Characteristic[bytes] = gatt.Characteristic(
                 og.PHOTO_CONTROL, props.WRITE, gatt.Characteristic.WRITEABLE,
                 gatt.CharacteristicValue(read=_read_not_permitted, write=self._on_photo_control))
             chars += [self.photo_data, self.photo_control]
         else:
-            self.speaker = gatt.Characteristic(
+            self.speaker: gatt.Characteristic[bytes] = gatt.Characteristic(
                 og.SPEAKER, props.WRITE | props.NOTIFY, gatt.Characteristic.WRITEABLE,
                 gatt.CharacteristicValue(read=_read_not_permitted, write=self._on_speaker))
             chars.append(self.speaker)

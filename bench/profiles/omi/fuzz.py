@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable, cast
 
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
@@ -58,6 +58,7 @@ class _OmiFailure:
     """The minimal example as Omi operations (the GLP mixin's sequence() decodes GLP frames)."""
 
     ops: list[Op]
+    source: int  # set by FuzzFailure._fill
 
     def sequence(self) -> str:
         return "\n".join(f"{'>>' if n == self.source else '  '} op {n}: {op}" for n, op in enumerate(self.ops))
@@ -107,10 +108,10 @@ class OmiFuzz:
 
     def strategy(self) -> st.SearchStrategy[list[Op]]:
         room = max(4, self.dut.mtu - 3)
-        options = []
+        options: list[st.SearchStrategy[Op]] = []
         for uuid, name in self.writable.items():
             data = _control() if uuid == og.PHOTO_CONTROL else _payload(room)
-            options.append(data.map(lambda d, u=uuid, n=name: Op(f"write:{n}", u, d)))
+            options.append(data.map(cast(Callable[[Any], Op], lambda d, u=uuid, n=name: Op(f"write:{n}", u, d))))
         valid = [k for k in self.op_kinds() if not k.startswith("write:")]
         options.append(st.sampled_from(valid).map(Op))
         return st.lists(st.one_of(*options), min_size=1, max_size=12)

@@ -89,7 +89,7 @@ class StockDevice:
     async def reboot(self) -> None:
         """Cold reset: the radio goes silent at once (the phone's link drops), then a fresh boot."""
         self.smp.enabled = False
-        self.device.auto_restart_advertising = False
+        self.device.auto_restart_advertising = False  # type: ignore[attr-defined]  # bumble: a Device attribute in older versions, unused by 0.0.236
         try:
             await self.device.stop_advertising()
         except Exception:  # noqa: BLE001 - advertising is off while connected

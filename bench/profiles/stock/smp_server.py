@@ -41,7 +41,7 @@ class SmpServer:
         self.reboot = reboot
         self.running_hash = hashlib.sha256(running_image or b"stock zephyr").digest()
         rw = gatt.Characteristic.Properties
-        self.characteristic = gatt.Characteristic(
+        self.characteristic: gatt.Characteristic[bytes] = gatt.Characteristic(
             SMP_CHARACTERISTIC, rw.WRITE_WITHOUT_RESPONSE | rw.NOTIFY, gatt.Characteristic.WRITEABLE,
             gatt.CharacteristicValue(read=_read_not_permitted, write=self._on_write))
         self.service = gatt.Service(SMP_SERVICE, [self.characteristic])
