@@ -11,7 +11,9 @@ pytestmark = pytest.mark.smoke
 
 
 def test_glasses_are_an_acme_g1(dut):
-    version = dut.version()  # the console's `version` command
+    from bench.profiles.glp.capabilities import version
+
+    version = version(dut)  # the reference glasses' console `version` command
     assert version["board"] == "acme-g1"
     assert dut.device_info()["hardware_revision"] == boards.get("acme-g1").identity.hardware_revision
 
