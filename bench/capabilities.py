@@ -159,16 +159,14 @@ class LinkTestEcho(Protocol):
 
 @runtime_checkable
 class FuzzTarget(Protocol):
-    """Where the protocol fuzzer can aim: ``open(kind, session)`` returns a started fuzz target."""
+    """Where the protocol fuzzer can aim: ``open(session, kind)`` returns the profile's fuzz model on that
+    link (a bench.fuzz.runner.FuzzModel), which bench.fuzz.runner.fuzz drives; the caller closes it."""
 
     name: ClassVar[str] = "fuzz"
     label: ClassVar[str] = "fuzz target"
     kinds: tuple[str, ...]
 
-    def run(self, session: Any, kind: str, budget_s: float, seed: int, replay_only: bool,
-            corpus_dir: Any, generate_corpus: bool = True) -> Any:
-        """Fuzz (or replay the corpus) through ``kind``; returns bench.fuzz.runner.FuzzResult."""
-        ...
+    def open(self, session: Any, kind: str, reply_timeout_s: float = 2.0, port: str | None = None) -> Any: ...
 
 
 @runtime_checkable

@@ -163,10 +163,16 @@ class Dut:
     def notification(self, uuid: str, timeout_s: float | None = None) -> Notification:
         """The next notification on ``uuid`` (subscribe first)."""
         timeout = timeout_s or self.timeout_s
-        return self.run(self.ble.queues[uuid].get(timeout), timeout, f"notification on {uuid}")
+        return self.run(self._queue(uuid).get(timeout), timeout, f"notification on {uuid}")
 
     def drain(self, uuid: str) -> list[Notification]:
-        return self.run(_call(self.ble.queues[uuid].drain), 2)
+        return self.run(_call(self._queue(uuid).drain), 2)
+
+    def _queue(self, uuid: str) -> Any:
+        queue = self.ble.queues.get(uuid)
+        if queue is None:  # never subscribed, or the subscription went with a dropped link
+            raise LinkLost(f"not subscribed to {uuid} on this connection (the link was lost or re-made since)")
+        return queue
 
     @property
     def mtu(self) -> int:
