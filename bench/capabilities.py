@@ -178,8 +178,17 @@ class Ota(Protocol):
 
     def image_state(self) -> list[dict[str, Any]]: ...
 
-    def upload(self, image: bytes, slot_image: int = 0, timeout_s: float = 30.0) -> bool | None:
-        """Write ``image`` to the update slot; returns the device's sha ``match`` (None: not checked)."""
+    def upload(self, image: bytes, slot_image: int = 0, timeout_s: float = 30.0, resumes: int = 3) -> bool | None:
+        """Write ``image`` (an MCUboot image) to the update slot, resuming after a lost link; returns the
+        device's sha ``match`` (None: not checked)."""
+        ...
+
+    def test(self, digest: bytes) -> list[dict[str, Any]]:
+        """Boot the image with this hash once at the next reset (it rolls back unless confirmed)."""
+        ...
+
+    def confirm(self, digest: bytes | None = None) -> list[dict[str, Any]]:
+        """Confirm the running image (None), or make ``digest`` permanent."""
         ...
 
     def reset(self) -> None:

@@ -71,7 +71,8 @@ class StockDevice:
 
     async def boot(self) -> None:
         self.boot_count += 1
-        self.smp.enabled = True
+        for line in self.smp.boot():  # MCUboot first: it may swap in an uploaded image
+            self.log.line(line)
         self.log.boot_time_s = time.monotonic()  # the uptime clock (kernel uptime, log stamps) restarts
         self.log.line(BANNER)
         for uptime_s, module, text in _hci_boot_lines(str(self.address)):
