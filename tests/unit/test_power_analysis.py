@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 from bench.instruments.base import Capture
-from bench.power.analysis import (Trace, charge_per_event, segment, segments_by_level, segments_from_events,
-                                  segments_from_markers, state_stats)
+from bench.power.analysis import Trace, charge_per_event, segment, segments_by_level, segments_from_events, segments_from_markers, state_stats
 from bench.power.battery import load_profile, project_battery_life
 from bench.reference.power_model import PowerTimeline
 from bench.reference.power_profiles import STATES

@@ -12,8 +12,8 @@ from bench.instruments import Capture
 from bench.power.capture import PowerRig, console_state_events
 from bench.power.plot import samples_npz, trace_png
 from bench.power.report import format_power_table, power_table
-from bench.reference.power_model import PowerTimeline
 from bench.power.states import STATES
+from bench.reference.power_model import PowerTimeline
 from bench.reference.ppk2_sim import Ppk2Simulator
 
 

@@ -151,7 +151,9 @@ class K2281S(ScpiModel):
         def clear(a: list[str]) -> None:
             self._readings, self._returned, self._run = [], 0, None
 
-        on = (lambda v: "1" if v else "0")
+        def on(v: bool) -> str:
+            return "1" if v else "0"
+
         return {
             ":ENTRance:FUNCtion": setter(lambda a: setattr(self, "function", choice(a, ("POWer", "TEST", "SIMulator"),
                                                                                      ":ENTR:FUNC"))),

@@ -206,7 +206,9 @@ class N6705C(ScpiModel):
         def flag(attr: str) -> Handler:
             return setter(lambda a: setattr(self, attr, boolean(a)))
 
-        on = (lambda v: "1" if v else "0")
+        def on(v: bool) -> str:
+            return "1" if v else "0"
+
         return {
             "[:SOURce]:VOLTage[:LEVel][:IMMediate][:AMPLitude]": setter(volt),
             "[:SOURce]:VOLTage[:LEVel][:IMMediate][:AMPLitude]?": getter(lambda: f"{self.voltage_v:+.6E}"),
