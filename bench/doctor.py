@@ -218,7 +218,10 @@ def bench_needs(bench_file: str | Path, scan_timeout_s: float = 5.0) -> list[tup
     try:
         resources = [session.endpoint(config.power.resource, "scpi")] if config.power and config.power.kind == "visa" \
             else []
-        sections += [("DUT advertising", dc.dut_advertising(session, scan_timeout_s)),
+        bluez_down = ble.backend == "default" and any(f.level == "error" for f in sections[0][1])
+        advertising = [Finding("error", "DUT not scanned for: BlueZ is unavailable (see BlueZ above)")] if bluez_down \
+            else dc.dut_advertising(session, scan_timeout_s)
+        sections += [("DUT advertising", advertising),
                      ("LAN instruments", dc.lan_instruments([r for r in resources if r]))]
     finally:
         session.close()
@@ -230,7 +233,7 @@ MARKS = {"ok": "ok  ", "info": "-   ", "warn": "WARN", "error": "FAIL"}
 
 def format_finding(f: Finding) -> str:
     """One line: mark, text, and the fix on the same line."""
-    text = " ".join(f.text.split("\n")[0].split()) if f.level != "ok" else f.text
+    text = " ".join(f.text.split())
     return f"  {MARKS[f.level]} {text}" + (f"  (fix: {f.fix})" if f.fix else "")
 
 

@@ -81,13 +81,16 @@ def daemon_running(proc: Path = Path("/proc"), name: str = "bluetoothd") -> bool
 
 def rfkill_blocks(root: Path = Path("/sys/class/rfkill")) -> list[Finding]:
     """One finding per Bluetooth radio switch: soft/hard blocked or not."""
+    def read_in(dev: Path, name: str) -> str:
+        try:
+            return (dev / name).read_text().strip()
+        except OSError:
+            return ""
+
     found = []
     for dev in sorted(root.glob("rfkill*")) if root.is_dir() else []:
-        def read(name: str) -> str:
-            try:
-                return (dev / name).read_text().strip()
-            except OSError:
-                return ""
+        def read(name: str, dev: Path = dev) -> str:
+            return read_in(dev, name)
         if read("type") != "bluetooth":
             continue
         label = f"rfkill {dev.name} ({read('name') or '?'})"
