@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal, Optional, Union
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from bench import boards, project
 from bench.errors import ConfigError
@@ -143,7 +143,7 @@ class PowerSpec(Strict):
     kind: Literal["ppk2", "visa"]
     resource: str = Field(description="PPK2 serial port, or VISA resource string; 'auto' on a reference bench")
     mode: Optional[Literal["source", "ampere"]] = Field(
-        None, description="PPK2 only, required: 'source' powers the DUT, 'ampere' measures in series with its own supply")
+        None, validate_default=True, description="PPK2 only, required: 'source' powers the DUT, 'ampere' measures in series with its own supply")
     supply_voltage_v: Optional[float] = Field(
         None, gt=0, le=5.5, description="volts fed to the DUT (default: the board's vdd_v); PPK2 ampere mode: the "
                                         "DUT's own supply voltage, used for the meter's calibration only")
@@ -157,16 +157,23 @@ class PowerSpec(Strict):
     sample_rate_hz: float = Field(100_000, gt=0)
     timeout_s: float = Field(5.0, gt=0)
 
-    @model_validator(mode="after")
-    def _kind_fields(self) -> "PowerSpec":
-        if self.kind == "ppk2" and self.mode is None:
+    @field_validator("mode", mode="after")
+    @classmethod
+    def _mode_for_kind(cls, v: Optional[str], info: ValidationInfo) -> Optional[str]:
+        kind = info.data.get("kind")
+        if kind == "ppk2" and v is None:
             raise ValueError("a PPK2 needs 'mode: source' (it powers the DUT) or 'mode: ampere' (in series with the "
                              "DUT's own supply); there is no default, a wrong guess can over-volt the board")
-        if self.kind == "visa" and self.mode is not None:
+        if kind == "visa" and v is not None:
             raise ValueError("'mode' is for kind ppk2; a VISA supply always sources")
-        if self.kind == "visa" and self.markers is not None:
+        return v
+
+    @field_validator("markers", mode="after")
+    @classmethod
+    def _markers_need_inputs(cls, v: Optional[MarkerSpec], info: ValidationInfo) -> Optional[MarkerSpec]:
+        if info.data.get("kind") == "visa" and v is not None:
             raise ValueError("'markers' needs logic inputs (kind ppk2); VISA meters take states from the console")
-        return self
+        return v
 
     @property
     def sources(self) -> bool:

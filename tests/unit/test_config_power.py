@@ -20,7 +20,7 @@ def test_ppk2_without_mode_is_refused_at_the_power_line(tmp_path):
     path = write(tmp_path, "  kind: ppk2\n  resource: /dev/ttyACM0\n")
     with pytest.raises(ConfigError) as e:
         load_bench(path)
-    assert f"{path}:7: power:" in str(e.value) and "mode: source" in str(e.value)
+    assert f"{path}:7: power.mode:" in str(e.value) and "mode: source" in str(e.value)
 
 
 @pytest.mark.parametrize("board, volts", [("nrf52840dk", 3.7), ("esp32s3", 3.65)])
@@ -56,8 +56,8 @@ def test_board_defaults_fill_voltage_and_current_limit(tmp_path):
 
 
 @pytest.mark.parametrize("power, line, text", [
-    ("  kind: visa\n  resource: r\n  mode: source\n", 7, "'mode' is for kind ppk2"),
-    ("  kind: visa\n  resource: r\n  markers:\n    states: glassbench\n", 7, "logic inputs"),
+    ("  kind: visa\n  resource: r\n  mode: source\n", 10, "power.mode: Value error, 'mode' is for kind ppk2"),
+    ("  kind: visa\n  resource: r\n  markers:\n    states: glassbench\n", 10, "power.markers: Value error, 'markers' needs logic inputs"),
     ("  kind: ppk2\n  resource: r\n  mode: source\n  markers:\n    states: {1: snoozing}\n", 12, "snoozing"),
     ("  kind: ppk2\n  resource: r\n  mode: source\n  markers:\n    mask: 256\n    states: glassbench\n", 12,
      "power.markers.mask"),
