@@ -66,6 +66,28 @@ class ReferenceSpec(Strict):
     settings: dict[str, str] = {}
     extra_args: list[str] = []
 
+    @field_validator("bugs")
+    @classmethod
+    def _known_bugs(cls, bugs: list[str], info: ValidationInfo) -> list[str]:
+        profile = info.data.get("profile")
+        if bugs and profile is not None:
+            known = known_bugs(profile)
+            unknown = [b for b in bugs if b not in known]
+            if unknown:
+                raise ValueError(f"unknown bug {', '.join(map(repr, unknown))} for profile {profile} "
+                                 f"(known: {', '.join(sorted(known)) or 'none'})")
+        return bugs
+
+    @field_validator("settings")
+    @classmethod
+    def _known_settings(cls, settings: dict[str, str]) -> dict[str, str]:
+        from bench.reference.settings import check
+
+        problems = check(settings)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return settings
+
 
 class ConsoleSpec(Strict):
     port: str = Field(description="serial port path or pyserial URL; 'auto' = the reference bench's pty")
@@ -208,6 +230,14 @@ class BenchConfig(Strict):
         if autos and self.reference is None:
             raise ValueError(f"{', '.join(autos)} set to 'auto' but there is no 'reference:' section to supply it")
         return self
+
+
+def known_bugs(profile: str) -> dict[str, str]:
+    """The seeded bugs the reference device of ``profile`` has (name -> what it does)."""
+    from bench.profiles import get_profile
+
+    seeded = get_profile(profile).seeded_bugs
+    return dict(seeded()) if seeded is not None else {}
 
 
 def _known_profile(name: str) -> str:

@@ -14,7 +14,7 @@ import pytest
 
 from bench import project
 from bench.config import BenchConfig, load_bench
-from bench.errors import BenchError
+from bench.errors import BenchError, ConfigError
 from bench.measure import Measurement, Recorder
 from bench.plan import limits_source, load_plan
 from bench.report.allure import EnvironmentInfo, apply_allure_labels, write_categories, write_environment
@@ -66,7 +66,11 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{name}: {text}")
     project.use(config.rootpath)  # plans, benches, boards, corpus and out are looked up from here
     plan = config.getoption("--plan", default=None)
-    config._glassbench_plan = load_plan(plan) if plan else None  # type: ignore[attr-defined]
+    try:  # a bad plan or bench file is one line and exit 4, not an error in every test
+        config._glassbench_plan = load_plan(plan) if plan else None  # type: ignore[attr-defined]
+        config._glassbench_bench = load_bench(config.getoption("--bench", default=None))  # type: ignore[attr-defined]
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -84,8 +88,8 @@ def plan(pytestconfig: pytest.Config) -> Any:
 
 @pytest.fixture(scope="session")
 def bench_config(pytestconfig: pytest.Config) -> BenchConfig:
-    """The validated bench file."""
-    return load_bench(pytestconfig.getoption("--bench"))
+    """The validated bench file (validated once, at start-up)."""
+    return getattr(pytestconfig, "_glassbench_bench", None) or load_bench(pytestconfig.getoption("--bench"))
 
 
 @pytest.fixture(scope="session")

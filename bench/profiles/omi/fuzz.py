@@ -116,6 +116,8 @@ class OmiFuzzModel:
             try:
                 if dut.connected and self.subscribed:
                     self._audio(False)
+                if not dut.connected:
+                    self.subscribed = False  # a subscription does not outlive its connection
                 dut.ensure_connected()
                 if og.PHOTO_CONTROL in self.writable:  # no interval capture left running by an earlier example
                     dut.write(og.PHOTO_CONTROL, b"\x00", response=True, timeout_s=self.probe_timeout_s)
@@ -188,9 +190,11 @@ class OmiFuzzModel:
                 console = dut.console.records_since(mark) if dut.console is not None and mark is not None else []
                 lines = [r.text if hasattr(r, "text") else str(r) for r in console][-20:]
                 crashed = isinstance(exc, (DutCrash, LinkLost)) or any("FATAL" in line for line in lines)
-                if crashed:  # a crashed device resets after the supervision timeout: wait for it, not for probes
+                if crashed:  # a crashed device resets: the next example must start after its reboot, not during it
                     try:
                         dut.wait_disconnected(5.0)
+                        if dut.console is not None and mark is not None:
+                            dut.console.wait_for_boot(dut.boot_timeout_s, since=mark)
                     except DutTimeout:
                         pass
                 kind = "crash" if crashed else "hang"
