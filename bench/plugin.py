@@ -100,7 +100,9 @@ def bench(bench_config: BenchConfig, bench_out: Path, pytestconfig: pytest.Confi
     """The bench session: the reference bench process (if the bench file has one) and the loop."""
     from bench.session import BenchSession
 
-    session = BenchSession(bench_config, bench_out)
+    plan = getattr(pytestconfig, "_glassbench_plan", None)
+    session = BenchSession(with_plan_radio(bench_config, plan), bench_out)
+    session.plan = plan  # type: ignore[attr-defined]  # the DUT asks for the plan's link settings
     try:
         session.start()
     except BenchError:
@@ -153,6 +155,20 @@ def measure(recorder: Recorder, request: pytest.FixtureRequest) -> Callable[...,
     return _measure
 
 
+def with_plan_radio(config: BenchConfig, plan: Any) -> BenchConfig:
+    """The plan's radio-model link settings (data length, PER, jitter) applied to the reference bench's radio."""
+    if plan is None or config.reference is None:
+        return config
+    p = plan.parameters.link
+    ms = lambda v: None if v is None else v * 1000  # noqa: E731
+    radio = {k: v for k, v in (("data_length", p.data_length), ("per", p.per), ("jitter_ms", ms(p.jitter_s)))
+             if v is not None}
+    if not radio:
+        return config
+    reference = config.reference.model_copy(update={"link": config.reference.link.model_copy(update=radio)})
+    return config.model_copy(update={"reference": reference})
+
+
 def _write_allure_files(config: pytest.Config, session: Any) -> None:
     """environment.properties and categories.json into the Allure results folder, if there is one."""
     alluredir = config.getoption("allure_report_dir", default=None)
@@ -176,6 +192,8 @@ def _write_allure_files(config: pytest.Config, session: Any) -> None:
     info.instruments.update(getattr(session, "instrument_identities", {}))
     if dut is not None and dut._capabilities is not None:
         info.profile, info.capabilities = dut.profile.name, sorted(dut._capabilities)
+    if dut is not None:
+        info.link = dut.link.environment()
     write_environment(alluredir, info)
     write_categories(alluredir)
 
