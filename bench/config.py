@@ -95,6 +95,9 @@ class BleSpec(Strict):
     link: ConnectionSpec = ConnectionSpec()
     unapplied: Literal["refuse", "record"] = Field(
         "refuse", description="link settings this backend cannot apply: refuse to run, or run and record them")
+    pairing: Optional[Literal["none", "just-works", "passkey", "auto"]] = Field(
+        None, description="pairing the DUT's firmware offers (None: unknown, pairing tests skip); "
+                          "'auto' = the reference bench's")
     passkey: Optional[int] = Field(None, ge=0, le=999999,
                                    description="passkey for passkey-entry pairing (else read from the DUT's console)")
     hci: Optional[str] = Field(None, description="Bumble transport for backend 'bumble'; 'auto' = reference bench")
@@ -166,6 +169,7 @@ class BenchConfig(Strict):
         autos = [f for f, v in (("dut.console.port", self.dut.console and self.dut.console.port),
                                 ("dut.ble.name", self.dut.ble.name), ("dut.ble.address", self.dut.ble.address),
                                 ("dut.ble.hci", self.dut.ble.hci), ("dut.glp_port", self.dut.glp_port),
+                                ("dut.ble.pairing", self.dut.ble.pairing),
                                 ("power.resource", self.power and self.power.resource),
                                 ("rig.address", self.rig and self.rig.address)) if v == AUTO]
         if autos and self.reference is None:

@@ -138,6 +138,20 @@ def dut(bench: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
         device.console.check_no_crash(mark, allow_reboot=device.allow_reboot)
 
 
+@pytest.fixture
+def bonded_dut(dut: Any) -> Iterator[Any]:
+    """The DUT paired and bonded the way the bench file says it pairs (``dut.ble.pairing``; passkey from
+    ``dut.ble.passkey`` or the DUT's console); the bond is removed afterwards. Skips when the DUT does not pair."""
+    if dut.pairing_mode in (None, "none"):
+        pytest.skip(f"DUT pairing is {dut.pairing_mode or 'not declared (dut.ble.pairing)'}")
+    dut.pair(passkey=dut.displayed_passkey if dut.pairing_mode == "passkey" else None)
+    yield dut
+    try:
+        dut.unpair()
+    except BenchError:
+        pass
+
+
 @pytest.fixture(scope="session")
 def recorder(bench_out: Path, bench_config: BenchConfig, plan: Any) -> Recorder:
     """Measurements of this session; limits come from the plan (per the DUT's SKU) unless a test gives them."""

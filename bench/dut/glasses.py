@@ -65,6 +65,8 @@ class Dut:
         self.allow_reboot = False  # set by reboot(); the plugin resets it per test
         self._capabilities: dict[str, Any] | None = None
         self.capabilities_so_far: dict[str, Any] = {}  # what a profile sees while it attaches
+        self.pairing_mode: str | None = None  # none | just-works | passkey (dut.ble.pairing); None: unknown
+        self.passkey: int | None = None  # dut.ble.passkey; else the console's "Passkey for" line
 
     @classmethod
     def from_config(cls, session: "BenchSession") -> "Dut":
@@ -98,8 +100,11 @@ class Dut:
             console = Console(SerialLink(port, cfg.dut.console.baudrate, session.out_dir / "console.log"))
             boot_timeout_s = cfg.dut.console.boot_timeout_s
             reboot_command = cfg.dut.console.reboot_command
-        return cls(session.loop, ble, console, Identity(cfg.dut.board, cfg.dut.sku), boot_timeout_s=boot_timeout_s,
-                   profile=get_profile(cfg.dut.profile), reboot_command=reboot_command, session=session)
+        dut = cls(session.loop, ble, console, Identity(cfg.dut.board, cfg.dut.sku), boot_timeout_s=boot_timeout_s,
+                  profile=get_profile(cfg.dut.profile), reboot_command=reboot_command, session=session)
+        dut.pairing_mode = session.endpoint(ble_cfg.pairing, "pairing")
+        dut.passkey = ble_cfg.passkey
+        return dut
 
     # -- plumbing ---------------------------------------------------------------------------------
     def run(self, aw: Awaitable[T], timeout_s: float | None = None, what: str = "") -> T:
@@ -191,6 +196,16 @@ class Dut:
         """The connection's parameters as the controller reports them, and what was asked but not applied."""
         return self.ble.link_state
 
+    def apply_link(self, request: LinkRequest) -> LinkState:
+        """Ask for new connection parameters / PHY on the running connection; returns what the link runs
+        (with what could not be applied, and why, in ``not_applied``)."""
+        cfg = self.session.config if self.session is not None else None
+        missing = link_params.unsupported(
+            request, cfg.dut.ble.backend if cfg else ("bumble" if self.ble.backend else "default"),
+            reference=bool(cfg and cfg.reference), adapter=self.ble.adapter)
+        self.ensure_connected()
+        return self.run(self.ble.apply_link(request, missing), 15, "link update")
+
     # -- pairing and bonds ------------------------------------------------------------------------
     def pair(self, passkey: Callable[[], int | None] | None = None, timeout_s: float = 30.0) -> None:
         """Pair and bond: Just Works, or passkey entry with ``passkey()`` returning what the DUT displays
@@ -208,10 +223,17 @@ class Dut:
         match = self.require_console().expect(PASSKEY_LINE, timeout_s)
         return int(match.group(1))
 
+    def displayed_passkey(self, timeout_s: float = 10.0) -> int:
+        """The passkey to type: the bench file's ``dut.ble.passkey``, else the one the console prints."""
+        return self.passkey if self.passkey is not None else self.console_passkey(timeout_s)
+
     def unpair(self) -> None:
         """Delete the bond (both ends forget nothing else) and disconnect."""
         self._drop_sessions()
-        self.run(self.ble.unpair(), 10, "unpair")
+        try:
+            self.run(self.ble.unpair(), 10, "unpair")
+        except BleakError as e:
+            raise PairingFailed(f"removing the bond failed: {e}") from None
 
     @property
     def encrypted(self) -> bool | None:

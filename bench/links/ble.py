@@ -152,6 +152,14 @@ class BleLink:
         self.link_state = await link_params.apply(backend, self.link_request, self.not_applied)
         self.link_state.mtu = self.mtu
 
+    async def apply_link(self, request: LinkRequest, not_applied: dict[str, str]) -> LinkState:
+        """Change the running connection's parameters / PHY where the backend can (fields in ``not_applied``
+        are known not to apply and are only recorded); the result becomes ``link_state``."""
+        client = self._require()
+        self.link_state = await link_params.apply(client._backend, request, not_applied)
+        self.link_state.mtu = self.mtu
+        return self.link_state
+
     def _on_disconnect(self, client: BleakClient) -> None:
         self.disconnect_reason = getattr(client._backend, "disconnect_reason", None) or "disconnected"
         self.disconnected.set()
