@@ -69,7 +69,7 @@ class BleLink:
         self.adapter = adapter  # BlueZ adapter (hci1); bleak's ``bluez={"adapter": ...}``
         self.link_request = link_request or LinkRequest()
         self.not_applied = dict(not_applied or {})  # requested fields known not to apply here (link_params)
-        self.link_state = LinkState()
+        self.link_state = LinkState(not_applied=dict(self.not_applied))  # until the first connect reads the link
         self.mtu_note: str | None = None
         self.address = address
         self.backend = backend

@@ -119,3 +119,30 @@ def test_mtu_is_acquired_after_connect_on_bluez_and_a_failure_is_recorded(fail):
     assert link.mtu == (23 if fail else 247) and link.link_state.mtu == link.mtu
     assert (link.mtu_note is not None) == fail
     assert link.link_state.not_applied == {"phy": "BlueZ"} and link.link_state.source == "unknown"
+
+
+def _bench(tmp_path, unapplied: str):
+    from bench.config import BenchConfig
+
+    return BenchConfig.model_validate({
+        "name": "lab", "out_dir": str(tmp_path),
+        "dut": {"board": "nrf52840dk", "sku": "camera",
+                "ble": {"name": "Glasses", "link": {"phy": "2M"}, "unapplied": unapplied}}})
+
+
+def test_a_bench_asking_for_what_bleak_cannot_set_refuses_to_start(tmp_path):
+    from bench.session import BenchSession
+
+    with BenchSession(_bench(tmp_path, "refuse"), tmp_path) as session:
+        with pytest.raises(ConfigError, match=r"bench 'lab'.*phy='2M'.*cannot set the PHY"):
+            session.dut  # noqa: B018 - building the DUT is what refuses
+
+
+def test_with_record_the_run_starts_and_the_setting_is_listed_as_not_applied(tmp_path):
+    from bench.session import BenchSession
+
+    with BenchSession(_bench(tmp_path, "record"), tmp_path) as session:
+        dut = session.dut
+        assert dut.ble.not_applied.keys() == {"phy"}
+        assert dut.ble.link_request.phy == "2M"
+        assert dut.link.environment()["link.not_applied.phy"].startswith("bleak on BlueZ")
