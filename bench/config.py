@@ -10,6 +10,7 @@ A bench file is found by path, or by name in the project's benches folder, then 
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated, Literal, Optional, Union
 
@@ -62,6 +63,10 @@ class ReferenceSpec(Strict):
         return _known_profile(v)
     seed: Optional[int] = None
     battery_notify_interval_s: float = Field(1.0, gt=0)
+    pairing: Literal["none", "just-works", "passkey"] = Field(
+        "just-works", description="pairing the reference device accepts: none, just-works (LE SC, no I/O), "
+                                  "passkey (LE SC, the device displays 'passkey' on its console)")
+    passkey: int = Field(123456, ge=0, le=999999)
     bugs: list[str] = []
     settings: dict[str, str] = {}
     extra_args: list[str] = []
@@ -97,8 +102,27 @@ class ConsoleSpec(Strict):
                                 description="shell command that reboots the DUT (stock Zephyr: kernel reboot cold)")
 
 
+class ConnectionSpec(Strict):
+    """Connection parameters and PHY the phone side asks for (None: the stack's default)."""
+
+    interval_ms: Optional[float] = Field(None, ge=7.5, le=4000)
+    latency: Optional[int] = Field(None, ge=0, le=499, description="peripheral latency, in connection events")
+    supervision_timeout_ms: Optional[float] = Field(None, ge=100, le=32000)
+    phy: Optional[Literal["1M", "2M"]] = None
+
+
 class BleSpec(Strict):
     backend: Literal["default", "bumble"] = "default"
+    adapter: Optional[str] = Field(None, pattern=r"^hci[0-9]+$",
+                                   description="BlueZ adapter for the default backend on Linux (hci0, hci1, ...)")
+    link: ConnectionSpec = ConnectionSpec()
+    unapplied: Literal["refuse", "record"] = Field(
+        "refuse", description="link settings this backend cannot apply: refuse to run, or run and record them")
+    pairing: Optional[Literal["none", "just-works", "passkey", "auto"]] = Field(
+        None, description="pairing the DUT's firmware offers (None: unknown, pairing tests skip); "
+                          "'auto' = the reference bench's")
+    passkey: Optional[int] = Field(None, ge=0, le=999999,
+                                   description="passkey for passkey-entry pairing (else read from the DUT's console)")
     hci: Optional[str] = Field(None, description="Bumble transport for backend 'bumble'; 'auto' = reference bench")
     name: Optional[str] = None
     address: Optional[str] = None
@@ -113,6 +137,11 @@ class BleSpec(Strict):
             raise ValueError("give the DUT's BLE 'name' or 'address' (or 'auto' on a reference bench)")
         if self.backend == "bumble" and not self.hci:
             raise ValueError("backend 'bumble' needs 'hci' (a Bumble transport such as usb:0)")
+        if self.adapter and self.backend == "bumble":
+            raise ValueError("'adapter' names a BlueZ adapter for the default backend; with backend 'bumble' "
+                             "choose the controller with 'hci' (e.g. usb:1 or hci-socket:1)")
+        if self.adapter and not sys.platform.startswith("linux"):
+            raise ValueError(f"'adapter' selects a BlueZ adapter (Linux); bleak on {sys.platform} uses the system's one")
         return self
 
 
@@ -225,6 +254,7 @@ class BenchConfig(Strict):
         autos = [f for f, v in (("dut.console.port", self.dut.console and self.dut.console.port),
                                 ("dut.ble.name", self.dut.ble.name), ("dut.ble.address", self.dut.ble.address),
                                 ("dut.ble.hci", self.dut.ble.hci), ("dut.glp_port", self.dut.glp_port),
+                                ("dut.ble.pairing", self.dut.ble.pairing),
                                 ("power.resource", self.power and self.power.resource),
                                 ("rig.address", self.rig and self.rig.address)) if v == AUTO]
         if autos and self.reference is None:
