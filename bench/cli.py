@@ -28,7 +28,8 @@ def _reference(args: argparse.Namespace) -> int:
         data_length=args.data_length, per=args.per, jitter_s=ms(args.jitter_ms),
         supervision_timeout_s=ms(args.supervision_timeout_ms), seed=args.seed,
         battery_notify_interval_s=args.battery_notify_interval_s, bugs=args.bug,
-        settings=dict(_key_value(kv) for kv in args.set), pairing=args.pairing, passkey=args.passkey))
+        settings=dict(_key_value(kv) for kv in args.set), pairing=args.pairing, passkey=args.passkey,
+        privileged_security=args.privileged_security))
 
 
 OPTION_OF = {"board": "--board", "sku": "--sku", "profile": "--profile", "bugs": "--bug", "settings": "--set",
@@ -112,6 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
     ref.add_argument("--pairing", choices=["none", "just-works", "passkey"], default="just-works",
                      help="what the reference device accepts: no pairing, Just Works, or a displayed passkey")
     ref.add_argument("--passkey", type=int, default=123456, help="the passkey the device displays (pairing passkey)")
+    ref.add_argument("--privileged-security", choices=["auto", "open", "encrypted", "authenticated"], default="auto",
+                     help="link security GLP's privileged requests need (auto: authenticated with passkey pairing, "
+                          "else open); docs/protocol.md 5.11")
     ref.add_argument("--battery-notify-interval-s", type=float, default=1.0)
     ref.add_argument("--bug", action="append", default=[], metavar="NAME",
                      help="switch on a seeded firmware bug (fuzzer validation); see --list-bugs")

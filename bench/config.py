@@ -67,6 +67,9 @@ class ReferenceSpec(Strict):
         "just-works", description="pairing the reference device accepts: none, just-works (LE SC, no I/O), "
                                   "passkey (LE SC, the device displays 'passkey' on its console)")
     passkey: int = Field(123456, ge=0, le=999999)
+    privileged_security: Literal["auto", "open", "encrypted", "authenticated"] = Field(
+        "auto", description="link security the device's privileged requests need (GLP: SettingSet, PhotoCapture, "
+                            "FactoryReset); auto = authenticated with passkey pairing, else open")
     bugs: list[str] = []
     settings: dict[str, str] = {}
     extra_args: list[str] = []
@@ -123,6 +126,8 @@ class BleSpec(Strict):
                           "'auto' = the reference bench's")
     passkey: Optional[int] = Field(None, ge=0, le=999999,
                                    description="passkey for passkey-entry pairing (else read from the DUT's console)")
+    pair_on_connect: bool = Field(True, description="pair (or encrypt from the bond) right after connecting when the "
+                                                    "DUT offers pairing, as the phone app does")
     hci: Optional[str] = Field(None, description="Bumble transport for backend 'bumble'; 'auto' = reference bench")
     name: Optional[str] = None
     address: Optional[str] = None
@@ -260,6 +265,18 @@ class BenchConfig(Strict):
         if autos and self.reference is None:
             raise ValueError(f"{', '.join(autos)} set to 'auto' but there is no 'reference:' section to supply it")
         return self
+
+
+def with_bugs(config: BenchConfig, bugs: list[str]) -> BenchConfig:
+    """``config`` with these seeded bugs switched on in its reference bench, checked like the bench file."""
+    import pydantic
+
+    assert config.reference is not None
+    try:
+        reference = ReferenceSpec.model_validate({**config.reference.model_dump(), "bugs": [*config.reference.bugs, *bugs]})
+    except pydantic.ValidationError as exc:
+        raise ConfigError(f"--bug: {exc.errors()[0]['msg'].removeprefix('Value error, ')}") from None
+    return config.model_copy(update={"reference": reference})
 
 
 def known_bugs(profile: str) -> dict[str, str]:

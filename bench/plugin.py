@@ -148,12 +148,14 @@ def bonded_dut(dut: Any) -> Iterator[Any]:
     ``dut.ble.passkey`` or the DUT's console); the bond is removed afterwards. Skips when the DUT does not pair."""
     if dut.pairing_mode in (None, "none"):
         pytest.skip(f"DUT pairing is {dut.pairing_mode or 'not declared (dut.ble.pairing)'}")
-    dut.pair(passkey=dut.displayed_passkey if dut.pairing_mode == "passkey" else None)
+    if not dut.encrypted:  # pair_on_connect may have paired already
+        dut.pair(passkey=dut.displayed_passkey if dut.pairing_mode == "passkey" else None)
     yield dut
     try:
         dut.unpair()
     except BenchError:
         pass
+    dut.ensure_connected()  # and paired again if the bench says so: the next test finds the DUT as usual
 
 
 @pytest.fixture(scope="session")

@@ -28,7 +28,8 @@ class ReferenceProcess:
         args = [sys.executable, "-m", "bench.cli", "reference", "--board", spec.board, "--sku", spec.sku,
                 "--profile", spec.profile,
                 "--battery-notify-interval-s", str(spec.battery_notify_interval_s),
-                "--pairing", spec.pairing, "--passkey", str(spec.passkey)]
+                "--pairing", spec.pairing, "--passkey", str(spec.passkey),
+                "--privileged-security", spec.privileged_security]
         link = spec.link
         value: object
         for flag, value in (("--interval-ms", link.interval_ms), ("--phy", link.phy),

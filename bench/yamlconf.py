@@ -52,7 +52,7 @@ def load_yaml(path: str | Path, refuse_duplicates: bool = True) -> tuple[Any, Li
         _record(node, (), lines)
         duplicates = duplicate_keys(node, path) if refuse_duplicates else []
         if duplicates:
-            raise ConfigError("\n".join(f"{where}: {field}: {msg}" for where, field, msg in duplicates))
+            raise ConfigError("; ".join(f"{where}: {field}: {msg}" for where, field, msg in duplicates))
     data = yaml.safe_load(read_text(path))
     return data, lines
 
@@ -110,8 +110,8 @@ def validate(model: type[M], data: Any, lines: Lines, path: str | Path) -> M:
         for err in e.errors():
             loc = tuple(x for x in err["loc"] if not (isinstance(x, str) and x.startswith("function-")))
             field = ".".join(str(x) for x in loc) or "(top level)"
-            messages.append(f"{path}:{line_of(lines, loc)}: {field}: {err['msg']}")
-        raise ConfigError("\n".join(messages)) from None
+            messages.append(f"{path}:{line_of(lines, loc)}: {field}: {err['msg'].removeprefix('Value error, ')}")
+        raise ConfigError("; ".join(messages)) from None  # one line, every problem
 
 
 def load_model(model: type[M], path: str | Path) -> M:

@@ -45,6 +45,7 @@ class ReferenceOptions:
     bugs: list[str] = dataclasses.field(default_factory=list)
     settings: dict[str, str] = dataclasses.field(default_factory=dict)  # feature options: --set key=value
     pairing: str = "just-works"  # none | just-works | passkey (bench/reference/pairing.py)
+    privileged_security: str = "auto"  # auto | open | encrypted | authenticated (pairing.privileged_level)
     passkey: int = 123456
 
 
@@ -75,7 +76,10 @@ class ReferenceBench:
         if device_profile.reference is None:
             raise ValueError(f"profile {device_profile.name!r} has no reference device")
         extra = await device_profile.reference(self)
-        pairing.configure(self.glasses.device, self.options.pairing, self.shell.log, self.options.passkey)
+        self.security = pairing.configure(self.glasses.device, self.options.pairing, self.shell.log, self.options.passkey)
+        if hasattr(self.glasses, "use_security"):  # a device with privileged requests (GLP)
+            self.glasses.use_security(self.security,
+                                      pairing.privileged_level(self.options.privileged_security, self.options.pairing))
         self.shell.start()
         await self.glasses.start()
         self.shell.write(self.shell.prompt)
@@ -91,6 +95,7 @@ class ReferenceBench:
             "console": self.shell.path,
             "link": dataclasses.asdict(self.params),
             "pairing": self.options.pairing,
+            "privileged_security": pairing.privileged_level(self.options.privileged_security, self.options.pairing),
             **extra,
         }
 
