@@ -69,7 +69,7 @@ class ReferenceBench:
         self.shell = Shell()
         self.phone = TimedController("phone", link=self.link)
         self.hci = HciServer(self.phone)
-        hci_port = await self.hci.start()
+        hci_transport = await self.hci.start()
         # the device profile builds the device (``self.glasses``: a Bumble device on ``self.link``
         # with ``start()``, ``close()``, ``device_name``, ``device``) and its features
         device_profile = get_profile(self.options.profile)
@@ -91,7 +91,7 @@ class ReferenceBench:
             "sku": self.profile.sku.name,
             "name": self.glasses.device_name,
             "address": str(self.glasses.device.random_address),
-            "hci": f"tcp-client:127.0.0.1:{hci_port}",
+            "hci": hci_transport,
             "console": self.shell.path,
             "link": dataclasses.asdict(self.params),
             "pairing": self.options.pairing,
