@@ -97,7 +97,7 @@ def _flash_spec() -> object:
     """``dut.flash``: one of the registered flash drivers' option models, chosen by ``driver``."""
     flash.load()
     models = tuple(entry.options for entry in flash.base.REGISTRY.values())
-    return Annotated[Union[models], Field(discriminator="driver")]  # type: ignore[valid-type]
+    return Annotated[Union[models], Field(discriminator="driver")]
 
 
 FlashSpec = _flash_spec()

@@ -78,7 +78,7 @@ def register(name: str, options: type[FlashOptions]) -> Callable[[type], type]:
 
     def deco(cls: type) -> type:
         REGISTRY[name] = DriverEntry(name, options, cls)
-        cls.name = name
+        setattr(cls, "name", name)  # noqa: B010 - set on the class the decorator was given
         return cls
     return deco
 

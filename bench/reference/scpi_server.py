@@ -6,6 +6,7 @@ queue), ``VOLT``, ``OUTP``, ``SENS:CURR:RANG[:AUTO]``, ``SENS:SWE:TINT|POIN``, `
 ``FORM:BORD NORM|SWAP`` (REAL answers with IEEE 488.2 float32 blocks built by pyvisa.util).
 Headers accept SCPI short/long forms and optional nodes. Like the real unit, a query it cannot
 answer queues an error and sends nothing. ``inject('hang'|'disconnect'|'garbage')`` for fault tests.
+When the analyzer is the DUT's supply (``on_supply``), ``OUTP OFF`` and ``*RST`` power the glasses off.
 """
 
 from __future__ import annotations
@@ -48,8 +49,12 @@ def _header_regex(spec: str) -> re.Pattern[str]:
 class ScpiServer:
     """``port = await ScpiServer(timeline).start()``; pyvisa address in ``.resource``."""
 
-    def __init__(self, timeline: PowerTimeline, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, timeline: PowerTimeline, *, host: str = "127.0.0.1", port: int = 0,
+                 output_on: bool = False, on_supply: Callable[[bool], None] | None = None) -> None:
+        """``output_on``: the output's state at start (a bench left powered); ``on_supply(on)`` is
+        called when the output switches."""
         self.timeline = timeline
+        self.on_supply = on_supply
         self.host, self.port = host, port
         self.fault: str | None = None
         self._server: asyncio.AbstractServer | None = None
@@ -57,7 +62,20 @@ class ScpiServer:
         self._table: list[tuple[re.Pattern[str], Callable[[list[str]], Awaitable[str | bytes | None]]]] = []
         for spec, fn in self._commands().items():
             self._table.append((_header_regex(spec), fn))
+        self._output_on = False
         self.reset()
+        self._output_on = output_on
+
+    @property
+    def output_on(self) -> bool:
+        return self._output_on
+
+    @output_on.setter
+    def output_on(self, on: bool) -> None:
+        changed = on != self._output_on
+        self._output_on = on
+        if changed and self.on_supply is not None:
+            self.on_supply(on)
 
     # -- lifecycle ---------------------------------------------------------------------------------
     async def start(self) -> int:
