@@ -159,6 +159,7 @@ def dut(bench: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
 def pytest_runtest_call(item: pytest.Item) -> Any:
     """A DUT test that stops on a timeout or a lost link: if the DUT no longer answers, recover it
     (bench/recovery.py) and fail the test with the recovery's outcome, so the next test has a DUT."""
+    __tracebackhide__ = True
     try:
         return (yield)
     except (DutTimeout, LinkLost) as exc:
@@ -179,8 +180,13 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
 def report_recovery(item: pytest.Item, outcome: Any) -> None:
     """The recovery on the terminal, in the test's result (user properties) and in Allure."""
     reporter = item.config.pluginmanager.get_plugin("terminalreporter")
+    capture = item.config.pluginmanager.get_plugin("capturemanager")
     if reporter is not None:
-        reporter.write_line(f"{item.nodeid}: {outcome.summary()}")
+        if capture is not None:
+            with capture.global_and_fixture_disabled():
+                reporter.write_line(f"{item.nodeid}: {outcome.summary()}")
+        else:
+            reporter.write_line(f"{item.nodeid}: {outcome.summary()}")
     item.user_properties.append(("dut_recovery", outcome.summary()))
     try:
         import allure
