@@ -51,6 +51,13 @@ class Esptool:
     def __init__(self, options: EsptoolOptions) -> None:
         self.options = options
 
+    @staticmethod
+    def open_port(url: str) -> Any:
+        """The serial port for the DTR/RTS reset (a path or a pyserial URL such as rfc2217://)."""
+        import serial
+
+        return serial.serial_for_url(url, 115200, rtscts=False, dsrdtr=False, timeout=0.1)
+
     def flash(self, image: Path) -> FlashResult:
         image = check_image(image, (".bin",), self.name)
         o = self.options
@@ -83,10 +90,16 @@ class Esptool:
             import serial
 
             try:
-                port = serial.Serial(o.port, 115200, rtscts=False, dsrdtr=False, timeout=0.1)
-            except (serial.SerialException, OSError) as exc:
+                port = self.open_port(o.port)
+            except (serial.SerialException, OSError, ValueError) as exc:
                 raise FlashError(f"cannot open {o.port} for the DTR/RTS reset: {exc}") from None
             try:
+                try:   # idle levels (EN and IO0 high); esptool only warns when the port has no modem lines
+                    port.dtr = False
+                    port.rts = False
+                except (serial.SerialException, OSError) as exc:
+                    raise FlashError(f"{o.port} has no DTR/RTS control ({exc}): the reset cannot reach the chip; "
+                                     "use a USB-UART with modem lines or the chip's USB-Serial-JTAG") from None
                 esptool.reset.HardReset(port, uses_usb=o.usb_jtag)()
             finally:
                 port.close()
@@ -99,6 +112,6 @@ class Esptool:
         try:
             return call_with_timeout(work, timeout_s, what)
         except fatal as exc:
-            raise FlashError(f"{what}: {str(exc).strip()}") from None
+            raise FlashError(f"{what}: {str(exc).strip().splitlines()[0]}") from None
         except OSError as exc:
             raise FlashError(f"{what}: {exc}") from None
