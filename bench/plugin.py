@@ -168,11 +168,20 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
         session = getattr(device, "session", None)
         if session is None or isinstance(exc, DutHung) or not session.config.dut.recovery.enabled:
             raise
+        if session.reference is not None and not session.reference.alive:
+            raise   # the bench itself went away: nothing to recover
         recovery = for_session(session)
-        symptom = recovery.unanswered()
-        if symptom is None:
+        outcome, failure = None, None
+        try:
+            symptom = recovery.unanswered()
+            outcome = None if symptom is None else recovery.recover(f"{symptom} (after the test stopped on: {exc})")
+        except Exception as e:  # noqa: BLE001 - a failing recovery must not hide the test's own error
+            failure = e
+        if failure is not None:
+            exc.add_note(f"DUT recovery failed: {type(failure).__name__}: {failure}")
+            raise
+        if outcome is None:
             raise   # the DUT answers: the test's own error stands
-        outcome = recovery.recover(f"{symptom} (after the test stopped on: {exc})")
         report_recovery(item, outcome)
         raise DutHung(f"{outcome.summary()}; the test stopped on: {exc}") from exc
 

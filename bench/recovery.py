@@ -92,7 +92,7 @@ class Recovery:
             link_test = (dut._capabilities or {}).get("link_test")
             if link_test is not None:   # an application-level echo: a stack that answers reads may still be hung
                 link_test.ping(1, 20, timeout_s)
-        except ANSWERS as exc:
+        except (*ANSWERS, OSError) as exc:   # a console port that went away does not answer either
             return str(exc)
         return None
 
