@@ -176,7 +176,9 @@ class Recovery:
             rig.broken()
             raise InstrumentFault(f"power-cycle through the {rig.kind} failed: {exc}") from exc
         self._after_boot(mark)
-        return rig.kind
+        from bench.session import supply_of
+
+        return supply_of(self.session.config.power)   # ppk2 | scpi
 
     def _mark(self) -> int:
         console = self.dut.console
