@@ -16,7 +16,7 @@ from typing import Annotated, Literal, Optional, Union
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from bench import boards, project
+from bench import boards, flash, project
 from bench.errors import ConfigError
 from bench.power.states import STATE_IDS, STATES
 from bench.yamlconf import line_of, load_yaml, validate
@@ -150,6 +150,28 @@ class BleSpec(Strict):
         return self
 
 
+def _flash_spec() -> object:
+    """``dut.flash``: one of the registered flash drivers' option models, chosen by ``driver``."""
+    flash.load()
+    models = tuple(entry.options for entry in flash.base.REGISTRY.values())
+    return Annotated[Union[models], Field(discriminator="driver")]
+
+
+FlashSpec = _flash_spec()
+
+
+class RecoverySpec(Strict):
+    """How the harness brings back a DUT that stopped answering: reconnect → reset → power-cycle."""
+
+    enabled: bool = True
+    probe_timeout_s: float = Field(3.0, gt=0, description="a liveness probe (console command, BLE read) answers within this")
+    reconnect_timeout_s: float = Field(10.0, gt=0, description="budget of the reconnect step")
+    reset: bool = Field(True, description="use the flash driver's reset (if dut.flash is set)")
+    power_cycle: bool = Field(True, description="power-cycle through the bench's supply (PPK2 in source mode, SCPI output)")
+    power_off_s: float = Field(0.5, ge=0, le=60, description="how long the supply stays off")
+    boot_timeout_s: float = Field(10.0, gt=0, description="after a reset or power-on, the DUT boots and connects within this")
+
+
 class DutSpec(Strict):
     board: BoardName
     sku: str
@@ -162,6 +184,9 @@ class DutSpec(Strict):
         return _known_profile(v)
     console: Optional[ConsoleSpec] = None
     ble: BleSpec
+    flash: Optional[FlashSpec] = Field(None, description="the programmer: driver (nrfutil, nrfjprog, west, esptool, "  # type: ignore[valid-type]
+                                                         "pyocd) and its options; bench flash, bench reset, recovery")
+    recovery: RecoverySpec = RecoverySpec()
     glp_port: Optional[str] = Field(None, description="serial port carrying GLP over COBS (bring-up without a "
                                                       "radio); 'auto' = the reference bench's glp_serial pty")
 
