@@ -110,9 +110,9 @@ class ScpiModel:
         self.timeline = timeline
         self.on_supply: Callable[[bool], None] | None = None
         self.reset()
-        self.on_supply = on_supply
         if output_on:
-            self.output_on = True
+            self.output_on = True  # as found: no switch to report
+        self.on_supply = on_supply
 
     _output_on = False
 
