@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import signal
+import stat
 import sys
 from typing import Any
 
@@ -111,6 +112,28 @@ class ReferenceBench:
         self.shell.close()
 
 
+def watch_parent(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
+    """Stop when stdin, a pipe from the harness, reaches end of file: the harness exited or was killed -9,
+    and nothing else would ever stop this process. (A terminal or /dev/null on stdin is not watched.)"""
+    fd = sys.stdin.fileno() if sys.stdin is not None else -1
+    try:
+        if fd < 0 or not stat.S_ISFIFO(os.fstat(fd).st_mode):
+            return
+    except OSError:
+        return
+
+    def readable() -> None:
+        try:
+            data = os.read(fd, 4096)
+        except OSError:
+            data = b""
+        if not data:
+            loop.remove_reader(fd)
+            logging.getLogger(__name__).warning("stdin closed: the harness is gone; stopping")
+            stop.set()
+    loop.add_reader(fd, readable)
+
+
 async def serve(options: ReferenceOptions) -> None:
     """Run a reference bench until SIGINT/SIGTERM or stdin closes (parent gone)."""
     bench = ReferenceBench(options)
@@ -124,6 +147,7 @@ async def serve(options: ReferenceOptions) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    watch_parent(loop, stop)
     await stop.wait()
     await bench.close()
 
