@@ -1,6 +1,7 @@
 """Boards: one YAML file per board (``fixtures/boards/<name>.yaml``), the one place board knowledge lives.
 
-A board file has five sections: identity (SoC, hardware revision, SDK boot banner), link defaults
+A board file has five sections: identity (SoC, hardware revision, SDK boot banner), ``console`` (the
+console driver of its firmware: zephyr, esp-idf), link defaults
 (interval, PHY, data length, MTU, advertising interval, supervision timeout), audio (native codec,
 ADC block, jitter buffer, codec times), power (state currents, radio figures, bursts) and protocol
 limits (GLP board id, max frame length, max outstanding requests, codecs it cannot run). Bench-file
@@ -107,9 +108,20 @@ class ProtocolLimits(_Strict):
 class BoardSpec(_Strict):
     """One board file (the name is the file's stem)."""
 
+    @field_validator("console")
+    @classmethod
+    def _console(cls, v: str) -> str:
+        from bench.dut import consoles
+
+        if v not in consoles.DRIVERS:
+            raise ValueError(f"unknown console driver {v!r}; known: {', '.join(sorted(consoles.DRIVERS))}")
+        return v
+
     name: str = Field(pattern=NAME)
     description: str = ""
     identity: Identity
+    console: str = Field("zephyr", description="console driver of the board's firmware (bench/dut/consoles): "
+                                               "zephyr, esp-idf, ...")
     link: LinkDefaults
     audio: AudioSpec
     power: PowerSpec

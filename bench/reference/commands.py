@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 
+from bench.reference import system_commands
 from bench.reference.glasses import ReferenceGlasses
 from bench.reference.shell import Shell, UsageError
 
 
 def register(shell: Shell, glasses: ReferenceGlasses) -> None:
-    """Register the glasses' commands on ``shell``."""
+    """Register the glasses' commands, and the RTOS's own (``kernel reboot cold`` / ``restart``), on ``shell``."""
     p = glasses.profile
+    system_commands.register(shell, lambda: glasses.reboot("SOFTWARE"))
 
     @shell.command("version", "firmware version, board and SKU")
     def version(_args: list[str]) -> str:
@@ -36,14 +38,6 @@ def register(shell: Shell, glasses: ReferenceGlasses) -> None:
 
     @shell.command("reboot", "reboot (reset reason SOFTWARE)")
     async def reboot(_args: list[str]) -> None:
-        asyncio.ensure_future(glasses.reboot("SOFTWARE"))
-
-    @shell.command("kernel uptime", "uptime in milliseconds")
-    def uptime(_args: list[str]) -> str:
-        return f"Uptime: {int(shell.log.uptime_s * 1000)} ms"
-
-    @shell.command("kernel reboot", "reboot (cold)")
-    async def kernel_reboot(args: list[str]) -> None:
         asyncio.ensure_future(glasses.reboot("SOFTWARE"))
 
     @shell.command("ble adv", "ble adv on|off")
