@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import re
 
-# CSI: ESC [ params intermediates final; OSC: ESC ] ... (BEL | ESC \); other: ESC + one byte
-_SEQUENCE = re.compile(r"\x1b\[([0-?]*)([ -/]*)([@-~])|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-Z\\-_]|\x9b[0-?]*[ -/]*[@-~]")
+# CSI: ESC [ params intermediates final; OSC: ESC ] ... (BEL | ESC \); other: ESC intermediates final (ESC ( B)
+_SEQUENCE = re.compile(r"\x1b\[([0-?]*)([ -/]*)([@-~])|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[ -/]*[0-~]")
 
 
 def strip(text: str) -> str:
@@ -28,7 +28,7 @@ def render(line: str) -> str:
     pos = 0
     while pos < len(line):
         ch = line[pos]
-        if ch in "\x1b\x9b":
+        if ch == "\x1b":
             m = _SEQUENCE.match(line, pos)
             if m is None:  # a lone ESC (noise or a sequence cut short): drop it
                 pos += 1

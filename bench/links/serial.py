@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
-from typing import BinaryIO, Callable, TypeVar
+from typing import Any, BinaryIO, Callable, TypeVar
 
 import serial
 
@@ -44,7 +44,7 @@ class SerialLink:
         self._thread = threading.Thread(target=self._reader, name=f"serial:{port}", daemon=True)
         self._thread.start()
 
-    def _open(self) -> serial.SerialBase:
+    def _open(self) -> Any:  # serial.Serial or a URL handler (socket://, loop://)
         try:
             return serial.serial_for_url(self.port, baudrate=self.baudrate, timeout=0.05, exclusive=True)
         except (serial.SerialException, OSError, ValueError) as e:
