@@ -57,11 +57,14 @@ def register(shell: Shell, glasses: ReferenceGlasses) -> None:
         shell.set_log_level(args[0])
         return f"log level {args[0]}"
 
-    @shell.command("fault", "fault crash|hang <s>|garbage|linkloss <s>|per <p> (test faults)")
+    @shell.command("fault", "fault crash|reboot <reason>|hang <s>|garbage|linkloss <s>|per <p> (test faults)")
     async def fault(args: list[str]) -> str:
         match args:
             case ["crash"]:
                 asyncio.ensure_future(glasses.crash())
+                return ""
+            case ["reboot", reason]:  # an unrequested reset: WATCHDOG, BROWNOUT, PIN, SOFTWARE
+                asyncio.ensure_future(glasses.reboot(reason.upper(), delay_s=0.05))
                 return ""
             case ["hang", seconds]:
                 glasses.hang(float(seconds))
@@ -76,4 +79,4 @@ def register(shell: Shell, glasses: ReferenceGlasses) -> None:
             case ["per", value]:
                 glasses.link.params.per = float(value)
                 return f"packet error rate {float(value):.3f}"
-        raise UsageError("fault crash|hang <s>|garbage|linkloss <s>|per <p>")
+        raise UsageError("fault crash|reboot <reason>|hang <s>|garbage|linkloss <s>|per <p>")
