@@ -35,7 +35,7 @@ class _Strict(BaseModel):
 class Identity(_Strict):
     soc: str
     hardware_revision: str
-    sdk_banner: str = Field(description="first console line after reset")
+    sdk_banner: str = Field(description="SDK line of the boot output (Zephyr: the banner; ESP-IDF: \"ESP-IDF v5.1.2\")")
 
 
 class LinkDefaults(_Strict):

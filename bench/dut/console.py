@@ -13,13 +13,14 @@ import dataclasses
 import re
 import threading
 import time
-from typing import Optional
+from typing import Callable, Optional, TypeVar
 
 from bench.dut import ansi, consoles
 from bench.dut.consoles import ConsoleDriver
 from bench.errors import DutCrash, DutTimeout, ShellError
 from bench.links.serial import SerialLink
 
+T = TypeVar("T")
 PROMPT = consoles.get("zephyr").prompt
 BOOT_SETTLE_S = 0.5  # a boot with no prompt or ready line after this much quiet is complete
 CRASH_CONTEXT_LINES = 15
@@ -101,7 +102,9 @@ class Console:
         with self._cond:
             return list(self.records[mark:])
 
-    def _wait(self, predicate, timeout_s: float, what: str):  # noqa: ANN001, ANN202 - internal
+    def _wait(self, predicate: Callable[[], T | None], timeout_s: float, what: str) -> T:
+        """Wait (under the lock, woken by new input) until ``predicate()`` is not None; DutTimeout with the
+        last lines otherwise, ConnectionError if the port failed for good."""
         deadline = time.monotonic() + timeout_s
         with self._cond:
             while True:
@@ -254,4 +257,4 @@ def _first_group(m: re.Match[str] | None) -> str | None:
     return next((g for g in m.groups() if g), None) if m.groups() else m.group(0)
 
 
-__all__ = ["BootInfo", "Console", "LogRecord", "PROMPT", "parse_line", "ansi"]
+__all__ = ["BootInfo", "Console", "LogRecord", "PROMPT", "parse_line"]
