@@ -1,10 +1,11 @@
 """Boards: one YAML file per board (``fixtures/boards/<name>.yaml``), the one place board knowledge lives.
 
-A board file has five sections: identity (SoC, hardware revision, SDK boot banner), ``console`` (the
-console driver of its firmware: zephyr, esp-idf), link defaults
+A board file has six sections: identity (SoC, hardware revision, SDK boot banner), link defaults
 (interval, PHY, data length, MTU, advertising interval, supervision timeout), audio (native codec,
-ADC block, jitter buffer, codec times), power (state currents, radio figures, bursts) and protocol
-limits (GLP board id, max frame length, max outstanding requests, codecs it cannot run). Bench-file
+ADC block, jitter buffer, codec times), power (state currents, radio figures, bursts), supply (the
+VDD a bench may feed it: default, recommended maximum, absolute maximum rating, default current
+limit) and protocol limits (GLP board id, max frame length, max outstanding requests, codecs it
+cannot run), and a ``console`` key (the console driver of its firmware: zephyr, esp-idf). Bench-file
 validation, the reference glasses, the audio and power models and the conformance tables all read it;
 an unknown board is an error listing the known ones.
 
@@ -18,7 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Callable, Generic, Iterator, Literal, Optional, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from bench.errors import ConfigError
 from bench.power.states import STATES
@@ -98,6 +99,24 @@ class PowerSpec(_Strict):
         return v
 
 
+class SupplySpec(_Strict):
+    """What a bench supply may feed the board's VDD (datasheet figures; bench files are checked against them)."""
+
+    vdd_v: float = Field(gt=0, le=5.5, description="supply voltage used when the bench file gives none")
+    vdd_max_v: float = Field(gt=0, le=5.5, description="recommended operating maximum: the bench refuses more "
+                                                       "unless the bench file says allow_over_voltage: true")
+    vdd_abs_max_v: float = Field(gt=0, le=6.0, description="absolute maximum rating (damage threshold)")
+    current_limit_a: float = Field(gt=0, le=10, description="supply current limit when the bench file gives none")
+    reference: str = Field("", description="datasheet and section the voltages come from")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "SupplySpec":
+        if not self.vdd_v <= self.vdd_max_v <= self.vdd_abs_max_v:
+            raise ValueError(f"needs vdd_v ≤ vdd_max_v ≤ vdd_abs_max_v, got {self.vdd_v:g} / {self.vdd_max_v:g} / "
+                             f"{self.vdd_abs_max_v:g} V")
+        return self
+
+
 class ProtocolLimits(_Strict):
     glp_board_id: Optional[int] = Field(None, ge=1, le=255, description="DeviceInfo.board on the GLP wire")
     max_frame_len: int = Field(ge=16)
@@ -125,6 +144,7 @@ class BoardSpec(_Strict):
     link: LinkDefaults
     audio: AudioSpec
     power: PowerSpec
+    supply: SupplySpec
     protocol: ProtocolLimits
     source: str = Field("<memory>", exclude=True)
 

@@ -159,16 +159,14 @@ class LinkTestEcho(Protocol):
 
 @runtime_checkable
 class FuzzTarget(Protocol):
-    """Where the protocol fuzzer can aim: ``open(kind, session)`` returns a started fuzz target."""
+    """Where the protocol fuzzer can aim: ``open(session, kind)`` returns the profile's fuzz model on that
+    link (a bench.fuzz.runner.FuzzModel), which bench.fuzz.runner.fuzz drives; the caller closes it."""
 
     name: ClassVar[str] = "fuzz"
     label: ClassVar[str] = "fuzz target"
     kinds: tuple[str, ...]
 
-    def run(self, session: Any, kind: str, budget_s: float, seed: int, replay_only: bool,
-            corpus_dir: Any, generate_corpus: bool = True) -> Any:
-        """Fuzz (or replay the corpus) through ``kind``; returns bench.fuzz.runner.FuzzResult."""
-        ...
+    def open(self, session: Any, kind: str, reply_timeout_s: float = 2.0, port: str | None = None) -> Any: ...
 
 
 @runtime_checkable
@@ -180,8 +178,17 @@ class Ota(Protocol):
 
     def image_state(self) -> list[dict[str, Any]]: ...
 
-    def upload(self, image: bytes, slot_image: int = 0, timeout_s: float = 30.0) -> bool | None:
-        """Write ``image`` to the update slot; returns the device's sha ``match`` (None: not checked)."""
+    def upload(self, image: bytes, slot_image: int = 0, timeout_s: float = 30.0, resumes: int = 3) -> bool | None:
+        """Write ``image`` (an MCUboot image) to the update slot, resuming after a lost link; returns the
+        device's sha ``match`` (None: not checked)."""
+        ...
+
+    def test(self, digest: bytes) -> list[dict[str, Any]]:
+        """Boot the image with this hash once at the next reset (it rolls back unless confirmed)."""
+        ...
+
+    def confirm(self, digest: bytes | None = None) -> list[dict[str, Any]]:
+        """Confirm the running image (None), or make ``digest`` permanent."""
         ...
 
     def reset(self) -> None:

@@ -21,13 +21,39 @@ def _reference(args: argparse.Namespace) -> int:
             print(f"{name:28s} {getattr(bug, 'description', '')}")
         return 0
 
+    _check_reference_args(args)
     ms = lambda v: None if v is None else v / 1000  # noqa: E731
     return run(ReferenceOptions(
         board=args.board, sku=args.sku, profile=args.profile, interval_s=ms(args.interval_ms), phy=args.phy,
         data_length=args.data_length, per=args.per, jitter_s=ms(args.jitter_ms),
         supervision_timeout_s=ms(args.supervision_timeout_ms), seed=args.seed,
         battery_notify_interval_s=args.battery_notify_interval_s, bugs=args.bug,
-        settings=dict(_key_value(kv) for kv in args.set)))
+        settings=dict(_key_value(kv) for kv in args.set), pairing=args.pairing, passkey=args.passkey))
+
+
+OPTION_OF = {"board": "--board", "sku": "--sku", "profile": "--profile", "bugs": "--bug", "settings": "--set",
+             "interval_ms": "--interval-ms", "phy": "--phy", "data_length": "--data-length", "per": "--per",
+             "jitter_ms": "--jitter-ms", "supervision_timeout_ms": "--supervision-timeout-ms",
+             "battery_notify_interval_s": "--battery-notify-interval-s"}
+
+
+def _check_reference_args(args: argparse.Namespace) -> None:
+    """The same validation as a bench file's ``reference:`` section; the first problem ends the command."""
+    import pydantic
+
+    from bench.config import ReferenceSpec
+    from bench.errors import ConfigError
+
+    link = {k: getattr(args, k) for k in ("interval_ms", "phy", "data_length", "per", "jitter_ms",
+                                          "supervision_timeout_ms") if getattr(args, k) is not None}
+    try:
+        ReferenceSpec.model_validate(dict(board=args.board, sku=args.sku, profile=args.profile, link=link,
+                                          bugs=args.bug, settings=dict(_key_value(kv) for kv in args.set),
+                                          battery_notify_interval_s=args.battery_notify_interval_s))
+    except pydantic.ValidationError as exc:
+        err = exc.errors()[0]
+        option = next((OPTION_OF[str(x)] for x in reversed(err["loc"]) if str(x) in OPTION_OF), "")
+        raise ConfigError(f"{option}: {err['msg'].removeprefix('Value error, ')}") from None
 
 
 def _key_value(text: str) -> tuple[str, str]:
@@ -46,8 +72,7 @@ def _demo(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from bench.run import run_plan
 
-    extra = args.pytest_args[1:] if args.pytest_args[:1] == ["--"] else args.pytest_args
-    return run_plan(args.plan, args.bench, extra)
+    return run_plan(args.plan, args.bench, list(args.pytest_args))
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -84,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     ref.add_argument("--jitter-ms", type=float, help="extra delivery jitter, uniform 0..J ms")
     ref.add_argument("--supervision-timeout-ms", type=float, help="supervision timeout")
     ref.add_argument("--seed", type=int, help="seed for loss and jitter")
+    ref.add_argument("--pairing", choices=["none", "just-works", "passkey"], default="just-works",
+                     help="what the reference device accepts: no pairing, Just Works, or a displayed passkey")
+    ref.add_argument("--passkey", type=int, default=123456, help="the passkey the device displays (pairing passkey)")
     ref.add_argument("--battery-notify-interval-s", type=float, default=1.0)
     ref.add_argument("--bug", action="append", default=[], metavar="NAME",
                      help="switch on a seeded firmware bug (fuzzer validation); see --list-bugs")
@@ -105,7 +133,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a test plan (pytest with the plan's suites, limits and labels)")
     run.add_argument("plan", help="plan name in test_plans/ (e.g. smoke) or a path")
     run.add_argument("--bench", default=None, help="bench YAML (default: the plan's bench)")
-    run.add_argument("pytest_args", nargs=argparse.REMAINDER, help="extra pytest arguments (after --)")
+    run.epilog = "extra pytest arguments go after --: bench run smoke --bench lab.yaml -- -x -k battery"
+    run.set_defaults(pytest_args=[])
     run.set_defaults(fn=_run)
 
     report = sub.add_parser("report", help="single-file HTML report (Allure 3) from Allure results")
@@ -121,8 +150,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one subcommand. A bad bench file, plan or argument ends it with one line on stderr (exit 2)."""
+    from bench.errors import ConfigError
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    extra: list[str] = []
+    if "--" in argv:  # everything after -- goes to pytest (bench run), untouched by argparse
+        cut = argv.index("--")
+        argv, extra = argv[:cut], argv[cut + 1:]
     args = build_parser().parse_args(argv)
-    return int(args.fn(args) or 0)
+    if extra:
+        if not hasattr(args, "pytest_args"):
+            build_parser().error(f"arguments after -- are for `bench run` only: {' '.join(extra)}")
+        args.pytest_args = extra
+    try:
+        return int(args.fn(args) or 0)
+    except ConfigError as exc:
+        print(f"bench {args.command}: {str(exc).removeprefix(f'{ConfigError.TAG}: ')}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"bench {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

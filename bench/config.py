@@ -10,14 +10,16 @@ A bench file is found by path, or by name in the project's benches folder, then 
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal, Optional
+from typing import TYPE_CHECKING, Annotated, Literal, Optional, Union
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from bench import boards, project
 from bench.errors import ConfigError
-from bench.yamlconf import load_model
+from bench.power.states import STATE_IDS, STATES
+from bench.yamlconf import line_of, load_yaml, validate
 
 if TYPE_CHECKING:
     from bench.dut.consoles import ConsoleDriver
@@ -64,9 +66,35 @@ class ReferenceSpec(Strict):
         return _known_profile(v)
     seed: Optional[int] = None
     battery_notify_interval_s: float = Field(1.0, gt=0)
+    pairing: Literal["none", "just-works", "passkey"] = Field(
+        "just-works", description="pairing the reference device accepts: none, just-works (LE SC, no I/O), "
+                                  "passkey (LE SC, the device displays 'passkey' on its console)")
+    passkey: int = Field(123456, ge=0, le=999999)
     bugs: list[str] = []
     settings: dict[str, str] = {}
     extra_args: list[str] = []
+
+    @field_validator("bugs")
+    @classmethod
+    def _known_bugs(cls, bugs: list[str], info: ValidationInfo) -> list[str]:
+        profile = info.data.get("profile")
+        if bugs and profile is not None:
+            known = known_bugs(profile)
+            unknown = [b for b in bugs if b not in known]
+            if unknown:
+                raise ValueError(f"unknown bug {', '.join(map(repr, unknown))} for profile {profile} "
+                                 f"(known: {', '.join(sorted(known)) or 'none'})")
+        return bugs
+
+    @field_validator("settings")
+    @classmethod
+    def _known_settings(cls, settings: dict[str, str]) -> dict[str, str]:
+        from bench.reference.settings import check
+
+        problems = check(settings)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return settings
 
 
 class ConsoleSpec(Strict):
@@ -131,8 +159,27 @@ class ConsoleSpec(Strict):
                               reset_reason_command=self.reset_reason_command)
 
 
+class ConnectionSpec(Strict):
+    """Connection parameters and PHY the phone side asks for (None: the stack's default)."""
+
+    interval_ms: Optional[float] = Field(None, ge=7.5, le=4000)
+    latency: Optional[int] = Field(None, ge=0, le=499, description="peripheral latency, in connection events")
+    supervision_timeout_ms: Optional[float] = Field(None, ge=100, le=32000)
+    phy: Optional[Literal["1M", "2M"]] = None
+
+
 class BleSpec(Strict):
     backend: Literal["default", "bumble"] = "default"
+    adapter: Optional[str] = Field(None, pattern=r"^hci[0-9]+$",
+                                   description="BlueZ adapter for the default backend on Linux (hci0, hci1, ...)")
+    link: ConnectionSpec = ConnectionSpec()
+    unapplied: Literal["refuse", "record"] = Field(
+        "refuse", description="link settings this backend cannot apply: refuse to run, or run and record them")
+    pairing: Optional[Literal["none", "just-works", "passkey", "auto"]] = Field(
+        None, description="pairing the DUT's firmware offers (None: unknown, pairing tests skip); "
+                          "'auto' = the reference bench's")
+    passkey: Optional[int] = Field(None, ge=0, le=999999,
+                                   description="passkey for passkey-entry pairing (else read from the DUT's console)")
     hci: Optional[str] = Field(None, description="Bumble transport for backend 'bumble'; 'auto' = reference bench")
     name: Optional[str] = None
     address: Optional[str] = None
@@ -147,6 +194,11 @@ class BleSpec(Strict):
             raise ValueError("give the DUT's BLE 'name' or 'address' (or 'auto' on a reference bench)")
         if self.backend == "bumble" and not self.hci:
             raise ValueError("backend 'bumble' needs 'hci' (a Bumble transport such as usb:0)")
+        if self.adapter and self.backend == "bumble":
+            raise ValueError("'adapter' names a BlueZ adapter for the default backend; with backend 'bumble' "
+                             "choose the controller with 'hci' (e.g. usb:1 or hci-socket:1)")
+        if self.adapter and not sys.platform.startswith("linux"):
+            raise ValueError(f"'adapter' selects a BlueZ adapter (Linux); bleak on {sys.platform} uses the system's one")
         return self
 
 
@@ -166,13 +218,75 @@ class DutSpec(Strict):
                                                       "radio); 'auto' = the reference bench's glp_serial pty")
 
 
+class MarkerSpec(Strict):
+    """How the DUT's state reaches the meter's logic inputs (PPK2 D0..D7): which bits, which value = which state."""
+
+    mask: int = Field(0xFF, ge=1, le=0xFF, description="logic inputs that carry the state (bit k = input Dk)")
+    states: Union[Literal["glassbench"], dict[int, str]] = Field(
+        description="masked input value → power state; 'glassbench' = the firmware contract of docs/power.md "
+                    "(state ids of bench/power/states.py)")
+
+    @field_validator("states")
+    @classmethod
+    def _known_states(cls, v: object) -> object:
+        if isinstance(v, dict):
+            unknown = sorted({s for s in v.values() if s not in STATES})
+            if unknown:
+                raise ValueError(f"unknown power state(s) {', '.join(unknown)} (known: {', '.join(STATES)})")
+            bad = sorted(k for k in v if not 0 <= k <= 0xFF)
+            if bad:
+                raise ValueError(f"marker values must be 0..255, got {bad}")
+        return v
+
+    def names(self) -> dict[int, str]:
+        """Masked value → state name."""
+        if isinstance(self.states, dict):
+            return dict(self.states)
+        return {i: s for s, i in STATE_IDS.items()}
+
+
 class PowerSpec(Strict):
+    """The power instrument. Voltages are checked against the DUT board's supply ratings (``load_bench``)."""
+
     kind: Literal["ppk2", "visa"]
     resource: str = Field(description="PPK2 serial port, or VISA resource string; 'auto' on a reference bench")
-    supply_voltage_v: float = Field(3.7, gt=0, le=5.5)
-    mode: Literal["source", "ampere"] = Field("source", description="PPK2: source meter (powers the DUT) or ampere meter")
+    mode: Optional[Literal["source", "ampere"]] = Field(
+        None, validate_default=True, description="PPK2 only, required: 'source' powers the DUT, 'ampere' measures in series with its own supply")
+    supply_voltage_v: Optional[float] = Field(
+        None, gt=0, le=5.5, description="volts fed to the DUT (default: the board's vdd_v); PPK2 ampere mode: the "
+                                        "DUT's own supply voltage, used for the meter's calibration only")
+    allow_over_voltage: bool = Field(False, description="permit a supply voltage above the board's recommended maximum")
+    current_limit_a: Optional[float] = Field(None, gt=0, le=10, description="supply current limit (default: the "
+                                                                            "board's); the PPK2 has none")
+    channel: int = Field(1, ge=1, le=4, description="output channel of a multi-channel supply (N6705C slot, DP832 CHn)")
+    range_a: Optional[float] = Field(None, gt=0, description="fixed current range (amperes); none = auto-range")
+    markers: Optional[MarkerSpec] = Field(None, description="PPK2 logic-input wiring; none = states come from the "
+                                                            "console log or the test's own actions")
     sample_rate_hz: float = Field(100_000, gt=0)
     timeout_s: float = Field(5.0, gt=0)
+
+    @field_validator("mode", mode="after")
+    @classmethod
+    def _mode_for_kind(cls, v: Optional[str], info: ValidationInfo) -> Optional[str]:
+        kind = info.data.get("kind")
+        if kind == "ppk2" and v is None:
+            raise ValueError("a PPK2 needs 'mode: source' (it powers the DUT) or 'mode: ampere' (in series with the "
+                             "DUT's own supply); there is no default, a wrong guess can over-volt the board")
+        if kind == "visa" and v is not None:
+            raise ValueError("'mode' is for kind ppk2; a VISA supply always sources")
+        return v
+
+    @field_validator("markers", mode="after")
+    @classmethod
+    def _markers_need_inputs(cls, v: Optional[MarkerSpec], info: ValidationInfo) -> Optional[MarkerSpec]:
+        if info.data.get("kind") == "visa" and v is not None:
+            raise ValueError("'markers' needs logic inputs (kind ppk2); VISA meters take states from the console")
+        return v
+
+    @property
+    def sources(self) -> bool:
+        """True when the instrument feeds the DUT (so its voltage must respect the board's ratings)."""
+        return self.kind == "visa" or self.mode == "source"
 
 
 class RigSpec(Strict):
@@ -197,11 +311,20 @@ class BenchConfig(Strict):
         autos = [f for f, v in (("dut.console.port", self.dut.console and self.dut.console.port),
                                 ("dut.ble.name", self.dut.ble.name), ("dut.ble.address", self.dut.ble.address),
                                 ("dut.ble.hci", self.dut.ble.hci), ("dut.glp_port", self.dut.glp_port),
+                                ("dut.ble.pairing", self.dut.ble.pairing),
                                 ("power.resource", self.power and self.power.resource),
                                 ("rig.address", self.rig and self.rig.address)) if v == AUTO]
         if autos and self.reference is None:
             raise ValueError(f"{', '.join(autos)} set to 'auto' but there is no 'reference:' section to supply it")
         return self
+
+
+def known_bugs(profile: str) -> dict[str, str]:
+    """The seeded bugs the reference device of ``profile`` has (name -> what it does)."""
+    from bench.profiles import get_profile
+
+    seeded = get_profile(profile).seeded_bugs
+    return dict(seeded()) if seeded is not None else {}
 
 
 def _known_profile(name: str) -> str:
@@ -220,5 +343,47 @@ def find_bench(name_or_path: str | Path | None = None) -> Path:
 
 
 def load_bench(path: str | Path | None = None) -> BenchConfig:
-    """Load and validate a bench file (default: the reference bench)."""
-    return load_model(BenchConfig, find_bench(path))
+    """Load and validate a bench file (default: the reference bench), including its power safety checks."""
+    found = find_bench(path)
+    data, lines = load_yaml(found)
+    config = validate(BenchConfig, data, lines, found)
+    problem = power_problem(config)
+    if problem is not None:
+        field, message = problem
+        raise ConfigError(f"{found}:{line_of(lines, ('power', field))}: power.{field}: {message}")
+    return config
+
+
+def supply_voltage_v(config: BenchConfig) -> float:
+    """The voltage the bench feeds (or, PPK2 ampere mode, assumes for) the DUT: the file's, else the board's."""
+    assert config.power is not None
+    spec = config.power.supply_voltage_v
+    return spec if spec is not None else boards.get(config.dut.board).supply.vdd_v
+
+
+def current_limit_a(config: BenchConfig) -> float:
+    """The supply current limit: the bench file's, else the board's default."""
+    assert config.power is not None
+    spec = config.power.current_limit_a
+    return spec if spec is not None else boards.get(config.dut.board).supply.current_limit_a
+
+
+def max_voltage_v(config: BenchConfig) -> float | None:
+    """The highest voltage the harness may source to this DUT (None: no cap, allow_over_voltage)."""
+    assert config.power is not None
+    return None if config.power.allow_over_voltage else boards.get(config.dut.board).supply.vdd_max_v
+
+
+def power_problem(config: BenchConfig) -> tuple[str, str] | None:
+    """(field, message) when the power section would feed the board more than it is rated for."""
+    power = config.power
+    if power is None or not power.sources or power.allow_over_voltage:
+        return None
+    supply = boards.get(config.dut.board).supply
+    volts = supply_voltage_v(config)
+    if volts > supply.vdd_max_v:
+        return ("supply_voltage_v",
+                f"{volts:g} V is above the {config.dut.board} board's recommended maximum {supply.vdd_max_v:g} V "
+                f"(absolute maximum rating {supply.vdd_abs_max_v:g} V, {supply.reference or 'board file'}); "
+                f"lower it, or set allow_over_voltage: true if you mean it")
+    return None

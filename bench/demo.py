@@ -107,8 +107,9 @@ def read_environment(path: Path) -> dict[str, str]:
 
 def main(bench_path: str | None = None, plan: str = "demo") -> int:
     from bench.report.main import report_main
-    from bench.run import run_plan
+    from bench.run import pytest_args_for_run, run_plan
 
+    pytest_args_for_run(plan, bench_path)  # a bad plan or bench file stops here: nothing cleared, no report
     OUT.mkdir(exist_ok=True)
     (OUT / "measurements.jsonl").unlink(missing_ok=True)
     print(f"glassbench demo: plan '{plan}' on {bench_path or 'the reference bench'} "

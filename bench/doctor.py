@@ -1,8 +1,11 @@
 """`bench doctor`: what is attached to this machine, and is it enough for a bench file and a plan?
 
 Lists serial ports (with their stable /dev/serial/by-id names), VISA resources, PPK2s, BLE adapters
-and sound devices; checks the report toolchain; validates a bench file and a plan. Every problem
-comes with the command or file change that fixes it.
+and sound devices; checks the report toolchain; validates a bench file and a plan. With a bench file
+it also checks what that bench needs (bench/doctor_checks.py): BlueZ (bluetoothd, org.bluez on D-Bus,
+the adapter powered, rfkill), that the DUT is advertising (a short scan through the bench's backend;
+a reference bench is started for it), the rig's sound devices by name, and ``*IDN?`` on LAN
+instruments. Each finding is one line — ok / WARN / FAIL — with its fix on the same line.
 """
 
 from __future__ import annotations
@@ -193,23 +196,66 @@ def check_plan(plan_file: str | Path) -> list[Finding]:
     return found
 
 
+def bench_needs(bench_file: str | Path, scan_timeout_s: float = 5.0) -> list[tuple[str, list[Finding]]]:
+    """What a valid bench file needs from this host: BlueZ, the DUT on air, sound devices, LAN instruments."""
+    from bench import doctor_checks as dc
+    from bench.config import load_bench
+    from bench.session import BenchSession
+
+    try:
+        config = load_bench(bench_file)
+    except (ConfigError, ValueError):
+        return []   # check_bench reported it
+    ble = config.dut.ble
+    sections = [("BlueZ", dc.bluez(getattr(ble, "adapter", None) or "hci0", needed=ble.backend == "default",
+                                   why="" if ble.backend == "default" else "this bench uses Bumble: not needed")),
+                ("sound devices by name", dc.sound_devices_named(config.rig))]
+    try:
+        session = BenchSession(config, out_dir=Path(config.out_dir) / "doctor").start()
+    except Exception as exc:  # noqa: BLE001 - a reference bench that does not start is a finding
+        return sections + [("DUT", [Finding("error", f"the bench did not start: {exc}", "run `bench reference` by hand "
+                                                                                       "to see why")])]
+    try:
+        resources = [session.endpoint(config.power.resource, "scpi")] if config.power and config.power.kind == "visa" \
+            else []
+        bluez_down = ble.backend == "default" and any(f.level == "error" for f in sections[0][1])
+        advertising = [Finding("error", "DUT not scanned for: BlueZ is unavailable (see BlueZ above)")] if bluez_down \
+            else dc.dut_advertising(session, scan_timeout_s)
+        sections += [("DUT advertising", advertising),
+                     ("LAN instruments", dc.lan_instruments([r for r in resources if r]))]
+    finally:
+        session.close()
+    return sections
+
+
+MARKS = {"ok": "ok  ", "info": "-   ", "warn": "WARN", "error": "FAIL"}
+
+
+def format_finding(f: Finding) -> str:
+    """One line: mark, text, and the fix on the same line."""
+    text = " ".join(f.text.split())
+    return f"  {MARKS[f.level]} {text}" + (f"  (fix: {f.fix})" if f.fix else "")
+
+
 def doctor_main(bench_file: str | Path | None = None, plan_file: str | Path | None = None) -> int:
     """Print the inventory and checks; 1 if anything needed by the bench file or plan is missing."""
+    from bench import doctor_checks as dc
+
     visa = visa_resources()
     sections = [("serial ports", serial_ports()), ("VISA resources", visa), ("PPK2", ppk2s()),
                 ("BLE adapters", ble_adapters()), ("sound devices", sound_devices()), ("toolchain", toolchain())]
-    if bench_file is not None:
+    if bench_file is None:
+        sections.append(("BlueZ", dc.bluez(needed=False, why="needed by benches with dut.ble.backend: default")))
+    else:
         sections.append((f"bench file {bench_file}", check_bench(bench_file, [f.text for f in visa if f.level == "ok"])))
+        sections += bench_needs(bench_file)
     if plan_file is not None:
         sections.append((f"plan {plan_file}", check_plan(plan_file)))
     errors = 0
     for title, findings in sections:
         print(f"{title}:")
         for f in findings:
-            mark = {"ok": "ok     ", "info": "-      ", "warn": "WARN   ", "error": "MISSING"}[f.level]
-            print(f"  {mark} {f.text}")
-            if f.fix:
-                print(f"          fix: {f.fix}")
+            print(format_finding(f))
             errors += f.level == "error"
     print(f"doctor: {errors} problem(s)" if errors else "doctor: nothing missing")
     return 1 if errors else 0

@@ -68,3 +68,9 @@ class ConfigError(BenchError):
     """A bench file or test plan is malformed; the message names file, line and field."""
 
     TAG = "CONFIG ERROR"
+
+
+class PairingFailed(BenchError):
+    """Pairing or bonding with the device failed (refused, wrong passkey, lost bond)."""
+
+    TAG = "PAIRING FAILED"

@@ -17,7 +17,6 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Annotated, Any, Literal, Mapping
 
-import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from bench import _data, boards, project
@@ -32,7 +31,7 @@ from bench.limits import (
     parse_quantity,
     split_variant,
 )
-from bench.yamlconf import Lines, line_of, load_yaml
+from bench.yamlconf import Lines, compose, duplicate_keys, line_of, load_yaml
 
 PLANS_DIR = project.builtin_folder("test_plans")  # glassbench's own plans (read only)
 DEFAULT_BENCH = "fixtures/benches/reference.yaml"
@@ -202,12 +201,12 @@ def load_plan(name_or_path: str | Path, catalogue: Catalogue | None = None) -> P
     """Load and validate a plan; raises PlanError listing every problem with file:line and field."""
     path = find_plan(name_or_path)
     try:
-        data, lines = load_yaml(path)
+        data, lines = load_yaml(path, refuse_duplicates=False)
     except ConfigError as exc:  # "CONFIG ERROR: file:line: not valid YAML: ..."
         where, _, msg = str(exc).removeprefix(f"{ConfigError.TAG}: ").partition(": ")
         raise PlanError([(where, "", msg)]) from None
     marks = Marks(str(path), lines)
-    duplicates = _duplicate_keys(path)
+    duplicates = duplicate_keys(compose(path), path)
     if duplicates:
         raise PlanError(duplicates)
     if not isinstance(data, dict):
@@ -224,30 +223,6 @@ def load_plan(name_or_path: str | Path, catalogue: Catalogue | None = None) -> P
     if problems:
         raise PlanError(problems)
     return plan
-
-
-def _duplicate_keys(path: Path) -> list[tuple[str, str, str]]:
-    """PyYAML keeps the last of two equal keys silently; in a plan that hides a limit, so refuse it."""
-    found: list[tuple[str, str, str]] = []
-
-    def walk(node: yaml.Node, prefix: tuple) -> None:
-        if isinstance(node, yaml.MappingNode):
-            seen: dict[str, int] = {}
-            for key, value in node.value:
-                line = key.start_mark.line + 1
-                if key.value in seen:
-                    found.append((f"{path}:{line}", ".".join(map(str, prefix + (key.value,))),
-                                  f"duplicate key (first defined at line {seen[key.value]})"))
-                seen.setdefault(key.value, line)
-                walk(value, prefix + (key.value,))
-        elif isinstance(node, yaml.SequenceNode):
-            for i, item in enumerate(node.value):
-                walk(item, prefix + (i,))
-
-    root = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
-    if root is not None:
-        walk(root, ())
-    return found
 
 
 def check_plan(plan: Plan, cat: Catalogue, marks: Marks) -> list[tuple[str, str, str]]:

@@ -14,7 +14,7 @@ import pytest
 
 from bench import project
 from bench.config import BenchConfig, load_bench
-from bench.errors import BenchError
+from bench.errors import BenchError, ConfigError
 from bench.measure import Measurement, Recorder
 from bench.plan import limits_source, load_plan
 from bench.report.allure import EnvironmentInfo, apply_allure_labels, write_categories, write_environment
@@ -66,7 +66,11 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{name}: {text}")
     project.use(config.rootpath)  # plans, benches, boards, corpus and out are looked up from here
     plan = config.getoption("--plan", default=None)
-    config._glassbench_plan = load_plan(plan) if plan else None  # type: ignore[attr-defined]
+    try:  # a bad plan or bench file is one line and exit 4, not an error in every test
+        config._glassbench_plan = load_plan(plan) if plan else None  # type: ignore[attr-defined]
+        config._glassbench_bench = load_bench(config.getoption("--bench", default=None))  # type: ignore[attr-defined]
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -84,8 +88,8 @@ def plan(pytestconfig: pytest.Config) -> Any:
 
 @pytest.fixture(scope="session")
 def bench_config(pytestconfig: pytest.Config) -> BenchConfig:
-    """The validated bench file."""
-    return load_bench(pytestconfig.getoption("--bench"))
+    """The validated bench file (validated once, at start-up)."""
+    return getattr(pytestconfig, "_glassbench_bench", None) or load_bench(pytestconfig.getoption("--bench"))
 
 
 @pytest.fixture(scope="session")
@@ -100,7 +104,9 @@ def bench(bench_config: BenchConfig, bench_out: Path, pytestconfig: pytest.Confi
     """The bench session: the reference bench process (if the bench file has one) and the loop."""
     from bench.session import BenchSession
 
-    session = BenchSession(bench_config, bench_out)
+    plan = getattr(pytestconfig, "_glassbench_plan", None)
+    session = BenchSession(with_plan_radio(bench_config, plan), bench_out)
+    session.plan = plan  # type: ignore[attr-defined]  # the DUT asks for the plan's link settings
     try:
         session.start()
     except BenchError:
@@ -136,6 +142,20 @@ def dut(bench: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
         device.console.check_no_crash(mark, allow_reboot=device.allow_reboot)
 
 
+@pytest.fixture
+def bonded_dut(dut: Any) -> Iterator[Any]:
+    """The DUT paired and bonded the way the bench file says it pairs (``dut.ble.pairing``; passkey from
+    ``dut.ble.passkey`` or the DUT's console); the bond is removed afterwards. Skips when the DUT does not pair."""
+    if dut.pairing_mode in (None, "none"):
+        pytest.skip(f"DUT pairing is {dut.pairing_mode or 'not declared (dut.ble.pairing)'}")
+    dut.pair(passkey=dut.displayed_passkey if dut.pairing_mode == "passkey" else None)
+    yield dut
+    try:
+        dut.unpair()
+    except BenchError:
+        pass
+
+
 @pytest.fixture(scope="session")
 def recorder(bench_out: Path, bench_config: BenchConfig, plan: Any) -> Recorder:
     """Measurements of this session; limits come from the plan (per the DUT's SKU) unless a test gives them."""
@@ -151,6 +171,20 @@ def measure(recorder: Recorder, request: pytest.FixtureRequest) -> Callable[...,
                  **kwargs: Any) -> Measurement:
         return recorder.measure(request.node.nodeid, name, value, unit, low, high, **kwargs)
     return _measure
+
+
+def with_plan_radio(config: BenchConfig, plan: Any) -> BenchConfig:
+    """The plan's radio-model link settings (data length, PER, jitter) applied to the reference bench's radio."""
+    if plan is None or config.reference is None:
+        return config
+    p = plan.parameters.link
+    ms = lambda v: None if v is None else v * 1000  # noqa: E731
+    radio = {k: v for k, v in (("data_length", p.data_length), ("per", p.per), ("jitter_ms", ms(p.jitter_s)))
+             if v is not None}
+    if not radio:
+        return config
+    reference = config.reference.model_copy(update={"link": config.reference.link.model_copy(update=radio)})
+    return config.model_copy(update={"reference": reference})
 
 
 def _write_allure_files(config: pytest.Config, session: Any) -> None:
@@ -176,6 +210,8 @@ def _write_allure_files(config: pytest.Config, session: Any) -> None:
     info.instruments.update(getattr(session, "instrument_identities", {}))
     if dut is not None and dut._capabilities is not None:
         info.profile, info.capabilities = dut.profile.name, sorted(dut._capabilities)
+    if dut is not None:
+        info.link = dut.link.environment()
     write_environment(alluredir, info)
     write_categories(alluredir)
 

@@ -33,7 +33,7 @@ FOLDERS = {"tests": "tests", "test_plans": "test_plans", "benches": "fixtures/be
 #: where each kind lives inside glassbench's built-in data (bench._data.root())
 BUILTIN = {"tests": "tests", "test_plans": "test_plans", "benches": "fixtures/benches", "boards": "fixtures/boards",
            "corpus": "fixtures/corpus", "instruments": "fixtures/instruments",
-           "power_profiles": "fixtures/power_profiles", "catalogue": "fixtures"}
+           "power_profiles": "fixtures/power_profiles", "keys": "fixtures/keys", "catalogue": "fixtures"}
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,8 @@ class ReferenceProcess:
     def __init__(self, spec: ReferenceSpec, log_path: Path, timeout_s: float = 30.0) -> None:
         args = [sys.executable, "-m", "bench.cli", "reference", "--board", spec.board, "--sku", spec.sku,
                 "--profile", spec.profile,
-                "--battery-notify-interval-s", str(spec.battery_notify_interval_s)]
+                "--battery-notify-interval-s", str(spec.battery_notify_interval_s),
+                "--pairing", spec.pairing, "--passkey", str(spec.passkey)]
         link = spec.link
         value: object
         for flag, value in (("--interval-ms", link.interval_ms), ("--phy", link.phy),

@@ -19,24 +19,65 @@ M = TypeVar("M", bound=pydantic.BaseModel)
 Lines = dict[tuple[Any, ...], int]
 
 
-def load_yaml(path: str | Path) -> tuple[Any, Lines]:
-    """Parse ``path``; returns the data and a map from key path (tuple) to 1-based line."""
+def read_text(path: str | Path) -> str:
+    """A hand-edited file as UTF-8 text; unreadable or not UTF-8 → ConfigError naming file, line and byte."""
     path = Path(path)
     try:
-        text = path.read_text()
+        raw = path.read_bytes()
     except OSError as e:
         raise ConfigError(f"{path}: cannot read: {e.strerror}") from e
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[:e.start].count(b"\n") + 1
+        raise ConfigError(f"{path}:{line}: not UTF-8 text (byte 0x{raw[e.start]:02x} at offset {e.start}); "
+                          f"save the file as UTF-8") from None
+
+
+def compose(path: str | Path) -> yaml.Node | None:
+    try:
+        return yaml.compose(read_text(path), Loader=yaml.SafeLoader)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        raise ConfigError(f"{where}: not valid YAML: {getattr(e, 'problem', e)}") from e
+        raise ConfigError(f"{where}: not valid YAML: {getattr(e, 'problem', e)}") from None
+
+
+def load_yaml(path: str | Path, refuse_duplicates: bool = True) -> tuple[Any, Lines]:
+    """Parse ``path``; returns the data and a map from key path (tuple) to 1-based line. Two equal keys
+    in one mapping are refused (PyYAML would keep the last silently)."""
+    node = compose(path)
     lines: Lines = {}
     if node is not None:
         _record(node, (), lines)
-    data = yaml.safe_load(text)
+        duplicates = duplicate_keys(node, path) if refuse_duplicates else []
+        if duplicates:
+            raise ConfigError("\n".join(f"{where}: {field}: {msg}" for where, field, msg in duplicates))
+    data = yaml.safe_load(read_text(path))
     return data, lines
+
+
+def duplicate_keys(node: yaml.Node | None, path: str | Path) -> list[tuple[str, str, str]]:
+    """(file:line, field, message) for every key that repeats one before it in the same mapping."""
+    found: list[tuple[str, str, str]] = []
+
+    def walk(node: yaml.Node, prefix: tuple[Any, ...]) -> None:
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, int] = {}
+            for key, value in node.value:
+                line = key.start_mark.line + 1
+                if key.value in seen:
+                    found.append((f"{path}:{line}", ".".join(map(str, prefix + (key.value,))),
+                                  f"duplicate key (first defined at line {seen[key.value]})"))
+                seen.setdefault(key.value, line)
+                walk(value, prefix + (key.value,))
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                walk(item, prefix + (i,))
+
+    if node is not None:
+        walk(node, ())
+    return found
 
 
 def _record(node: yaml.Node, prefix: tuple[Any, ...], lines: Lines) -> None:

@@ -25,7 +25,6 @@ from bench.config import load_bench  # noqa: E402
 from bench.fuzz.cli import FUZZ_BENCH  # noqa: E402
 from bench.fuzz.corpus import CorpusDatabase  # noqa: E402
 from bench.fuzz.runner import FuzzResult, fuzz  # noqa: E402
-from bench.profiles.glp.fuzz_targets import TARGETS  # noqa: E402
 from bench.reference.bugs import BUGS  # noqa: E402
 from bench.session import BenchSession  # noqa: E402
 
@@ -35,12 +34,11 @@ def run(kind: str, bugs: list[str], budget_s: float, seed: int, out: Path) -> Fu
     assert config.reference is not None, "the fuzz benchmark needs a reference bench"
     config.reference.bugs = bugs
     with tempfile.TemporaryDirectory() as tmp, BenchSession(config, out) as session:
-        target = TARGETS[kind](session)
+        model = session.dut.need("fuzz").open(session, kind)  # the DUT's profile decides what is fuzzed
         try:
-            target.discover()
-            return fuzz(target, budget_s, seed, CorpusDatabase(tmp, read_corpus=False), shrink_budget_s=30)
+            return fuzz(model, budget_s, seed, CorpusDatabase(tmp, key=model.corpus_key, read_corpus=False), shrink_budget_s=30)
         finally:
-            target.close()
+            model.close()
 
 
 def main() -> int:

@@ -158,9 +158,13 @@ def scpi_bench() -> dict:
     asyncio.run_coroutine_threadsafe(server.start(), loop).result(5)
     res = pyvisa.ResourceManager("@py").open_resource(server.resource, read_termination="\n",
                                                       write_termination="\n", timeout=10_000)
-    for cmd in ("OUTP ON,(@1)", "FORM REAL", "SENS:SWE:TINT 10.24e-6,(@1)", "SENS:SWE:POIN 100000,(@1)",
-                "INIT:ACQ (@1)", "TRIG:ACQ (@1)"):
+    for cmd in ("CURR:LIM 0.1,(@1)", "OUTP ON,(@1)", "FORM REAL", "SENS:FUNC:CURR ON,(@1)",
+                "SENS:SWE:TINT 10.24e-6,(@1)", "SENS:SWE:POIN 100000,(@1)", "TRIG:ACQ:SOUR BUS,(@1)", "INIT:ACQ (@1)"):
         res.write(cmd)
+    deadline = time.monotonic() + 5
+    while not int(res.query("STAT:OPER:COND? (@1)")) & 8:   # WTG-meas: the trigger is accepted only now
+        assert time.monotonic() < deadline, "the simulated N6705C never reached WTG"
+    res.write("TRIG:ACQ (@1)")
     res.query("*OPC?")
     time.sleep(1.1)  # let the 1.024 s acquisition window pass so only transfer/render is timed
 

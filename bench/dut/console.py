@@ -122,7 +122,8 @@ class Console:
 
     # -- expect and commands ------------------------------------------------------------------------
     def expect(self, pattern: str | re.Pattern[str], timeout_s: float = 5.0) -> re.Match[str]:
-        """Wait for ``pattern`` in the rendered console lines; consumes the lines through the match."""
+        """Wait for ``pattern`` in the rendered console lines since the last match or command; consumes
+        the lines through the match."""
         regex = re.compile(pattern) if isinstance(pattern, str) else pattern
 
         def scan() -> re.Match[str] | None:
@@ -139,7 +140,9 @@ class Console:
 
         An answer the driver knows as a shell error (``cmd: command not found``) raises ShellError.
         """
-        start = self.mark()
+        with self._cond:
+            start = len(self.records)
+            self._expect_from = start  # like a terminal cleared: expect() looks at what comes after this
         self.link.write(cmd.encode() + b"\r")
         wanted = cmd.strip()
 
@@ -165,7 +168,8 @@ class Console:
         start = self.mark() if since is None else since
 
         def booted() -> int | None:
-            return next((i for i in range(start, len(self.records)) if self.driver.boot(self.records[i].text)), None)
+            starts = self.driver.boot_starts([r.text for r in self.records[start:]])
+            return start + starts[0] if starts else None
         index = self._wait(booted, timeout_s, "no boot banner")
         if index in self.boots:
             return self.boots[index]
@@ -176,6 +180,10 @@ class Console:
                 return True
             if any(p.search(r.text) for p in self.driver.ready_patterns for r in later):
                 return True
+            if self.driver.bootloader_patterns and any(p.search(self.records[index].text)
+                                                       for p in self.driver.bootloader_patterns) \
+                    and not any(self.driver.boot(r.text) for r in later):
+                return None  # the boot loader may be quiet for a while (image swap): wait for the application
             last_s = (later[-1] if later else self.records[index]).host_time_s
             return True if time.monotonic() - last_s > BOOT_SETTLE_S else None
         try:
@@ -228,7 +236,7 @@ class Console:
                 context += [r.text for r in records[n + 1:n + 40] if any(p.search(r.text) for p in self.driver.context_patterns)]
                 what = _first_group(m) or rec.text
                 raise DutCrash(f"{self.driver.name} crash on console {self.link.port}: {what}\n" + "\n".join(context))
-        boots = [since + n for n, rec in enumerate(records) if self.driver.boot(rec.text)]
+        boots = [since + n for n in self.driver.boot_starts([r.text for r in records])]
         for k, index in enumerate(boots):
             info = self.boots.get(index)
             if info is None:

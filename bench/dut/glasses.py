@@ -7,15 +7,21 @@ reads like a bench procedure: ``dut.console.command("version")``, ``dut.device_i
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
-from typing import TYPE_CHECKING, Any, Awaitable, TypeVar
+import re
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeVar
+
+from bleak.exc import BleakError
 
 from bench.capabilities import capability, label
 from bench.dut import sig
 from bench.dut.console import BootInfo, Console
 from bench.dut.sig import BATTERY_LEVEL, DIS, LINK_TEST_ECHO, LINK_TEST_STREAM, sig_uuid
-from bench.errors import DutTimeout, LinkLost
+from bench.errors import DutTimeout, LinkLost, PairingFailed
+from bench.links import link_params
 from bench.links.ble import BleLink, Notification
+from bench.links.link_params import LinkRequest, LinkState
 from bench.links.loop import LoopThread, LoopTimeout
 from bench.links.serial import SerialLink
 from bench.profiles import DeviceProfile, get_profile
@@ -24,6 +30,7 @@ if TYPE_CHECKING:
     from bench.session import BenchSession
 
 T = TypeVar("T")
+PASSKEY_LINE = re.compile(r"Passkey for \S+: (\d{6})")
 
 
 # the SIG names, kept here for suites that import them from the facade
@@ -58,6 +65,8 @@ class Dut:
         self.allow_reboot = False  # set by reboot(); the plugin resets it per test
         self._capabilities: dict[str, Any] | None = None
         self.capabilities_so_far: dict[str, Any] = {}  # what a profile sees while it attaches
+        self.pairing_mode: str | None = None  # none | just-works | passkey (dut.ble.pairing); None: unknown
+        self.passkey: int | None = None  # dut.ble.passkey; else the console's "Passkey for" line
 
     @classmethod
     def from_config(cls, session: "BenchSession") -> "Dut":
@@ -70,11 +79,18 @@ class Dut:
             from bench.links.bumble_backend import BumbleClient, BumbleScanner
 
             backend, scan_backend = BumbleClient, BumbleScanner
-            kwargs["bumble"] = {"hci": session.endpoint(ble_cfg.hci, "hci"), "mtu": ble_cfg.mtu}
+        request = link_request(session)
+        if ble_cfg.backend == "bumble":
+            kwargs["bumble"] = {"hci": session.endpoint(ble_cfg.hci, "hci"), "mtu": request.mtu or ble_cfg.mtu}
+        missing = link_params.unsupported(request, ble_cfg.backend, reference=cfg.reference is not None,
+                                          adapter=ble_cfg.adapter)
+        link_params.refuse_or_record(request, missing, ble_cfg.unapplied, f"bench {cfg.name!r} (dut.ble.link / "
+                                                                           "the plan's parameters.link)")
         ble = BleLink(name=session.endpoint(ble_cfg.name, "name"), address=session.endpoint(ble_cfg.address, "address"),
                       backend=backend, scan_backend=scan_backend, backend_kwargs=kwargs,
                       scan_timeout_s=ble_cfg.scan_timeout_s, connect_timeout_s=ble_cfg.connect_timeout_s,
-                      connect_retries=ble_cfg.connect_retries)
+                      connect_retries=ble_cfg.connect_retries, adapter=ble_cfg.adapter, link_request=request,
+                      not_applied=missing)
         console = None
         boot_timeout_s = 10.0
         reboot_command = "kernel reboot cold"
@@ -87,8 +103,11 @@ class Dut:
             console = Console(link, driver=driver)
             boot_timeout_s = cfg.dut.console.boot_timeout_s
             reboot_command = driver.reboot_command
-        return cls(session.loop, ble, console, Identity(cfg.dut.board, cfg.dut.sku), boot_timeout_s=boot_timeout_s,
-                   profile=get_profile(cfg.dut.profile), reboot_command=reboot_command, session=session)
+        dut = cls(session.loop, ble, console, Identity(cfg.dut.board, cfg.dut.sku), boot_timeout_s=boot_timeout_s,
+                  profile=get_profile(cfg.dut.profile), reboot_command=reboot_command, session=session)
+        dut.pairing_mode = session.endpoint(ble_cfg.pairing, "pairing")
+        dut.passkey = ble_cfg.passkey
+        return dut
 
     # -- plumbing ---------------------------------------------------------------------------------
     def run(self, aw: Awaitable[T], timeout_s: float | None = None, what: str = "") -> T:
@@ -166,14 +185,74 @@ class Dut:
     def notification(self, uuid: str, timeout_s: float | None = None) -> Notification:
         """The next notification on ``uuid`` (subscribe first)."""
         timeout = timeout_s or self.timeout_s
-        return self.run(self.ble.queues[uuid].get(timeout), timeout, f"notification on {uuid}")
+        return self.run(self._queue(uuid).get(timeout), timeout, f"notification on {uuid}")
 
     def drain(self, uuid: str) -> list[Notification]:
-        return self.run(_call(self.ble.queues[uuid].drain), 2)
+        return self.run(_call(self._queue(uuid).drain), 2)
+
+    def _queue(self, uuid: str) -> Any:
+        queue = self.ble.queues.get(uuid)
+        if queue is None:  # never subscribed, or the subscription went with a dropped link
+            raise LinkLost(f"not subscribed to {uuid} on this connection (the link was lost or re-made since)")
+        return queue
 
     @property
     def mtu(self) -> int:
         return self.ble.mtu
+
+    @property
+    def link(self) -> LinkState:
+        """The connection's parameters as the controller reports them, and what was asked but not applied."""
+        return self.ble.link_state
+
+    def apply_link(self, request: LinkRequest) -> LinkState:
+        """Ask for new connection parameters / PHY on the running connection; returns what the link runs
+        (with what could not be applied, and why, in ``not_applied``)."""
+        cfg = self.session.config if self.session is not None else None
+        missing = link_params.unsupported(
+            request, cfg.dut.ble.backend if cfg else ("bumble" if self.ble.backend else "default"),
+            reference=bool(cfg and cfg.reference), adapter=self.ble.adapter)
+        self.ensure_connected()
+        return self.run(self.ble.apply_link(request, missing), 15, "link update")
+
+    # -- pairing and bonds ------------------------------------------------------------------------
+    def pair(self, passkey: Callable[[], int | None] | None = None, timeout_s: float = 30.0) -> None:
+        """Pair and bond: Just Works, or passkey entry with ``passkey()`` returning what the DUT displays
+        (called on a worker thread, so it may block, e.g. on ``console_passkey``). Failure raises PairingFailed."""
+        async def ask() -> int | None:
+            assert passkey is not None
+            return await asyncio.to_thread(passkey)
+        try:
+            self.run(self.ble.pair(ask if passkey is not None else None, timeout_s), timeout_s, "pair")
+        except BleakError as e:
+            raise PairingFailed(str(e)) from None
+
+    def console_passkey(self, timeout_s: float = 10.0) -> int:
+        """The passkey the DUT prints while pairing (Zephyr samples: ``Passkey for <addr>: 123456``)."""
+        match = self.require_console().expect(PASSKEY_LINE, timeout_s)
+        return int(match.group(1))
+
+    def displayed_passkey(self, timeout_s: float = 10.0) -> int:
+        """The passkey to type: the bench file's ``dut.ble.passkey``, else the one the console prints."""
+        return self.passkey if self.passkey is not None else self.console_passkey(timeout_s)
+
+    def unpair(self) -> None:
+        """Delete the bond (both ends forget nothing else) and disconnect."""
+        self._drop_sessions()
+        try:
+            self.run(self.ble.unpair(), 10, "unpair")
+        except BleakError as e:
+            raise PairingFailed(f"removing the bond failed: {e}") from None
+
+    @property
+    def encrypted(self) -> bool | None:
+        """Whether the link is encrypted (None: the backend cannot tell)."""
+        return self.ble.encrypted
+
+    @property
+    def resumed_bond(self) -> bool:
+        """The last connection encrypted from a stored bond, without pairing again."""
+        return self.ble.resumed_bond
 
     def device_info(self) -> dict[str, str]:
         """Device Information strings the DUT exposes (the last ones read stay in ``info``)."""
@@ -237,3 +316,19 @@ class Dut:
 
 async def _call(fn: Any) -> Any:
     return fn()
+
+
+def link_request(session: "BenchSession") -> LinkRequest:
+    """The bench file's ``dut.ble.link``, overridden field by field by the plan's ``parameters.link``."""
+    ble = session.config.dut.ble.link
+    ms = lambda v: None if v is None else v / 1000  # noqa: E731
+    fields: dict[str, Any] = {"interval_s": ms(ble.interval_ms), "latency": ble.latency,
+                              "supervision_timeout_s": ms(ble.supervision_timeout_ms), "phy": ble.phy}
+    plan = getattr(session, "plan", None)
+    if plan is not None:
+        p = plan.parameters.link
+        planned = {"interval_s": p.interval_s, "phy": p.phy, "mtu": p.mtu}
+        if session.config.reference is None:  # on the reference bench the radio took these at start
+            planned.update(data_length=p.data_length, per=p.per, jitter_s=p.jitter_s)
+        fields.update({k: v for k, v in planned.items() if v is not None})
+    return LinkRequest(**fields)

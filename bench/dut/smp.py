@@ -10,7 +10,8 @@ the SMP characteristic, whatever its profile. The reference side is bench/profil
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING, Any, Iterator, TypeVar
+import time
+from typing import TYPE_CHECKING, Any, Callable, Iterator, TypeVar
 
 import cbor2
 from smp import header as smphdr
@@ -18,7 +19,7 @@ from smp import image_management as img
 from smp import os_management as osm
 from smp.message import Request, Response
 
-from bench.errors import ProtocolViolation
+from bench.errors import DutTimeout, LinkLost, ProtocolViolation
 
 if TYPE_CHECKING:
     from bench.dut.glasses import Dut
@@ -64,7 +65,7 @@ def decode(frame: bytes, response: type[R]) -> R:
     """A response frame as ``response``; an error answer raises SmpError naming group, command and code."""
     hdr = smphdr.Header.loads(frame[:HEADER_SIZE])
     body = cbor2.loads(frame[HEADER_SIZE:]) if len(frame) > HEADER_SIZE else {}
-    if "err" in body or (body.get("rc") not in (None, 0) and "rc" not in response.model_fields):
+    if "err" in body or body.get("rc") not in (None, 0):  # a non-zero rc is an error in every response
         raise SmpError(f"SMP group {int(hdr.group_id)} command {int(hdr.command_id)}: device answered {body}")
     return response.load(hdr, body)
 
@@ -77,6 +78,7 @@ class SmpOta:
         self._subscribed_on: Any = None  # the BLE client (connection) the subscription was made on
         self._rx = Reassembler()
         self.buf_size: int | None = None  # the device's SMP buffer (MCUMgr parameters), once read
+        self.resumed = 0  # times the last upload was resumed after a lost link
 
     def drop(self) -> None:
         """The link is going down: subscribe again on the next connection."""
@@ -121,19 +123,57 @@ class SmpOta:
         self.dut.allow_reboot = True
         self.request(osm.ResetWriteRequest(), osm.ResetWriteResponse)
 
-    def upload(self, image: bytes, slot_image: int = 0, timeout_s: float = 30.0) -> bool | None:
-        """Upload ``image`` in chunks that fit the device's SMP buffer; returns the device's sha ``match``."""
+    def upload(self, image: bytes, slot_image: int = 0, timeout_s: float = 30.0, resumes: int = 3,
+               progress: Callable[[int], None] | None = None) -> bool | None:
+        """Upload ``image`` in chunks that fit the device's SMP buffer; returns the device's sha ``match``.
+
+        A link lost mid-upload is re-made and the upload goes on where the device says it stands (it
+        answers a chunk at another offset with its own offset, as Zephyr's img_mgmt does), at most
+        ``resumes`` times; ``self.resumed`` counts them. ``progress(offset)`` is called after every chunk."""
         buf_size = self.buf_size or self.parameters()[0]
         sha = hashlib.sha256(image).digest()
-        off, rsp = 0, None
-        while off < len(image):
+        off, rsp, stalled = 0, None, 0
+        self.resumed = 0
+        deadline = time.monotonic() + timeout_s
+        while off < len(image) or rsp is None:
+            if time.monotonic() > deadline:
+                raise DutTimeout(f"image upload of {len(image)} bytes: at offset {off} after {timeout_s:g} s")
             first = dict(image=slot_image, len=len(image), sha=sha) if off == 0 else {}
             overhead = len(bytes(img.ImageUploadWriteRequest(off=off, data=b"", **first))) + 4  # +4: bstr length
             chunk = image[off:off + max(1, buf_size - overhead)]
-            rsp = self.request(img.ImageUploadWriteRequest(off=off, data=chunk, **first), img.ImageUploadWriteResponse,
-                               timeout_s)
-            if rsp.off is None or not off < rsp.off <= len(image):
+            try:
+                rsp = self.request(img.ImageUploadWriteRequest(off=off, data=chunk, **first),
+                                   img.ImageUploadWriteResponse, max(0.1, deadline - time.monotonic()))
+            except (LinkLost, DutTimeout) as exc:
+                if self.resumed >= resumes:
+                    raise type(exc)(f"image upload of {len(image)} bytes: link lost at offset {off} "
+                                    f"{self.resumed + 1} times: {exc}") from exc
+                self.resumed += 1
+                self.drop()
+                self.dut.ensure_connected()
+                continue  # send the same chunk again: the device answers with where it stands
+            if rsp.off is None or not 0 < rsp.off <= len(image):
                 raise SmpError(f"image upload of {len(image)} bytes: device answered offset {rsp.off} "
                                f"to a chunk at offset {off}")
+            stalled = stalled + 1 if rsp.off <= off else 0
+            if stalled > 2:
+                raise SmpError(f"image upload of {len(image)} bytes: the device stays at offset {rsp.off}")
             off = rsp.off
-        return rsp.match if rsp is not None else None
+            if progress is not None:
+                progress(off)
+        return rsp.match
+
+    def _state_write(self, digest: bytes | None, confirm: bool) -> list[dict[str, Any]]:
+        fields: dict[str, Any] = {"confirm": confirm}
+        if digest is not None:
+            fields["hash"] = digest
+        images = self.request(img.ImageStatesWriteRequest(**fields), img.ImageStatesWriteResponse).images
+        return [image.model_dump(exclude_none=True) for image in images]
+
+    def test(self, digest: bytes) -> list[dict[str, Any]]:
+        """Mark the image with hash ``digest`` (its SHA-256 TLV) to boot once on the next reset."""
+        return self._state_write(digest, False)
+
+    def confirm(self, digest: bytes | None = None) -> list[dict[str, Any]]:
+        """Confirm the running image (``digest`` None), or make ``digest`` the permanent next image."""
+        return self._state_write(digest, True)

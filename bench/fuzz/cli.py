@@ -1,4 +1,7 @@
-"""`bench fuzz`: fuzz a DUT's protocol for a time budget; on failure print the minimal example and exit 1."""
+"""`bench fuzz`: fuzz a DUT's protocol for a time budget; on failure print the minimal example and exit 1.
+
+The DUT's ``fuzz`` capability (its profile's fuzz model) does the protocol; bench/fuzz/runner.py the rest,
+so the same command fuzzes GLP, Omi or a product repo's own profile."""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ FUZZ_BENCH = "fuzz.yaml"  # in the project's benches folder, else glassbench's o
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--target", choices=["ble", "serial"], default="ble", help="link to fuzz (default ble)")
+    p.add_argument("--target", default="ble", help="link to fuzz: ble, or serial where the profile has it (default ble)")
     p.add_argument("--budget", type=float, default=60.0, metavar="SECONDS", help="time budget (default 60)")
     p.add_argument("--seed", type=int, default=0, help="seed for example generation (default 0)")
     p.add_argument("--bench", default=None, help="bench YAML (default: fixtures/benches/fuzz.yaml, the reference "
@@ -24,7 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--shrink-budget", type=float, default=60.0, metavar="SECONDS", help="cap on shrinking")
     p.add_argument("--reply-timeout", type=float, default=2.0, metavar="SECONDS",
                    help="no answer for this long = hang (default 2)")
-    p.add_argument("--serial-port", default=None, help="GLP serial port (default: the reference bench's)")
+    p.add_argument("--serial-port", default=None, help="protocol serial port for --target serial (default: the reference bench's)")
     p.add_argument("--alluredir", default=None, help="write the failure as an Allure result here")
     p.add_argument("--out", default="out", help="output folder (console log, reference bench log)")
 
@@ -34,28 +37,34 @@ def fuzz_main(args: argparse.Namespace) -> int:
     from bench.fuzz.allure_result import write_result
     from bench.fuzz.corpus import CORPUS_DIR, CorpusDatabase
     from bench.fuzz.runner import fuzz, print_progress, save_failure
-    from bench.profiles.glp.fuzz_targets import BleTarget, SerialTarget
     from bench.session import BenchSession
 
+    if args.budget <= 0 or args.steps < 1 or args.shrink_budget < 0 or args.reply_timeout <= 0:
+        print("bench fuzz: --budget and --reply-timeout must be > 0, --steps >= 1, --shrink-budget >= 0", file=sys.stderr)
+        return 2
     config = load_bench(args.bench or FUZZ_BENCH)
     if args.bug:
         if config.reference is None:
             print("--bug needs a reference bench", file=sys.stderr)
             return 2
         config.reference.bugs = list(config.reference.bugs) + list(args.bug)
-    corpus = CorpusDatabase(Path(args.corpus) if args.corpus else CORPUS_DIR)
     with BenchSession(config, args.out) as session:
-        target: BleTarget | SerialTarget
-        if args.target == "ble":
-            target = BleTarget(session, args.reply_timeout)
-        else:
-            target = SerialTarget(session, args.reply_timeout, args.serial_port)
+        dut = session.dut
+        fuzzer = dut.get("fuzz")
+        if fuzzer is None:
+            print(f"bench fuzz: {dut.missing('fuzz')}", file=sys.stderr)
+            return 2
+        if args.target not in fuzzer.kinds:
+            print(f"bench fuzz: the DUT's fuzz target has no {args.target!r} link (it has {', '.join(fuzzer.kinds)}; "
+                  f"profile {dut.profile.name})", file=sys.stderr)
+            return 2
+        model = fuzzer.open(session, args.target, args.reply_timeout, args.serial_port)
+        corpus = CorpusDatabase(Path(args.corpus) if args.corpus else CORPUS_DIR, key=model.corpus_key)
         try:
-            target.discover()
-            result = fuzz(target, args.budget, args.seed, corpus, generate=not args.replay_only,
+            result = fuzz(model, args.budget, args.seed, corpus, generate=not args.replay_only,
                           steps=args.steps, shrink_budget_s=args.shrink_budget, progress=print_progress)
         finally:
-            target.close()
+            model.close()
     print_progress(result)
     if result.failure is None:
         print(f"no failure in {result.elapsed_s:.1f} s ({result.examples} examples, {result.frames} frames)")
@@ -65,8 +74,10 @@ def fuzz_main(args: argparse.Namespace) -> int:
         print(f"fuzzing stopped by an error that is not a DUT failure: {result.failure!r}", file=sys.stderr)
         raise result.failure
     print(failure.report())
+    if result.shrunk_from is not None:
+        print(f"\ndelta debugging: {result.shrunk_from} -> {len(failure.steps)} steps in {result.shrink_s:.1f} s")
     if result.time_to_find_s is not None:
-        print(f"\nfound after {result.time_to_find_s:.1f} s")
+        print(f"found after {result.time_to_find_s:.1f} s")
     if not args.no_save and not args.replay_only:
         n = save_failure(result, corpus)
         print(f"saved {n} example(s) to {corpus.path}")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from typing import Any, cast
 
-from bench.fuzz.corpus import CORPUS_DIR
-from bench.fuzz.runner import FuzzResult
+from bench.fuzz.corpus import CORPUS_DIR, CorpusDatabase
+from bench.fuzz.runner import FuzzResult, fuzz
 
 
 def run_fuzz(session: Any, target: str = "ble", budget_s: float = 20.0, seed: int = 0, replay_only: bool = False,
@@ -19,7 +19,12 @@ def run_fuzz(session: Any, target: str = "ble", budget_s: float = 20.0, seed: in
 
         pytest.skip(f"the DUT's fuzz target has no {target!r} link (it has {', '.join(fuzzer.kinds)}; "
                     f"profile {session.dut.profile.name})")
-    return fuzzer.run(session, target, budget_s, seed, replay_only, corpus_dir, generate_corpus)
+    model = fuzzer.open(session, target)
+    try:
+        corpus = CorpusDatabase(corpus_dir, key=model.corpus_key, read_corpus=generate_corpus or replay_only)
+        return fuzz(model, budget_s, seed, corpus, generate=not replay_only, shrink_budget_s=30, minimize_budget_s=60)
+    finally:
+        model.close()
 
 
 def raise_failure(result: FuzzResult) -> None:

@@ -12,22 +12,6 @@ from __future__ import annotations
 from typing import Any
 
 from bench.errors import DutCrash, DutTimeout, ProtocolViolation
-from bench.profiles.glp import messages as m
-from bench.profiles.glp.errors import ProtocolError
-from bench.profiles.glp.frames import decode_frame
-
-
-def decode_write(data: bytes) -> str:
-    """What a written fragment says, if it is a whole frame; otherwise its length."""
-    try:
-        frame = decode_frame(data)
-    except ProtocolError as exc:
-        return f"<{len(data)} B, not a frame: {exc.reason}>"
-    try:
-        msg: Any = m.decode_message(frame)
-    except ProtocolError as exc:
-        return f"<frame type 0x{frame.type:02x} seq={frame.seq} flags={frame.flags}: {exc.reason}>"
-    return f"{'REPLY-flagged ' if frame.is_reply else ''}seq={frame.seq} {msg!r}"
 
 
 class FuzzFailure:
@@ -41,14 +25,12 @@ class FuzzFailure:
         self.transcript, self.console, self.target = transcript, console, target
 
     def sequence(self) -> str:
-        """The example as written: one line per write, hex and decoded; the guilty write is marked."""
-        lines = []
+        """The example as written, the guilty write or step marked ``>>``. A profile's step renders itself
+        (``lines(n, source)``: the GLP step decodes its frames); anything else is one line per step."""
+        lines: list[str] = []
         for n, step in enumerate(self.steps):
-            lines.append(f"step {n}: {step.rule}")
-            for index, channel, data, note in step.writes:
-                mark = ">>" if index == self.source else "  "
-                lines.append(f" {mark} #{index:<4} {channel.name:<10} {note:<6} {decode_write(data)}")
-                lines.append(f"           {data.hex(' ') or '(zero-length write)'}")
+            render = getattr(step, "lines", None)
+            lines += render(n, self.source) if render is not None else [f"{'>>' if n == self.source else '  '} step {n}: {step}"]
         return "\n".join(lines)
 
     def report(self) -> str:

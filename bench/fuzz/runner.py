@@ -1,31 +1,108 @@
-"""Running the fuzzer for a time budget: corpus replay, generation in seeded chunks, shrinking, results.
+"""Running any profile's fuzz model for a time budget: corpus replay, generation in seeded chunks, shrinking.
 
-Hypothesis has no wall-clock budget, so a run is a series of short hypothesis runs (a few examples
-each, seeds derived from --seed) until the budget is spent or one fails; the first chunk replays the
-committed corpus. A failure is shrunk (capped by `shrink_budget_s`), and its minimal example can be
-committed to the corpus.
+A profile's ``fuzz`` capability opens a :class:`FuzzModel` on one link; this runner knows nothing of
+the protocol. Hypothesis has no wall-clock budget, so a run is a series of short hypothesis runs (a
+few examples each, seeds derived from ``seed``) until the budget is spent or one fails; the first
+chunk replays the committed corpus. A failure is shrunk by hypothesis (capped by ``shrink_budget_s``),
+then, if the model can replay its examples, by delta debugging on a fresh device until no single step
+can be removed (bench/fuzz/shrink.py). Its minimal example can be committed to the corpus.
 """
 
 from __future__ import annotations
 
 import sys
 import time
+import unittest
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Protocol, cast, runtime_checkable
 
-from hypothesis import HealthCheck, Phase, settings
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from hypothesis.internal.conjecture import engine
-from hypothesis.stateful import run_state_machine_as_test
+from hypothesis.stateful import RuleBasedStateMachine, run_state_machine_as_test
 
 from bench.fuzz.corpus import CORPUS_DIR, CorpusDatabase
 from bench.fuzz.oracles import FuzzFailure
-from bench.profiles.glp.fuzz_machine import Stats, make_machine
-from bench.profiles.glp.fuzz_target import Target
-from bench.profiles.glp.mutations import MUTATIONS, request_classes
 
 EXAMPLES_PER_CHUNK = 50  # hypothesis scales its shrinking effort with max_examples
+
+
+@dataclass
+class Stats:
+    """Shared by every example of a run: progress and coverage (per axis: what was reached)."""
+
+    deadline_s: float = float("inf")
+    examples: int = 0
+    steps: int = 0
+    covered: dict[str, set[Any]] = field(default_factory=dict)
+    first_failure_s: float | None = None  # CLOCK_MONOTONIC when an oracle first fired
+    on_step: Callable[[], None] | None = None  # called after every step (progress)
+
+    @property
+    def over(self) -> bool:
+        return time.monotonic() > self.deadline_s
+
+    def cover(self, axis: str, item: Any) -> None:
+        self.covered.setdefault(axis, set()).add(item)
+
+    def step(self) -> None:
+        self.steps += 1
+        if self.on_step is not None:
+            self.on_step()
+
+    def failed(self) -> None:
+        if self.first_failure_s is None:
+            self.first_failure_s = time.monotonic()
+
+
+@runtime_checkable
+class FuzzModel(Protocol):
+    """What a profile's fuzz capability opens on one link, and all the runner needs of it."""
+
+    kind: str  # the link: "ble", "serial"
+    corpus_key: bytes  # the corpus entries of this model (one folder holds every profile's)
+    axes: dict[str, frozenset[Any]]  # coverage axes and everything each could reach ("message types": ...)
+
+    def frames_sent(self) -> int:
+        """Writes put on the wire so far (fragments, probes and fillers included)."""
+        ...
+
+    def run_chunk(self, stats: Stats, config: settings, seed: int) -> None:
+        """One hypothesis run under ``config`` and ``seed`` (see stateful_chunk, given_chunk); a failure
+        is raised as a FuzzFailure."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class Replayable(Protocol):
+    """A model whose failing examples are a list of steps it can replay on a fresh device."""
+
+    def steps_of(self, failure: FuzzFailure) -> list[Any]: ...
+
+    def replay(self, steps: list[Any], stats: Stats) -> FuzzFailure | None:
+        """Run ``steps`` as one example on a freshly reset device; the failure, or None if it passed."""
+        ...
+
+
+def stateful_chunk(machine: type[RuleBasedStateMachine], config: settings, seed: int) -> None:
+    """run_chunk for a model that is a hypothesis state machine."""
+    def factory() -> RuleBasedStateMachine:
+        return machine()
+    factory._hypothesis_internal_use_seed = seed  # type: ignore[attr-defined]
+    run_state_machine_as_test(factory, settings=config)  # type: ignore[arg-type]  # any zero-argument factory works
+
+
+def given_chunk(strategy: st.SearchStrategy[Any], example: Callable[[Any], None], config: settings, seed: int) -> None:
+    """run_chunk for a model whose examples are drawn from one strategy (e.g. a list of operations)."""
+    @config
+    @given(strategy)
+    def one(value: Any) -> None:
+        example(value)
+    one._hypothesis_internal_use_seed = seed  # type: ignore[attr-defined]
+    one()
 
 
 @dataclass
@@ -37,9 +114,9 @@ class FuzzResult:
     frames: int = 0
     elapsed_s: float = 0.0
     time_to_find_s: float | None = None
-    types_covered: int = 0
-    types_total: int = 0
-    mutations_covered: int = 0
+    coverage: dict[str, tuple[int, int]] = field(default_factory=dict)  # axis -> (reached, reachable)
+    shrunk_from: int | None = None  # steps in the example before delta debugging
+    shrink_s: float = 0.0
     saved: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -48,13 +125,22 @@ class FuzzResult:
         return self.frames / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
     @property
+    def types_covered(self) -> int:
+        """Reached on the first axis (the message types, or the operation kinds)."""
+        return next(iter(self.coverage.values()), (0, 0))[0]
+
+    @property
+    def types_total(self) -> int:
+        return next(iter(self.coverage.values()), (0, 0))[1]
+
+    @property
     def fuzz_failure(self) -> FuzzFailure | None:
         return find_failure(self.failure)
 
     def progress_line(self) -> str:
+        reached = "  ".join(f"{axis} {n}/{total}" for axis, (n, total) in self.coverage.items())
         return (f"fuzz {self.target}: {self.elapsed_s:6.1f} s  examples {self.examples}  steps {self.steps}  "
-                f"frames {self.frames} ({self.frames_per_s:.0f}/s)  message types {self.types_covered}/"
-                f"{self.types_total}  mutations {self.mutations_covered}/{len(MUTATIONS)}")
+                f"frames {self.frames} ({self.frames_per_s:.0f}/s)  {reached}")
 
 
 def find_failure(exc: BaseException | None) -> FuzzFailure | None:
@@ -72,23 +158,24 @@ def find_failure(exc: BaseException | None) -> FuzzFailure | None:
     return None
 
 
-def fuzz(target: Target, budget_s: float, seed: int = 0, corpus: CorpusDatabase | None = None,
+def fuzz(model: FuzzModel, budget_s: float, seed: int = 0, corpus: CorpusDatabase | None = None,
          generate: bool = True, replay: bool = True, steps: int = 50, shrink_budget_s: float = 60.0,
-         progress: Callable[[FuzzResult], None] | None = None, progress_every_s: float = 2.0) -> FuzzResult:
-    """Fuzz `target` (discovered already) for `budget_s`; stops at the first failure (shrunk)."""
-    corpus = corpus or CorpusDatabase(CORPUS_DIR)
+         minimize_budget_s: float | None = None, progress: Callable[[FuzzResult], None] | None = None,
+         progress_every_s: float = 2.0) -> FuzzResult:
+    """Fuzz through `model` (opened already) for `budget_s`; stops at the first failure, shrunk."""
+    corpus = corpus or CorpusDatabase(CORPUS_DIR, key=model.corpus_key)
     stats = Stats(deadline_s=time.monotonic() + budget_s)
-    result = FuzzResult(target.kind, types_total=len(request_classes()))
+    result = FuzzResult(model.kind)
     start = time.monotonic()
-    frames0 = target.frames_sent
+    frames0 = model.frames_sent()
     last_print = [start]
 
     def update() -> None:
         result.examples, result.steps = stats.examples, stats.steps
-        result.frames = target.frames_sent - frames0
+        result.frames = model.frames_sent() - frames0
         result.elapsed_s = time.monotonic() - start
-        result.types_covered = len(stats.types_sent & {c.TYPE for c in request_classes()})
-        result.mutations_covered = len(stats.mutations)
+        result.coverage = {axis: (len(stats.covered.get(axis, set()) & universe), len(universe))
+                           for axis, universe in model.axes.items()}
         if stats.first_failure_s is not None and result.time_to_find_s is None:
             result.time_to_find_s = stats.first_failure_s - start
 
@@ -99,7 +186,6 @@ def fuzz(target: Target, budget_s: float, seed: int = 0, corpus: CorpusDatabase 
             progress(result)
 
     stats.on_step = tick
-    machine = make_machine(target, stats)
     saved_shrink = engine.MAX_SHRINKING_SECONDS
     engine.MAX_SHRINKING_SECONDS = int(max(1, shrink_budget_s))
     chunk = 0
@@ -111,16 +197,12 @@ def fuzz(target: Target, budget_s: float, seed: int = 0, corpus: CorpusDatabase 
             config = settings(max_examples=EXAMPLES_PER_CHUNK, stateful_step_count=steps, deadline=None,
                               database=corpus, phases=phases, suppress_health_check=list(HealthCheck),
                               print_blob=False, report_multiple_bugs=False)
-
-            def factory() -> Any:
-                return machine()
-            factory._hypothesis_internal_use_seed = seed * 1_000_003 + chunk  # type: ignore[attr-defined]
             try:
-                run_state_machine_as_test(factory, settings=config)  # type: ignore[arg-type]  # hypothesis stub: any zero-argument factory works
-            except Unsatisfiable:
+                model.run_chunk(stats, config, seed * 1_000_003 + chunk)
+            except (Unsatisfiable, unittest.SkipTest):
                 if generate:
                     raise
-                break  # replay only: every corpus example passed, hypothesis had nothing else to run
+                break  # replay only: every corpus example passed (or there was none), nothing else to run
             except BaseException as exc:  # noqa: BLE001 - a fuzz failure, or a harness error to report
                 if isinstance(exc, KeyboardInterrupt):
                     raise
@@ -129,10 +211,36 @@ def fuzz(target: Target, budget_s: float, seed: int = 0, corpus: CorpusDatabase 
             chunk += 1
             if not generate or stats.over:
                 break
+        update()
+        failure = result.fuzz_failure
+        if failure is not None and isinstance(model, Replayable):
+            _minimize(model, failure, stats, result, minimize_budget_s if minimize_budget_s is not None else shrink_budget_s)
     finally:
         engine.MAX_SHRINKING_SECONDS = saved_shrink
         update()
     return result
+
+
+def _minimize(model: Replayable, failure: FuzzFailure, stats: Stats, result: FuzzResult, budget_s: float) -> None:
+    """Delta-debug the shrunk example on fresh devices: the result keeps the smallest that fails the same way."""
+    from bench.fuzz.shrink import ddmin
+
+    steps = model.steps_of(failure)
+    last: list[FuzzFailure] = []  # ddmin adopts every candidate that fails: the last one is the minimum
+
+    def fails(candidate: list[Any]) -> bool:
+        again = model.replay(candidate, stats)
+        if again is not None and again.kind == failure.kind:
+            last[:] = [again]
+            return True
+        return False
+
+    t0 = time.monotonic()
+    minimal = ddmin(steps, fails, deadline_s=t0 + budget_s)
+    result.shrink_s = time.monotonic() - t0
+    result.shrunk_from = len(steps)
+    if len(minimal) < len(steps) and last:
+        result.failure = cast(BaseException, last[0])  # every FuzzFailure class is also an exception
 
 
 def print_progress(result: FuzzResult) -> None:
@@ -145,4 +253,5 @@ def save_failure(result: FuzzResult, corpus: CorpusDatabase) -> int:
     return result.saved
 
 
-__all__ = ["fuzz", "FuzzResult", "find_failure", "print_progress", "save_failure", "CorpusDatabase", "Path"]
+__all__ = ["fuzz", "FuzzModel", "FuzzResult", "Replayable", "Stats", "find_failure", "given_chunk", "print_progress",
+           "save_failure", "stateful_chunk", "CorpusDatabase"]

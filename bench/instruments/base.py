@@ -76,6 +76,9 @@ class PowerMeter(Protocol):
     def set_range(self, range_a: float | None) -> None:
         """Fix the current range (full-scale amperes) or, with None, let the meter auto-range."""
 
+    def set_current_limit(self, limit_a: float) -> None:
+        """Set the supply's current limit (amperes); SCPI supplies refuse output(True) until it is set."""
+
     def set_voltage(self, voltage_v: float) -> None:
         """Set the supply (source) voltage fed to the DUT."""
 

@@ -28,6 +28,8 @@ class DP832(ScpiInstrument):
     def __init__(self, resource: Any, *, idn: str | None = None, timeout_s: float = DEFAULT_TIMEOUT_S,
                  channel: int = 1) -> None:
         super().__init__(resource, idn=idn, timeout_s=timeout_s)
+        if channel not in (1, 2, 3):
+            raise ValueError(f"the DP832 has channels 1–3, asked channel {channel}")
         self._ch = f"CH{channel}"
         self.channel = channel
         self._thread: threading.Thread | None = None
@@ -44,11 +46,21 @@ class DP832(ScpiInstrument):
         if range_a is not None and range_a not in self._RANGES_A:
             raise ValueError(f"DP832 has one fixed 3 A readback range, asked {range_a:g} A")
 
+    def set_current_limit(self, limit_a: float) -> None:
+        """``:SOURn:CURR`` — the channel's current setting, its limit while in constant voltage."""
+        self.write(f":SOUR{self.channel}:CURR {limit_a:g}")
+        self.check(f":SOUR{self.channel}:CURR")
+        self.current_limit_a = limit_a
+
     def set_voltage(self, voltage_v: float) -> None:
         self.write(f":SOUR{self.channel}:VOLT {voltage_v:g}")
+        self.check(f":SOUR{self.channel}:VOLT")
 
     def output(self, on: bool) -> None:
+        if on:
+            self.require_current_limit()
         self.write(f":OUTP {self._ch},{'ON' if on else 'OFF'}")
+        self.check(":OUTP")
 
     def measure_current_a(self) -> float:
         return self.query_float(f":MEAS:CURR? {self._ch}")

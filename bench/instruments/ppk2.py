@@ -65,6 +65,7 @@ class Ppk2Meter:
         self.identity = f"Nordic Semiconductor,PPK2,HW {self._api.modifiers.get('HW')},{port_path}"
         (self._api.use_source_meter if mode == "source" else self._api.use_ampere_meter)()
         self.mode = mode
+        self.current_limit_a: float | None = None
         self.set_voltage(voltage_v)
         self._reader: threading.Thread | None = None
         self._stop = threading.Event()
@@ -113,6 +114,10 @@ class Ppk2Meter:
             raise ValueError(f"PPK2 sources 0.8–5.0 V, asked {voltage_v:g} V")
         self._api.set_source_voltage(int(round(voltage_v * 1000)))
         self.voltage_v = voltage_v
+
+    def set_current_limit(self, limit_a: float) -> None:
+        """The PPK2 has no programmable current limit (docs/power.md): recorded, nothing is sent."""
+        self.current_limit_a = limit_a
 
     def output(self, on: bool) -> None:
         self._api.toggle_DUT_power("ON" if on else "OFF")

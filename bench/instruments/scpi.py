@@ -1,7 +1,12 @@
 """SCPI plumbing over pyvisa (pyvisa-py backend) shared by the SCPI drivers, and auto-detection.
 
 Every I/O goes through :meth:`ScpiInstrument.query`/``write``/``query_block`` so a timeout, a dropped
-socket or a malformed reply always surfaces as :class:`InstrumentError`, never as a hang.
+socket or a malformed reply always surfaces as :class:`InstrumentError`, never as a hang. A query the
+instrument did not answer is followed by ``SYST:ERR?``: a rejected command (``-113,"Undefined
+header"``) is reported as such, not as a bare timeout.
+
+Safety contract of every SCPI supply driver: ``output(True)`` is refused until
+``set_current_limit()`` has been called on that driver (``require_current_limit``).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ class ScpiInstrument:
         self._res = resource
         self.resource_name: str = getattr(resource, "resource_name", str(resource))
         self._lock = threading.RLock()
+        self.current_limit_a: float | None = None
         resource.timeout = int(timeout_s * 1000)
         self.identity = idn if idn is not None else self.query("*IDN?")
 
@@ -34,6 +40,9 @@ class ScpiInstrument:
     def _fault(self, exc: BaseException, command: str) -> InstrumentError:
         if isinstance(exc, visa_errors.VisaIOError) and exc.error_code == pyvisa.constants.StatusCode.error_timeout:
             what = f"timed out after {self._res.timeout / 1000:.1f} s waiting for a reply"
+            queued = self._queued_errors()
+            if queued:
+                what = f"instrument rejected it: {'; '.join(queued)} ({what})"
         else:
             what = f"I/O failed: {type(exc).__name__}: {exc}"
         return InstrumentError(what, resource=self.resource_name, command=command)
@@ -79,6 +88,23 @@ class ScpiInstrument:
                 return self._res.query_ascii_values(command, container=np.ndarray)
             except (visa_errors.Error, OSError, ValueError) as exc:
                 raise self._fault(exc, command) from exc
+
+    def _queued_errors(self) -> list[str]:
+        """Best effort after a timeout: what the error queue says (nothing if the instrument is gone too)."""
+        old = self._res.timeout
+        try:
+            self._res.timeout = 500
+            return [e for e in (self._res.query("SYST:ERR?").strip(),) if e and not e.lstrip("+").startswith("0")]
+        except (visa_errors.Error, OSError, ValueError, UnicodeDecodeError):
+            return []
+        finally:
+            self._res.timeout = old
+
+    def require_current_limit(self) -> None:
+        """Refuse to switch the output on before a current limit was set (a DUT short must not cook it)."""
+        if self.current_limit_a is None:
+            raise ValueError(f"{self.resource_name}: set_current_limit() before output(True); glassbench never "
+                             "turns a supply on with whatever limit the front panel was left at")
 
     def errors(self, limit: int = 20) -> list[str]:
         """Drain the SYST:ERR? queue and return the entries (empty when the instrument is happy)."""

@@ -31,8 +31,9 @@ from bumble import core, hci
 from bumble.core import AdvertisingData
 from bumble.device import Advertisement, Connection, Peer
 
-from bench.links import bumble_host
+from bench.links import bumble_host, bumble_security
 from bench.links.bumble_host import BumbleHost, bleak_uuid, close_hosts, get_host, spec_from  # noqa: F401 (re-exported)
+from bench.links.bumble_security import PasskeyCallback
 
 logger = logging.getLogger(__name__)
 
@@ -126,6 +127,8 @@ class BumbleClient(BaseBleakClient):
         self._connection: Connection | None = None
         self._peer: Peer | None = None
         self.disconnect_reason: str | None = None
+        self.resumed_bond = False  # the last connect encrypted from a stored bond (no pairing)
+        self._phy: str | None = None
 
     @property
     def name(self) -> str:
@@ -151,10 +154,12 @@ class BumbleClient(BaseBleakClient):
                 connection.on("disconnection", self._on_disconnection)
                 self._host.lost_callbacks.add(self._on_link_lost)
                 self._peer = Peer(connection)
+                self.resumed_bond = await bumble_security.encrypt_if_bonded(self._host.device, connection)
                 await self._peer.request_mtu(self._mtu_request)
                 await self._discover()
-                if pair:
-                    await connection.pair()
+                await self._read_phy()
+                if pair and not self.resumed_bond:
+                    await bumble_security.pair(self._host.device, connection, kwargs.get("passkey"))
         except BleakError:
             await self._abort()
             raise
@@ -218,11 +223,64 @@ class BumbleClient(BaseBleakClient):
             self._connection = None
             self._finish_disconnect()
 
-    async def pair(self, *args: Any, **kwargs: Any) -> None:
-        await self._call(self._require().pair(), "pair")
+    async def pair(self, *args: Any, passkey: PasskeyCallback | None = None, **kwargs: Any) -> None:
+        """Pair and bond (LE Secure Connections): Just Works, or passkey entry when ``passkey`` is given."""
+        assert self._host is not None
+        await self._call(bumble_security.pair(self._host.device, self._require(), passkey), "pair")
 
     async def unpair(self) -> None:
-        raise NotImplementedError("unpair: delete the bond on the Bumble host's keystore")
+        """Disconnect and delete the bond from the host's key store (bleak: unpair also disconnects)."""
+        address = self._connection.peer_address if self._connection is not None else \
+            (self._peer_address or _parse_address(self.address))
+        await self.disconnect()
+        self._host = self._host or await get_host(self._spec)
+        await bumble_security.remove_bond(self._host.device, address)
+
+    @property
+    def is_encrypted(self) -> bool:
+        return self._connection is not None and bool(self._connection.is_encrypted)
+
+    # -- connection parameters and PHY (bench/links/link_params.py) ---------------------------------
+    def link_parameters(self) -> dict[str, Any]:
+        """What the controller reports the connection runs: interval_s, latency, supervision_timeout_s, phy."""
+        c = self._require()
+        p = c.parameters
+        return {"interval_s": p.connection_interval / 1000, "latency": p.peripheral_latency,
+                "supervision_timeout_s": p.supervision_timeout / 1000, "phy": self._phy}
+
+    async def update_connection(self, interval_s: float, latency: int, supervision_timeout_s: float) -> None:
+        """LE Connection Update (the central's procedure), waiting for the controller's completion."""
+        ms = interval_s * 1000
+        await self._call(self._require().update_parameters(ms, ms, latency, supervision_timeout_s * 1000),
+                         "connection update")
+
+    async def set_phy(self, phy: str) -> str:
+        """LE Set PHY both ways; returns the PHY the controller reports afterwards."""
+        c = self._require()
+        wanted = {"1M": hci.Phy.LE_1M, "2M": hci.Phy.LE_2M}[phy]
+        done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+        def on_update(p: Any) -> None:
+            if not done.done():
+                done.set_result(p)
+
+        def on_fail(e: int) -> None:
+            if not done.done():
+                done.set_exception(BleakError(f"PHY update failed: HCI 0x{e:02x}"))
+        c.on("connection_phy_update", on_update)
+        c.on("connection_phy_update_failure", on_fail)
+        try:
+            await self._call(c.set_phy([wanted], [wanted]), "set PHY")
+            await self._call(asyncio.wait_for(done, 5), "PHY update")
+        finally:
+            c.remove_listener("connection_phy_update", on_update)
+            c.remove_listener("connection_phy_update_failure", on_fail)
+        await self._read_phy()
+        return str(self._phy)
+
+    async def _read_phy(self) -> None:
+        phy = await self._call(self._require().get_phy(), "read PHY")
+        self._phy = {hci.Phy.LE_1M: "1M", hci.Phy.LE_2M: "2M"}.get(phy.tx_phy, f"0x{phy.tx_phy:02x}")
 
     def _require(self) -> Connection:
         if self._connection is None or self._peer is None:

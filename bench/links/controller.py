@@ -15,6 +15,8 @@ from bumble.controller import Controller
 
 from bench.links.radio import TimedLink
 
+_PHY = {"1M": hci.Phy.LE_1M, "2M": hci.Phy.LE_2M}
+
 
 class TimedController(Controller):
     """A Bumble controller for a TimedLink: deferred HCI flow control, real buffer sizes, reset."""
@@ -90,6 +92,46 @@ class TimedController(Controller):
             for event_type, data in reports:
                 self.send_hci_packet(Legacy([Legacy.Report(event_type=event_type, address_type=address.address_type,
                                                            address=address, data=data, rssi=-50)]))
+
+    # -- PHY (Bumble's controller has no LE Set PHY handler and always reads 1M) ---------------------
+    def _timed_connection(self, handle: int) -> Any:
+        connection = self.find_le_connection_by_handle(handle)
+        if connection is None or not isinstance(self.link, TimedLink):
+            return connection, None
+        return connection, self.link.connection_between(connection.self_address, connection.peer_address)
+
+    def on_hci_le_read_phy_command(self, command: hci.HCI_LE_Read_PHY_Command) -> hci.HCI_LE_Read_PHY_ReturnParameters:
+        _connection, conn = self._timed_connection(command.connection_handle)
+        phy = _PHY[conn.phy] if conn is not None else hci.Phy.LE_1M
+        return hci.HCI_LE_Read_PHY_ReturnParameters(status=hci.HCI_ErrorCode.SUCCESS,
+                                                   connection_handle=command.connection_handle,
+                                                   tx_phy=phy, rx_phy=phy)
+
+    def on_hci_le_set_phy_command(self, command: hci.HCI_LE_Set_PHY_Command) -> None:
+        """LE Set PHY: the radio runs one PHY both ways, 2M if both directions allow it, else 1M."""
+        connection, conn = self._timed_connection(command.connection_handle)
+        if connection is None or conn is None:
+            self._send_hci_command_status(hci.HCI_ErrorCode.UNKNOWN_CONNECTION_IDENTIFIER_ERROR, command.op_code)
+            return
+        self._send_hci_command_status(hci.HCI_COMMAND_STATUS_PENDING, command.op_code)
+        any_tx, any_rx = command.all_phys & 1, command.all_phys & 2
+        tx = hci.PhyBit.LE_1M | hci.PhyBit.LE_2M if any_tx else command.tx_phys
+        rx = hci.PhyBit.LE_1M | hci.PhyBit.LE_2M if any_rx else command.rx_phys
+        both = tx & rx
+        status = hci.HCI_ErrorCode.SUCCESS
+        if both & hci.PhyBit.LE_2M:
+            conn.phy = "2M"
+        elif both & hci.PhyBit.LE_1M:
+            conn.phy = "1M"
+        else:
+            status = hci.HCI_ErrorCode.UNSUPPORTED_FEATURE_OR_PARAMETER_VALUE_ERROR  # coded PHY: not modelled
+        phy = _PHY[conn.phy]
+        for own, peer in ((conn.central, conn.peripheral), (conn.peripheral, conn.central)):
+            controller = self.link.find_le_controller(own)
+            if controller is not None and (c := controller.le_connections.get(peer)) is not None:
+                if controller is self or status == hci.HCI_ErrorCode.SUCCESS:
+                    controller.send_hci_packet(hci.HCI_LE_PHY_Update_Complete_Event(
+                        status=status, connection_handle=c.handle, tx_phy=phy, rx_phy=phy))
 
     def on_hci_reset_command(self, command: hci.HCI_Reset_Command) -> hci.HCI_StatusReturnParameters:
         """Bumble's reset keeps connections and scans alive; a real controller drops them."""

@@ -11,7 +11,10 @@ connection does (docs/radio.md has the model and the formulas):
   and is retransmitted at the next one (never dropped);
 * the host gets Number-Of-Completed-Packets only once its data has crossed the air, so HCI flow
   control pushes back on a host that writes faster than the link carries;
-* a connection without a successful exchange for the supervision timeout is dropped on both sides.
+* a connection without a successful exchange for the supervision timeout is dropped on both sides;
+* each connection starts with the radio's parameters (the peripheral's preferred ones, announced to
+  both hosts as an accepted update right after CONNECT_IND), then follows LL connection updates
+  (interval, latency, supervision timeout) and PHY updates (``TimedController``) from its central.
 """
 
 from __future__ import annotations
@@ -131,11 +134,15 @@ class _Connection:
         self.central = central
         self.peripheral = peripheral
         loop = asyncio.get_running_loop()
-        self.anchor_s = loop.time() + link.params.interval_s
+        self.interval_s = link.params.interval_s
+        self.phy = link.params.phy
+        self.latency = 0
+        self.supervision_timeout_s = link.params.supervision_timeout_s
+        self.anchor_s = loop.time() + self.interval_s
         self.queues: dict[bool, collections.deque[_Pdu]] = {True: collections.deque(), False: collections.deque()}
         self.last_success_s = self.anchor_s
         self.event_timer: asyncio.TimerHandle | None = None
-        self.watchdog = loop.call_later(link.params.supervision_timeout_s, self._check_supervision)
+        self.watchdog = loop.call_later(self.supervision_timeout_s, self._check_supervision)
         self.last_delivery_s = {True: 0.0, False: 0.0}
         self.closed = False
 
@@ -144,7 +151,7 @@ class _Connection:
         self.queues[from_central].append(pdu)
         if self.event_timer is None:
             loop = asyncio.get_running_loop()
-            interval = self.link.params.interval_s
+            interval = self.interval_s
             k = max(0, math.ceil((loop.time() - self.anchor_s) / interval))
             self.event_timer = loop.call_at(self.anchor_s + k * interval, self._run_event, k)
 
@@ -155,16 +162,17 @@ class _Connection:
         p = self.link.params
         rng = self.link.rng
         per = self.link.per
-        t_anchor = self.anchor_s + k * p.interval_s
+        interval_s, phy = self.interval_s, self.phy
+        t_anchor = self.anchor_s + k * interval_s
         offset = 0.0
         tx_s = rx_s = 0.0
         while True:
             m = self._head(True)
             s = self._head(False)
-            air_m = air_time_s(m, p.phy, p.encrypted)
-            air_s = air_time_s(s, p.phy, p.encrypted)
+            air_m = air_time_s(m, phy, p.encrypted)
+            air_s = air_time_s(s, phy, p.encrypted)
             pair = air_m + T_IFS_S + air_s + T_IFS_S
-            if offset > 0 and offset + pair > p.interval_s:
+            if offset > 0 and offset + pair > interval_s:
                 break
             rx_s += air_m
             if rng.random() < per:  # central's PDU lost: peripheral stays silent, event closes
@@ -184,8 +192,21 @@ class _Connection:
             self.link.observer.radio_event(t_anchor, tx_s, rx_s)
         if self.queues[True] or self.queues[False]:
             self.event_timer = asyncio.get_running_loop().call_at(
-                t_anchor + p.interval_s, self._run_event, k + 1
+                t_anchor + interval_s, self._run_event, k + 1
             )
+
+    def update(self, interval_s: float, latency: int, supervision_timeout_s: float) -> None:
+        """Apply an LL connection update: events keep their phase up to now, then follow the new interval."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        k = max(0, math.ceil((now - self.anchor_s) / self.interval_s))
+        self.anchor_s += k * self.interval_s  # the next event under the old interval becomes event 0
+        self.interval_s, self.latency, self.supervision_timeout_s = interval_s, latency, supervision_timeout_s
+        if self.event_timer is not None:
+            self.event_timer.cancel()
+            self.event_timer = loop.call_at(self.anchor_s, self._run_event, 0)
+        self.watchdog.cancel()
+        self.watchdog = loop.call_later(self.supervision_timeout_s, self._check_supervision)
 
     def _head(self, from_central: bool) -> int:
         q = self.queues[from_central]
@@ -225,16 +246,15 @@ class _Connection:
             return
         loop = asyncio.get_running_loop()
         now = loop.time()
-        p = self.link.params
         idle = not self.queues[True] and not self.queues[False]
         if idle and self.link.per < 1.0:
             self.last_success_s = now  # idle empty-PDU events keep the link alive
         silent_s = now - self.last_success_s
-        if silent_s >= p.supervision_timeout_s:
+        if silent_s >= self.supervision_timeout_s:
             logger.info("supervision timeout: %s <-> %s", self.central, self.peripheral)
             self.link.drop(self, CONNECTION_TIMEOUT)
             return
-        self.watchdog = loop.call_later(p.supervision_timeout_s - silent_s, self._check_supervision)
+        self.watchdog = loop.call_later(self.supervision_timeout_s - silent_s, self._check_supervision)
 
     def close(self) -> None:
         self.closed = True
@@ -274,8 +294,30 @@ class TimedLink(LocalLink):
             key = self._key(packet.initiator_address, packet.advertiser_address)
             if key in self.connections:
                 self.connections.pop(key).close()
-            self.connections[key] = _Connection(self, packet.initiator_address, packet.advertiser_address)
+            conn = self.connections[key] = _Connection(self, packet.initiator_address, packet.advertiser_address)
+            super().send_advertising_pdu(sender_controller, packet)
+            asyncio.get_running_loop().call_soon(self._announce_parameters, conn, packet)
+            return
         super().send_advertising_pdu(sender_controller, packet)
+
+    def _announce_parameters(self, conn: _Connection, connect: ll.ConnectInd) -> None:
+        """Tell both hosts the parameters the radio runs, when CONNECT_IND asked for others: the
+        peripheral requests its preferred parameters and the central accepts (as phones do)."""
+        interval, timeout = round(conn.interval_s / 1.25e-3), round(conn.supervision_timeout_s / 10e-3)
+        if (connect.interval, connect.latency, connect.timeout) != (interval, conn.latency, timeout):
+            self.report_parameters(conn, interval, conn.latency, timeout)
+
+    def report_parameters(self, conn: _Connection, interval: int, latency: int, timeout: int) -> None:
+        """HCI LE Connection Update Complete (HCI units: 1.25 ms, 10 ms) to both ends of ``conn``."""
+        for own, peer in ((conn.central, conn.peripheral), (conn.peripheral, conn.central)):
+            controller = self.find_le_controller(own)
+            if controller is not None and (c := controller.le_connections.get(peer)) is not None:
+                controller.send_hci_packet(hci.HCI_LE_Connection_Update_Complete_Event(
+                    status=hci.HCI_ErrorCode.SUCCESS, connection_handle=c.handle, connection_interval=interval,
+                    peripheral_latency=latency, supervision_timeout=timeout))
+
+    def connection_between(self, a: hci.Address, b: hci.Address) -> _Connection | None:
+        return self.connections.get(self._key(a, b))
 
     def send_ll_control_pdu(self, sender_address: hci.Address, receiver_address: hci.Address,
                             packet: ll.ControlPdu) -> None:
@@ -283,6 +325,10 @@ class TimedLink(LocalLink):
             conn = self.connections.pop(self._key(sender_address, receiver_address), None)
             if conn is not None:
                 conn.close()
+        elif isinstance(packet, ll.ConnectionUpdateInd):
+            conn = self.connections.get(self._key(sender_address, receiver_address))
+            if conn is not None:
+                conn.update(packet.interval * 1.25e-3, packet.latency, packet.timeout * 10e-3)
         super().send_ll_control_pdu(sender_address, receiver_address, packet)
 
     def send_acl_data(self, sender_controller: Controller, destination_address: hci.Address,

@@ -3,8 +3,9 @@
 Works on arrays or memory-mapped files in fixed-size chunks, so an hour at 100 kS/s (360 M samples)
 is analysed with a few MB of working memory. p99 comes from a histogram of the float32 bit pattern
 (8 mantissa bits: ≤ 0.4 % relative resolution), so it too is one pass.
-Segmentation, best first: PPK2 logic inputs (state id on D0..D7), timestamped events (console log,
-protocol), and as a fallback level detection on block means.
+Segmentation, best first: PPK2 logic inputs as the bench file wires them (``power.markers``: a mask
+and value → state), timestamped events (console log, protocol), and as a fallback level detection on
+block means. A marker value nobody declared is kept as its own ``undeclared_marker_0x..`` segment.
 """
 
 from __future__ import annotations
@@ -131,20 +132,36 @@ def _chunks(n: int, size: int) -> Iterator[tuple[int, int]]:
         yield c0, min(n, c0 + size)
 
 
+def marker_label(value: int) -> str:
+    """Name of a marker value nobody declared: kept as its own segment, never an error."""
+    return f"undeclared_marker_{value:#04x}"
+
+
 def segments_from_markers(trace: Trace, names: Mapping[int, str] | Sequence[str] | None = None,
-                          chunk_samples: int = CHUNK_SAMPLES) -> list[Segment]:
-    """Segments where the marker value (e.g. PPK2 D0..D7 = state id) stays constant."""
+                          chunk_samples: int = CHUNK_SAMPLES, mask: int = 0xFF) -> list[Segment]:
+    """Segments where the masked marker value (e.g. PPK2 D0..D7 = state id) stays constant.
+
+    ``mask`` keeps only the wired logic inputs (unwired ones float or read 0). A value ``names`` does
+    not declare becomes its own segment named by :func:`marker_label`: a stray GPIO pattern is data.
+    """
     if trace.markers is None:
         raise ValueError("trace has no markers; use segments_from_events or segments_by_level")
-    label = (lambda v: names[v]) if names is not None else (lambda v: f"state_{v}")
+    table: Mapping[int, str] = dict(enumerate(names)) if isinstance(names, Sequence) else (names or {})
+
+    def label(v: int) -> str:
+        if names is None:
+            return f"state_{v}"
+        return table.get(v) or marker_label(v)
+
     if not len(trace):
         return []
-    starts, values = [0], [int(trace.markers[0])]
+    starts, values = [0], [int(trace.markers[0]) & mask]
     for c0, c1 in _chunks(len(trace), chunk_samples):
-        m = np.asarray(trace.markers[max(c0 - 1, 0):c1])
-        edges = np.flatnonzero(m[1:] != m[:-1]) + 1 + max(c0 - 1, 0)
-        starts.extend(int(e) for e in edges)
-        values.extend(int(trace.markers[e]) for e in edges)
+        lo = max(c0 - 1, 0)
+        m = np.asarray(trace.markers[lo:c1]) & mask
+        edges = np.flatnonzero(m[1:] != m[:-1]) + 1
+        starts.extend(int(e) + lo for e in edges)
+        values.extend(int(m[e]) for e in edges)
     bounds = starts + [len(trace)]
     return [Segment(label(v), bounds[k], bounds[k + 1]) for k, v in enumerate(values) if bounds[k + 1] > bounds[k]]
 

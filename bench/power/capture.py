@@ -4,15 +4,19 @@
 after a fault, and turns every ``InstrumentError`` into ``InstrumentFault`` (the test is broken,
 category "instrument fault"). ``record(duration_s, action)`` starts a capture, runs the action that
 moves the DUT (a console command, a protocol request) and returns a ``Recording`` segmented by the
-best markers available: PPK2 logic inputs, else the console's ``pm: state …`` lines, else the
-action's own timing (``expect_state`` after it).
+best markers available: PPK2 logic inputs *as the bench file wires them* (``markers``; logic inputs
+nobody declared are ignored), else the console's ``pm: state …`` lines, else the action's own timing
+(``expect_state`` after it).
+
+Safety: a sourcing meter gets its current limit before its output goes on, and a supply voltage
+above ``max_voltage_v`` (the board's rating, from the bench file) is refused before anything is sent.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -77,12 +81,20 @@ def console_state_events(records: Sequence[Any]) -> list[tuple[float, str]]:
 class PowerRig:
     """The bench's power meter as the power suites use it (see module docstring)."""
 
-    def __init__(self, kind: str, resource: str, *, supply_voltage_v: float = 3.7, sample_rate_hz: float = 100_000,
+    def __init__(self, kind: str, resource: str, *, supply_voltage_v: float = 3.0, sample_rate_hz: float = 100_000,
                  timeout_s: float = 5.0, mode: str = "source", range_a: float | None = None,
-                 console: Callable[[], Any] | None = None) -> None:
+                 console: Callable[[], Any] | None = None, current_limit_a: float = 0.1,
+                 max_voltage_v: float | None = 3.6, markers: Mapping[int, str] | None = None, marker_mask: int = 0xFF,
+                 channel: int = 1) -> None:
+        sources = kind != "ppk2" or mode == "source"
+        if sources and max_voltage_v is not None and supply_voltage_v > max_voltage_v:
+            raise ValueError(f"refusing to source {supply_voltage_v:g} V: above the DUT's {max_voltage_v:g} V rating "
+                             f"(allow_over_voltage: true in the bench file lifts this)")
         self.kind, self.resource, self.range_a = kind, resource, range_a
         self.supply_voltage_v, self.sample_rate_hz = supply_voltage_v, sample_rate_hz
         self.timeout_s, self.mode = timeout_s, mode
+        self.current_limit_a, self.max_voltage_v, self.channel = current_limit_a, max_voltage_v, channel
+        self.markers, self.marker_mask = markers, marker_mask
         self.console = console or (lambda: None)
         self._meter: Any = None
         self.identity = ""
@@ -105,13 +117,15 @@ class PowerRig:
         return self._meter
 
     def _open(self) -> Any:
-        if self.kind == "ppk2":
+        if self.kind == "ppk2":   # no programmable current limit on a PPK2 (docs/power.md)
             meter = Ppk2Meter(self.resource, mode=self.mode, voltage_v=self.supply_voltage_v, timeout_s=self.timeout_s)
         else:
-            meter = open_power_meter(self.resource, timeout_s=self.timeout_s)
-            meter.set_range(self.range_a)   # None: auto-ranging
-            meter.set_voltage(self.supply_voltage_v)
+            meter = open_power_meter(self.resource, timeout_s=self.timeout_s, channel=self.channel)
         try:
+            if self.kind != "ppk2":
+                meter.set_range(self.range_a)   # None: auto-ranging
+                meter.set_current_limit(self.current_limit_a)   # before the output goes on, always
+                meter.set_voltage(self.supply_voltage_v)
             meter.output(True)
         except InstrumentError:
             meter.close()
@@ -192,8 +206,8 @@ class PowerRig:
             notes.append(f"{lost} samples lost: statistics use the samples that arrived")
         if overflow.any():
             notes.append(f"{int(overflow.sum())} samples above the range: their values are lower bounds")
-        if trace.markers is not None:
-            segments, how = segments_from_markers(trace, STATES), "markers"
+        if trace.markers is not None and self.markers is not None:
+            segments, how = segments_from_markers(trace, self.markers, mask=self.marker_mask), "markers"
         else:
             console = self.console()
             events = console_state_events(console.records) if console is not None else []

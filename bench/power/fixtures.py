@@ -1,8 +1,9 @@
 """pytest fixtures of the power suites: the bench's meter, limits from the plan, evidence.
 
 ``power_meter`` (session) is a PowerRig on the bench file's ``power:`` section (``resource: auto``
-takes the reference bench's ``ppk2`` or ``scpi`` endpoint); its identity goes to the Allure
-environment. ``power`` hands a test that rig with the DUT connected and the meter open. Limits come
+takes the reference bench's ``ppk2`` or ``scpi`` endpoint; voltage and current limit default to the
+board's ``supply:``; logic inputs count only as wired in ``power.markers``); its identity goes to
+the Allure environment. ``power`` hands a test that rig with the DUT connected and the meter open. Limits come
 from ``--plan``; without one, from ``test_plans/power.yaml`` for the DUT's SKU, so a plain
 ``pytest`` run still judges power.
 """
@@ -30,9 +31,16 @@ def power_meter(bench: Any, bench_config: Any) -> Iterator[PowerRig]:
     spec = bench_config.power
     if spec is None:
         pytest.skip("this bench has no power instrument (add a 'power:' section to the bench file)")
+    from bench.config import current_limit_a, max_voltage_v, supply_voltage_v
+
     resource = bench.endpoint(spec.resource, ENDPOINT_KEY[spec.kind])
-    rig = PowerRig(spec.kind, resource, supply_voltage_v=spec.supply_voltage_v, sample_rate_hz=spec.sample_rate_hz,
-                   timeout_s=spec.timeout_s, mode=spec.mode,
+    markers = spec.markers
+    rig = PowerRig(spec.kind, resource, supply_voltage_v=supply_voltage_v(bench_config),
+                   sample_rate_hz=spec.sample_rate_hz, timeout_s=spec.timeout_s, mode=spec.mode or "source",
+                   range_a=spec.range_a, current_limit_a=current_limit_a(bench_config),
+                   max_voltage_v=max_voltage_v(bench_config), channel=spec.channel,
+                   markers=markers.names() if markers is not None else None,
+                   marker_mask=markers.mask if markers is not None else 0xFF,
                    console=lambda: bench.dut.console)
     yield rig
     rig.close()

@@ -17,7 +17,7 @@ import importlib
 import pkgutil
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Mapping
 
 ENTRY_POINT_GROUP = "glassbench.profiles"
 
@@ -39,6 +39,7 @@ class DeviceProfile:
     advertised_service: str | None = None  # 128-bit UUID a scan can filter on
     fixtures: tuple[str, ...] = ()  # pytest plugin modules with the profile's own fixtures
     doc: str = ""  # path of its doc, relative to the repo (shown by `bench doctor`)
+    seeded_bugs: Callable[[], Mapping[str, str]] | None = None  # reference device's bugs: name -> what it does
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -21,6 +21,7 @@ from bench.links import bumble_speedups
 from bench.links.controller import TimedController
 from bench.links.radio import LinkParams, TimedLink
 from bench.profiles import get_profile
+from bench.reference import pairing
 from bench.reference.boards import profile as make_profile
 from bench.reference.console_formats import for_board
 from bench.reference.hci_server import HciServer
@@ -44,6 +45,8 @@ class ReferenceOptions:
     battery_notify_interval_s: float = 1.0
     bugs: list[str] = dataclasses.field(default_factory=list)
     settings: dict[str, str] = dataclasses.field(default_factory=dict)  # feature options: --set key=value
+    pairing: str = "just-works"  # none | just-works | passkey (bench/reference/pairing.py)
+    passkey: int = 123456
 
 
 class ReferenceBench:
@@ -73,6 +76,7 @@ class ReferenceBench:
         if device_profile.reference is None:
             raise ValueError(f"profile {device_profile.name!r} has no reference device")
         extra = await device_profile.reference(self)
+        pairing.configure(self.glasses.device, self.options.pairing, self.shell.log, self.options.passkey)
         self.shell.start()
         await self.glasses.start()
         if not self.shell.prompt_shown:
@@ -88,6 +92,7 @@ class ReferenceBench:
             "hci": f"tcp-client:127.0.0.1:{hci_port}",
             "console": self.shell.path,
             "link": dataclasses.asdict(self.params),
+            "pairing": self.options.pairing,
             **extra,
         }
 

@@ -56,12 +56,15 @@ class ConsoleLog:
     def debug(self, module: str, message: str) -> None:
         self.log("dbg", module, message)
 
-    def boot(self, profile: Any, reset_reason: str, app_version_line: bool = True, banner: str | None = None) -> None:
-        """The RTOS's boot output (banner or ROM lines; ``banner`` replaces a Zephyr board's), the shell
-        coming up, and for glassbench firmware its version log line."""
-        self.boot_time_s = time.monotonic()
+    def boot(self, profile: Any, reset_reason: str, app_version_line: bool = True, banner: str | None = None,
+             before: list[str] | None = None) -> None:
+        """The RTOS's boot output (``before``: a boot loader's lines; then the banner or ROM lines, ``banner``
+        replacing a Zephyr board's), the shell coming up, and for glassbench firmware its version log line."""
         self.reset_cause = reset_reason
         self.on_reset()
+        for text in before or []:
+            self.line(text)
+        self.boot_time_s = time.monotonic()  # the uptime clock (kernel uptime, log stamps) restarts
         lines = [banner] if banner and self.format.name == "zephyr" else self.format.boot_lines(profile, reset_reason)
         for text in lines:
             self.line(text)

@@ -269,7 +269,11 @@ class ReferenceGlasses:
         self.log.fatal(reason)
         self.link.jam(True)
         self.device.auto_restart_advertising = False  # type: ignore[attr-defined]  # bumble: a Device attribute in older versions, unused by 0.0.236
-        wait_s = self.link.params.supervision_timeout_s + 0.1 if watchdog_s is None else watchdog_s
+        timeout_s = self.link.params.supervision_timeout_s
+        if self.connection is not None:  # the phone may have asked for another timeout
+            conn = self.link.connection_between(self.connection.self_address, self.connection.peer_address)
+            timeout_s = conn.supervision_timeout_s if conn is not None else timeout_s
+        wait_s = timeout_s + 0.1 if watchdog_s is None else watchdog_s
         await asyncio.sleep(wait_s)
         await self._shutdown(graceful=False)
         self.link.jam(False)

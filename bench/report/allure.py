@@ -84,6 +84,7 @@ class EnvironmentInfo:
     git_commit: str = ""
     profile: str = ""
     capabilities: list[str] = field(default_factory=list)
+    link: dict[str, str] = field(default_factory=dict)  # link.* (bench/links/link_params.LinkState.environment)
 
     def properties(self) -> dict[str, str]:
         props = {
@@ -93,6 +94,7 @@ class EnvironmentInfo:
             "dut.profile": self.profile, "dut.capabilities": ", ".join(self.capabilities),
         }
         props.update({f"instrument.{role}": ident for role, ident in sorted(self.instruments.items())})
+        props.update(self.link)
         return {k: v for k, v in props.items() if v}
 
 

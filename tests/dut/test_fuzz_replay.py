@@ -14,13 +14,18 @@ from bench.fuzz.fixtures import raise_failure, run_fuzz
 
 pytestmark = [pytest.mark.fuzz]
 
-# Bugs whose minimal examples are committed; each must be reproduced by replaying the corpus.
-CORPUS_BUGS = ["bad-crc-accepted", "unknown-type-acked", "hello-v0-hang", "setting-corrupts", "zero-length-fragment",
-               "photo-read-past-end"]
+# Per profile, the bugs whose minimal examples are committed; each must be reproduced by replaying the corpus.
+CORPUS_BUGS = {
+    "glp": ["bad-crc-accepted", "unknown-type-acked", "hello-v0-hang", "setting-corrupts", "zero-length-fragment",
+            "photo-read-past-end"],
+    "omi": ["omi-photo-interval"],
+}
+CORPUS_KEYS = {"glp": b"glp-session-v1", "omi": b"omi-gatt-writes-v1"}
 
 
-def test_corpus_is_committed():
-    assert CorpusDatabase(CORPUS_DIR).committed(), f"no examples in {CORPUS_DIR}"
+@pytest.mark.parametrize("profile", sorted(CORPUS_KEYS))
+def test_corpus_is_committed(profile):
+    assert CorpusDatabase(CORPUS_DIR, key=CORPUS_KEYS[profile]).committed(), f"no {profile} examples in {CORPUS_DIR}"
 
 
 @pytest.mark.ble
@@ -29,14 +34,15 @@ def test_corpus_replays_clean_over_ble(bench):
 
 
 @pytest.mark.reference
-@pytest.mark.parametrize("bug", CORPUS_BUGS)
+@pytest.mark.parametrize("bug", [b for bugs in CORPUS_BUGS.values() for b in bugs])
 def test_corpus_catches_seeded_bug(bench_config, tmp_path, bug):
     from bench.session import BenchSession
 
     if bench_config.reference is None:
         pytest.skip("seeded bugs exist only on the reference bench")
-    if bench_config.reference.profile != "glp":
-        pytest.skip(f"the committed corpus holds GLP examples (profile {bench_config.reference.profile})")
+    profile = bench_config.reference.profile
+    if bug not in CORPUS_BUGS.get(profile, []):
+        pytest.skip(f"{bug} is not a seeded bug of profile {profile}")
     config = bench_config.model_copy(deep=True)
     config.reference.bugs = [bug]
     with BenchSession(config, tmp_path) as session:

@@ -135,3 +135,23 @@ def test_reference_bench_killed_mid_connection_is_link_lost(tmp_path):
         ref.stop()
     assert lost and lost[0] - t0 < 2.0  # within the supervision timeout
     assert "link lost" in reason
+
+
+def test_link_parameters_are_read_back_updated_and_the_phy_set(reference):
+    from bench.links import link_params
+    from bench.links.link_params import LinkRequest
+
+    async def body():
+        async with BleakClient(reference.ready["address"], backend=BumbleClient, **kw(reference.ready)) as c:
+            start = c._backend.link_parameters()
+            state = await link_params.apply(c._backend, LinkRequest(interval_s=0.03, latency=1,
+                                                                   supervision_timeout_s=3.0, phy="1M"), {})
+            refused = await link_params.apply(c._backend, LinkRequest(phy="2M"), {"phy": "not here"})
+            return start, state, refused
+    start, state, refused = run(body())
+    radio = reference.ready["link"]
+    assert start["interval_s"] == pytest.approx(radio["interval_s"]) and start["phy"] == radio["phy"]
+    assert (state.interval_s, state.latency, state.supervision_timeout_s, state.phy) == (0.03, 1, 3.0, "1M")
+    assert state.source == "controller" and state.not_applied == {}
+    assert state.environment()["link.interval_ms"] == "30"
+    assert refused.phy == "1M" and refused.not_applied == {"phy": "not here"}  # known-unsupported: not tried

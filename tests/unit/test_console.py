@@ -149,6 +149,22 @@ def test_unexpected_reboot_found_after_the_test_asks_for_the_reason(zephyr):
         console.check_no_crash(mark)
 
 
+def test_mcuboot_then_the_application_is_one_boot(zephyr):
+    dev, console, _log = zephyr
+    mark = console.mark()
+    dev.emit(b"*** Booting MCUboot v2.1.0 ***\r\n*** Using Zephyr OS build v3.7.0 ***\r\n"
+             b"I: Starting bootloader\r\nI: Image index: 0, Swap type: none\r\nI: Jumping to the first image slot\r\n"
+             b"*** Booting Zephyr OS build v3.7.0 ***\r\n" + PROMPT)
+    boot = console.wait_for_boot(3, since=mark)
+    assert boot.banner == "*** Booting MCUboot v2.1.0 ***" and boot.reset_reason == "SOFTWARE"
+    console.check_no_crash(mark, allow_reboot=True)  # one requested boot, not two
+    second = console.mark()
+    dev.emit(b"*** Booting Zephyr OS build v3.7.0 ***\r\n" + PROMPT)  # a second, unrequested one
+    console.wait_for_boot(3, since=second)
+    with pytest.raises(DutCrash, match="DUT reboot during the test"):
+        console.check_no_crash(mark, allow_reboot=True)
+
+
 def test_fatal_error_dump_is_a_crash_with_its_registers(zephyr):
     dev, console, _log = zephyr
     mark = console.mark()

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from fuzz_loopback import LoopTarget
 
 from bench.fuzz.corpus import CorpusDatabase
 from bench.fuzz.oracles import FuzzHang, FuzzViolation
 from bench.fuzz.runner import fuzz
-from bench.reference.bugs import BUGS, install
 from bench.profiles.glp.device import GlassesProtocol
-from fuzz_loopback import LoopTarget
+from bench.profiles.glp.fuzz_machine import GlpFuzzModel
+from bench.reference.bugs import BUGS, install
 
 
 @pytest.fixture
@@ -21,7 +22,7 @@ def run(corpus, bugs=(), budget_s=20.0):
     target = LoopTarget(tuple(bugs))
     try:
         target.discover()
-        return fuzz(target, budget_s, seed=1, corpus=corpus, shrink_budget_s=10, steps=30)
+        return fuzz(GlpFuzzModel(target), budget_s, seed=1, corpus=corpus, shrink_budget_s=10, steps=30)
     finally:
         target.close()
 
@@ -70,13 +71,13 @@ def test_committed_failure_replays(tmp_path):
     target = LoopTarget(("bad-crc-accepted",))
     try:
         target.discover()
-        again = fuzz(target, 10, corpus=replay, generate=False)
+        again = fuzz(GlpFuzzModel(target), 10, corpus=replay, generate=False)
     finally:
         target.close()
     assert isinstance(again.fuzz_failure, FuzzViolation)
     clean = LoopTarget()
     try:
         clean.discover()
-        assert fuzz(clean, 10, corpus=CorpusDatabase(tmp_path / "c"), generate=False).failure is None
+        assert fuzz(GlpFuzzModel(clean), 10, corpus=CorpusDatabase(tmp_path / "c"), generate=False).failure is None
     finally:
         clean.close()

@@ -67,7 +67,8 @@ def test_fuzzer_finds_and_shrinks_seeded_photo_crash(tmp_path):
         result = run_fuzz(session, "ble", 60, seed=0)
     failure = result.fuzz_failure
     assert isinstance(failure, FuzzCrash), f"the seeded crash was not found: {result.failure!r}"
-    guilty = failure.ops[failure.source]
+    assert len(failure.steps) == 1 and failure.source == 0, failure.report()  # delta debugging: one write is left
+    guilty = failure.steps[0]
     value = int.from_bytes(guilty.data, "little", signed=True)
     assert guilty.kind == "write:photo_control" and len(guilty.data) == 1 and value >= 33, failure.report()
-    # known gap: shrinking stops at a few ops (each failing replay costs a crash + reconnect), not at one write
+    assert ">> op 0: write:photo_control" in failure.report()

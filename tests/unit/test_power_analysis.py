@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 from bench.instruments.base import Capture
-from bench.power.analysis import (Trace, charge_per_event, segment, segments_by_level, segments_from_events,
-                                  segments_from_markers, state_stats)
+from bench.power.analysis import Trace, charge_per_event, segment, segments_by_level, segments_from_events, segments_from_markers, state_stats
 from bench.power.battery import load_profile, project_battery_life
 from bench.reference.power_model import PowerTimeline
 from bench.reference.power_profiles import STATES
@@ -99,3 +98,16 @@ def test_profile_errors_name_file_and_problem(tmp_path):
         load_profile(bad)
     with pytest.raises(ValueError, match="audio_streaming"):
         project_battery_life({"sleep": 1e-6}, load_profile(PROFILES / "audio_heavy.yaml"))
+
+
+def test_undeclared_and_masked_marker_values_never_crash():
+    """Values ≥ len(names) used to raise IndexError; unwired inputs are masked away."""
+    current = np.full(600, 1e-3, dtype=np.float32)
+    markers = np.array([3] * 200 + [0x83] * 200 + [9] * 200, dtype=np.uint8)   # D7 floating high mid-run
+    trace = Trace(current, 0.0, 1000.0, markers)
+    segs = segments_from_markers(trace, STATES)
+    assert [(s.state, s.i0, s.i1) for s in segs] == [("connected_idle", 0, 200), ("undeclared_marker_0x83", 200, 400),
+                                                     ("undeclared_marker_0x09", 400, 600)]
+    masked = segments_from_markers(trace, {3: "connected_idle"}, mask=0x07, chunk_samples=128)
+    assert [(s.state, s.i0, s.i1) for s in masked] == [("connected_idle", 0, 400), ("undeclared_marker_0x01", 400, 600)]
+    assert set(state_stats(trace, masked)) == {"connected_idle", "undeclared_marker_0x01"}

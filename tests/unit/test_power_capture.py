@@ -12,6 +12,7 @@ from bench.instruments import Capture
 from bench.power.capture import PowerRig, console_state_events
 from bench.power.plot import samples_npz, trace_png
 from bench.power.report import format_power_table, power_table
+from bench.power.states import STATES
 from bench.reference.power_model import PowerTimeline
 from bench.reference.ppk2_sim import Ppk2Simulator
 
@@ -27,7 +28,7 @@ def ppk2():
 
 def test_ppk2_markers_segment_the_states_the_model_went_through(ppk2):
     timeline, _sim, path = ppk2
-    rig = PowerRig("ppk2", path, supply_voltage_v=3.0, timeout_s=2.0)
+    rig = PowerRig("ppk2", path, supply_voltage_v=3.0, timeout_s=2.0, markers=dict(enumerate(STATES)))
     try:
         rec = rig.record(0.6, lambda: timeline.enter("audio_streaming"), lead_s=0.25)
     finally:
@@ -40,6 +41,27 @@ def test_ppk2_markers_segment_the_states_the_model_went_through(ppk2):
     truth_a = timeline.truth_means(t0, t1)["audio_streaming"]
     assert rec.state("audio_streaming").mean_a == pytest.approx(truth_a, rel=0.02)
     assert rec.context("audio_streaming")["complete"] is True
+
+
+def test_undeclared_logic_inputs_are_not_taken_as_states(ppk2):
+    """No markers in the bench file: the PPK2's inputs are ignored and the action cuts the trace."""
+    timeline, _sim, path = ppk2
+    rig = PowerRig("ppk2", path, supply_voltage_v=3.0, timeout_s=2.0)
+    try:
+        rec = rig.record(0.5, lambda: timeline.enter("audio_streaming"), lead_s=0.2, expect_state="audio_streaming")
+    finally:
+        rig.close()
+    assert rec.trace.markers is not None and rec.segmentation == "action"
+    assert [s.state for s in rec.segments] == ["before", "audio_streaming"]
+
+
+def test_over_voltage_is_refused_before_the_meter_is_opened():
+    with pytest.raises(ValueError, match="refusing to source 3.7 V"):
+        PowerRig("ppk2", "/dev/does-not-exist", supply_voltage_v=3.7, max_voltage_v=3.6)
+    with pytest.raises(ValueError, match="refusing"):
+        PowerRig("visa", "TCPIP0::127.0.0.1::1::SOCKET", supply_voltage_v=3.7, max_voltage_v=3.6)
+    PowerRig("ppk2", "/dev/does-not-exist", supply_voltage_v=3.7, mode="ampere", max_voltage_v=3.6)  # not sourced
+    PowerRig("ppk2", "/dev/does-not-exist", supply_voltage_v=3.7, max_voltage_v=None)   # allow_over_voltage
 
 
 def test_unplugged_ppk2_is_an_instrument_fault_not_a_hang(ppk2):

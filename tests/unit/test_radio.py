@@ -190,3 +190,59 @@ def test_delivery_observer_sees_each_pdu_at_its_modelled_time():
     for (_, _, t_model, t_called), (t_arrival, _) in zip(writes, got):
         assert t_model <= t_called + 1e-6  # reported at the modelled time, never before it happened
         assert t_model <= t_arrival
+
+
+class Anchors:
+    """Radio observer: the modelled start time and central air time of every connection event."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[float, float]] = []
+
+    def radio_event(self, t_s: float, tx_s: float, rx_s: float) -> None:
+        self.events.append((t_s, rx_s))
+
+
+def test_hosts_see_the_radio_parameters_and_a_connection_update_moves_the_events():
+    async def body() -> tuple[tuple[float, float], tuple[float, float, float], list[float]]:
+        async with Pair(LinkParams(interval_s=0.0075, supervision_timeout_s=2.0)) as pair:
+            peripheral = next(iter(pair.peripheral.connections.values()))
+            before = (pair.connection.parameters.connection_interval, peripheral.parameters.connection_interval)
+            await pair.connection.update_parameters(50, 50, 2, 4000)
+            await asyncio.sleep(0.05)  # the peripheral's host hears of it through its controller
+            after = (pair.connection.parameters.connection_interval, peripheral.parameters.connection_interval,
+                     peripheral.parameters.supervision_timeout)
+            anchors = Anchors()
+            pair.link.observer = anchors
+            for i in range(6):
+                await pair.peer.write_value(pair.remote, bytes([i]), with_response=False)
+                await asyncio.wait_for(pair.arrivals.get(), 2)
+            return before, after, [t for t, _ in anchors.events]
+    before, after, anchors = run(body())
+    assert before == (7.5, 7.5)  # announced as the peripheral's preferred parameters, not the CONNECT_IND's
+    assert after == (50.0, 50.0, 4000.0)
+    gaps = [b - a for a, b in zip(anchors, anchors[1:])]
+    assert gaps and all(g / 0.05 == pytest.approx(round(g / 0.05), abs=1e-6) and g > 0 for g in gaps)
+
+
+@pytest.mark.parametrize("phy", ["1M", "2M"])
+def test_le_set_phy_changes_the_air_time_and_both_hosts_read_it(phy):
+    async def body() -> tuple[int, int, str, list[float]]:
+        async with Pair(LinkParams(phy="2M" if phy == "1M" else "1M")) as pair:
+            wanted = hci.Phy.LE_1M if phy == "1M" else hci.Phy.LE_2M
+            updated = asyncio.get_running_loop().create_future()
+            peripheral = next(iter(pair.peripheral.connections.values()))
+            peripheral.on("connection_phy_update", lambda p: updated.done() or updated.set_result(p))
+            await pair.connection.set_phy([wanted], [wanted])
+            await asyncio.wait_for(updated, 2)
+            central_phy = (await pair.connection.get_phy()).tx_phy
+            peripheral_phy = (await peripheral.get_phy()).rx_phy
+            anchors = Anchors()
+            pair.link.observer = anchors
+            await pair.peer.write_value(pair.remote, bytes(100), with_response=False)
+            await asyncio.wait_for(pair.arrivals.get(), 2)
+            conn = pair.link.connection_between(pair.connection.self_address, pair.connection.peer_address)
+            return central_phy, peripheral_phy, conn.phy, [rx for _, rx in anchors.events]
+    central_phy, peripheral_phy, radio_phy, rx = run(body())
+    wanted = hci.Phy.LE_1M if phy == "1M" else hci.Phy.LE_2M
+    assert central_phy == peripheral_phy == wanted and radio_phy == phy
+    assert air_time_s(100 + 7, phy) in [pytest.approx(r) for r in rx]  # ATT 3 + L2CAP 4 header bytes

@@ -7,12 +7,12 @@ without a radio.
 
 from __future__ import annotations
 
-import hashlib
 from collections import deque
 from types import SimpleNamespace
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 from smp import os_management as osm
 
 from bench.dut.smp import SMP_CHARACTERISTIC, Reassembler, SmpError, SmpOta, split
@@ -82,21 +82,30 @@ def test_parameters_and_image_state():
 
 @pytest.mark.parametrize("size", [1, BUF_SIZE - 100, 3 * BUF_SIZE + 17])
 def test_upload_matches_and_is_reported_in_slot_1(size):
-    image = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    from bench.dut import mcuboot
+
+    image = mcuboot.sign(bytes(range(256)) * (size // 256) + bytes(size % 256), None, "1.0.0")
     ota = SmpOta(FakeDut(mtu=247))
     assert ota.upload(image) is True
     slot1 = [i for i in ota.image_state() if i["slot"] == 1]
-    assert slot1 and bytes(slot1[0]["hash"]) == hashlib.sha256(image).digest()
+    assert slot1 and bytes(slot1[0]["hash"]) == mcuboot.stored_hash(image)  # the image's hash TLV, as mcumgr shows
 
 
 def test_wrong_sha_is_no_match():
-    dut = FakeDut(mtu=247)
-    ota = SmpOta(dut)
     from smp import image_management as img
 
-    rsp = ota.request(img.ImageUploadWriteRequest(off=0, data=b"abc", image=0, len=3, sha=bytes(32)),
+    from bench.dut import mcuboot
+
+    ota = SmpOta(FakeDut(mtu=247))
+    image = mcuboot.sign(b"abc", None, "1.0.0")
+    rsp = ota.request(img.ImageUploadWriteRequest(off=0, data=image, image=0, len=len(image), sha=bytes(32)),
                       img.ImageUploadWriteResponse)
-    assert rsp.off == 3 and rsp.match is False
+    assert rsp.off == len(image) and rsp.match is False
+
+
+def test_raw_binary_is_refused_on_the_first_chunk():
+    with pytest.raises(SmpError, match="group 1 command 1"):
+        SmpOta(FakeDut(mtu=247)).upload(b"\x00" * 5000)
 
 
 def test_reset_answers_then_reboots():

@@ -40,6 +40,7 @@ class ConsoleDriver:
     reset_reason_clear_command: Optional[str] = None  # run after reading it (nRF RESETREAS accumulates)
     reset_reasons: tuple[tuple[str, str], ...] = ()  # raw → normalised (SOFTWARE, POWER_ON, WATCHDOG, ...)
     ready_patterns: tuple[Pattern, ...] = ()  # the boot is complete (besides the prompt)
+    bootloader_patterns: tuple[Pattern, ...] = ()  # a boot line of a boot loader: the next boot line is the same boot
     version_pattern: Optional[Pattern] = None  # group 1: the firmware version, in the boot lines
     context_patterns: tuple[Pattern, ...] = ()  # lines worth quoting with a crash (backtrace, registers)
     error_patterns: tuple[Pattern, ...] = ()  # a shell answer that means the command failed
@@ -61,6 +62,19 @@ class ConsoleDriver:
     def boot(self, text: str) -> Optional[re.Match[str]]:
         return _first(self.boot_patterns, text)
 
+    def boot_starts(self, texts: list[str]) -> list[int]:
+        """Indices of the lines that start a boot; an application banner right after a boot loader's
+        (MCUboot's ``*** Booting MCUboot ***``, within BOOTLOADER_LINES) belongs to the same boot."""
+        starts: list[int] = []
+        loader_at: Optional[int] = None
+        for i, text in enumerate(texts):
+            if not self.boot(text):
+                continue
+            if loader_at is None or i - loader_at > BOOTLOADER_LINES:
+                starts.append(i)
+            loader_at = i if _first(self.bootloader_patterns, text) else None
+        return starts
+
     def shell_error(self, text: str) -> Optional[re.Match[str]]:
         return _first(self.error_patterns, text)
 
@@ -73,6 +87,7 @@ def _first(patterns: Iterable[Pattern], text: str) -> Optional[re.Match[str]]:
     return None
 
 
+BOOTLOADER_LINES = 60
 DRIVERS: dict[str, ConsoleDriver] = {}
 CUSTOM = "custom"
 

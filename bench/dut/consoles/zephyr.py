@@ -7,7 +7,8 @@ on CPU %d`` after the arch's register dump (``r0/a1: ...``, ``Faulting instructi
 boot banner is ``*** Booting Zephyr OS build v3.7.0 ***`` (nRF Connect SDK: ``*** Booting nRF Connect
 SDK v2.6.1 ***`` then ``*** Using Zephyr OS v3.5.99 ***``). subsys/shell/shell.c answers an unknown
 command with ``<cmd>: command not found``; drivers/hwinfo's shell answers ``hwinfo reset_cause`` with
-``reset caused by:`` and one ``- <cause>`` line per cause.
+``reset caused by:`` and one ``- <cause>`` line per cause. MCUboot (Zephyr-based) prints its own
+``*** Booting MCUboot v2.1.0 ***`` and ``I: ...`` lines before the application's banner: one boot.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ ZEPHYR = register(ConsoleDriver(
     reset_reason_clear_command="hwinfo reset_cause clear",
     reset_reasons=RESET_CAUSES,
     ready_patterns=(),
+    bootloader_patterns=(re.compile(r"\*\*\* Booting MCUboot"),),
     context_patterns=(re.compile(r"\*\*\*\*\* .* \*\*\*\*\*|r\d+/a\d+:|Faulting instruction address|"
                                  r"Current thread:|Halting system|Resetting system"),),
     error_patterns=(re.compile(r"^(\S+): command not found$"), re.compile(r"^(\S+): wrong parameter count$")),

@@ -24,6 +24,12 @@ async def _reference(bench: Any) -> dict[str, Any]:
     return await start(bench)
 
 
+def _bugs() -> dict[str, str]:
+    from bench.reference.bugs import BUGS
+
+    return {name: bug.description for name, bug in BUGS.items()}
+
+
 PROFILE = register_profile(DeviceProfile(
     name="glp",
     description="Glasses Link Protocol: glassbench's reference glasses protocol (requests, events, audio, photos)",
@@ -32,4 +38,5 @@ PROFILE = register_profile(DeviceProfile(
     advertised_service=None,  # bench.profiles.glp.gatt.SERVICE_UUID (not imported here: keep this module light)
     fixtures=("bench.profiles.glp.fixtures",),
     doc="docs/protocol.md",
+    seeded_bugs=_bugs,
 ))

@@ -232,19 +232,20 @@ class GlpFuzz:
             session is not None and session.config.dut.glp_port is not None)
         self.kinds = ("ble", "serial") if serial else ("ble",)
 
-    def run(self, session: Any, kind: str, budget_s: float, seed: int, replay_only: bool, corpus_dir: Any,
-            generate_corpus: bool = True) -> Any:
-        from bench.fuzz.corpus import CorpusDatabase
-        from bench.fuzz.runner import fuzz
-        from bench.profiles.glp.fuzz_targets import TARGETS
+    def open(self, session: Any, kind: str, reply_timeout_s: float = 2.0, port: str | None = None) -> Any:
+        """The GLP fuzz model on ``kind`` ("ble" or "serial"), its target discovered (a GlpFuzzModel)."""
+        from bench.profiles.glp.fuzz_machine import GlpFuzzModel
+        from bench.profiles.glp.fuzz_targets import BleTarget, SerialTarget
 
-        target = TARGETS[kind](session)
+        if kind not in self.kinds:
+            raise ValueError(f"the GLP fuzz target has no {kind!r} link on this bench (it has {', '.join(self.kinds)})")
+        target = BleTarget(session, reply_timeout_s) if kind == "ble" else SerialTarget(session, reply_timeout_s, port)
         try:
             target.discover()
-            corpus = CorpusDatabase(corpus_dir, read_corpus=generate_corpus or replay_only)
-            return fuzz(target, budget_s, seed, corpus, generate=not replay_only, shrink_budget_s=30)
-        finally:
+        except BaseException:
             target.close()
+            raise
+        return GlpFuzzModel(target)
 
 
 def attach(dut: "Dut") -> dict[str, Any]:

@@ -9,19 +9,21 @@ hypothesis can replay and shrink a failure to the shortest sequence of steps tha
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, rule
 
+from bench.fuzz.corpus import CORPUS_KEY
 from bench.fuzz.oracles import failure_for
+from bench.fuzz.runner import Stats, stateful_chunk
 from bench.profiles.glp import messages as m
-from bench.profiles.glp.frames import Frame, encode_frame, fragment
+from bench.profiles.glp.errors import ProtocolError
+from bench.profiles.glp.frames import Frame, decode_frame, encode_frame, fragment
 from bench.profiles.glp.fuzz_target import Target
 from bench.profiles.glp.gatt import Channel
-from bench.profiles.glp.mutations import invalid_request_frame, mutate, request_classes
+from bench.profiles.glp.mutations import MUTATIONS, invalid_request_frame, mutate, request_classes
 from bench.profiles.glp.strategies import boundary_first, message_strategy, wire_strategy
 
 REQUESTS = st.one_of([message_strategy(c) for c in request_classes()])  # type: ignore[arg-type]  # class objects are hashable; mypy reads Message.__hash__ as unbound
@@ -33,26 +35,31 @@ EVENTS = [(k, d) for k, ds in m.EVENT_DETAILS.items() for d in ds]
 
 
 @dataclass
-class Stats:
-    """Shared by every example of a run: progress and coverage."""
-
-    deadline_s: float = float("inf")
-    examples: int = 0
-    steps: int = 0
-    types_sent: set[int] = field(default_factory=set)
-    mutations: set[str] = field(default_factory=set)
-    first_failure_s: float | None = None  # CLOCK_MONOTONIC when an oracle first fired
-    on_step: Any = None  # called after every step (progress)
-
-    @property
-    def over(self) -> bool:
-        return time.monotonic() > self.deadline_s
-
-
-@dataclass
 class StepRecord:
     rule: str
     writes: list[tuple[int, Channel, bytes, str]]  # (write index, channel, bytes, note)
+
+    def lines(self, n: int, source: int) -> list[str]:
+        """This step as written: one line per write, decoded and in hex; the write #source is marked."""
+        out = [f"step {n}: {self.rule}"]
+        for index, channel, data, note in self.writes:
+            mark = ">>" if index == source else "  "
+            out.append(f" {mark} #{index:<4} {channel.name:<10} {note:<6} {decode_write(data)}")
+            out.append(f"           {data.hex(' ') or '(zero-length write)'}")
+        return out
+
+
+def decode_write(data: bytes) -> str:
+    """What a written fragment says, if it is a whole frame; otherwise its length."""
+    try:
+        frame = decode_frame(data)
+    except ProtocolError as exc:
+        return f"<{len(data)} B, not a frame: {exc.reason}>"
+    try:
+        msg: Any = m.decode_message(frame)
+    except ProtocolError as exc:
+        return f"<frame type 0x{frame.type:02x} seq={frame.seq} flags={frame.flags}: {exc.reason}>"
+    return f"{'REPLY-flagged ' if frame.is_reply else ''}seq={frame.seq} {msg!r}"
 
 
 def make_machine(target: Target, stats: Stats) -> type[RuleBasedStateMachine]:
@@ -76,7 +83,7 @@ def make_machine(target: Target, stats: Stats) -> type[RuleBasedStateMachine]:
         def _frame(self, type_code: int, payload: bytes, channel: Channel = Channel.CONTROL_IN) -> bytes:
             seq = self.seq[channel]
             self.seq[channel] = (seq + 1) & 0xFF
-            self.stats.types_sent.add(type_code)
+            self.stats.cover("message types", type_code)
             return encode_frame(Frame(type_code, seq, payload))
 
         def _msg(self, msg: m.Message, channel: Channel = Channel.CONTROL_IN, check: bool = True) -> bytes:
@@ -99,8 +106,7 @@ def make_machine(target: Target, stats: Stats) -> type[RuleBasedStateMachine]:
 
         def _judge(self, outcome: Any) -> None:
             if not outcome.ok:
-                if self.stats.first_failure_s is None:
-                    self.stats.first_failure_s = time.monotonic()
+                self.stats.failed()
                 self.raised = True
                 raise failure_for(outcome, self.steps, self.target)
 
@@ -121,9 +127,7 @@ def make_machine(target: Target, stats: Stats) -> type[RuleBasedStateMachine]:
                 for i, (ch, data, note) in enumerate(self.target.last_writes):
                     record.writes.append((first + i, ch, data, note))
                 self.writes += len(self.target.last_writes)
-                self.stats.steps += 1
-                if self.stats.on_step is not None:
-                    self.stats.on_step()
+                self.stats.step()
                 if not outcome.ok:
                     self.failed = outcome  # stop sending; raised at the next settle point
             if self.unsettled >= PIPELINE_FRAMES:
@@ -157,7 +161,7 @@ def make_machine(target: Target, stats: Stats) -> type[RuleBasedStateMachine]:
             params = self.target.params
             assert params is not None
             mut = data.draw(mutate(self._msg(base), self.target.max_payload, params.hello.max_frame_len))
-            self.stats.mutations.add(mut.name)
+            self.stats.cover("mutations", mut.name)
             self._step(f"mutated:{mut.name}", [(Channel.CONTROL_IN, f) for f in mut.fragments], split=False)
 
         @rule(msg=message_strategy(m.TextNotify), size=boundary_first([1], st.integers(1, 8)))
@@ -165,7 +169,7 @@ def make_machine(target: Target, stats: Stats) -> type[RuleBasedStateMachine]:
             """A long frame written in many small fragments (reassembly under stress)."""
             raw = self._msg(msg)
             parts = [raw[:5]] + [raw[i:i + size] for i in range(5, len(raw), size)]
-            self.stats.mutations.add("tiny_fragments")
+            self.stats.cover("mutations", "tiny_fragments")
             self._step(f"fragmented:{size}", [(Channel.CONTROL_IN, p) for p in parts], split=False)
 
         @rule(key=st.sampled_from(list(m.SettingKey)), data=st.data())
@@ -244,3 +248,25 @@ def _event_check(kind: m.EventKind, detail: m.EventDetail) -> Any:
         ok = isinstance(msg, m.DeviceEvent) and msg.kind is kind and msg.detail is detail
         return None if ok else f"expected DeviceEvent({kind.name}, {detail.name})"
     return check
+
+
+class GlpFuzzModel:
+    """The GLP fuzz model on one target (BLE or serial), as bench.fuzz.runner drives it."""
+
+    corpus_key = CORPUS_KEY
+
+    def __init__(self, target: Target) -> None:
+        self.target, self.kind = target, target.kind
+        self.axes = {"message types": frozenset(c.TYPE for c in request_classes()), "mutations": frozenset(MUTATIONS)}
+        self._machine: tuple[Stats, type[RuleBasedStateMachine]] | None = None
+
+    def frames_sent(self) -> int:
+        return self.target.frames_sent
+
+    def run_chunk(self, stats: Stats, config: Any, seed: int) -> None:
+        if self._machine is None or self._machine[0] is not stats:  # one machine class per run
+            self._machine = (stats, make_machine(self.target, stats))
+        stateful_chunk(self._machine[1], config, seed)
+
+    def close(self) -> None:
+        self.target.close()

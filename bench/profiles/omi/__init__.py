@@ -24,6 +24,12 @@ async def _reference(bench: Any) -> dict[str, Any]:
     return await start(bench)
 
 
+def _bugs() -> dict[str, str]:
+    from bench.profiles.omi.device import BUGS
+
+    return dict(BUGS)
+
+
 PROFILE = register_profile(DeviceProfile(
     name="omi",
     description="Omi / omiGlass (BasedHardware): audio service 19B10000, Opus uplink, omiGlass photo",
@@ -31,4 +37,5 @@ PROFILE = register_profile(DeviceProfile(
     reference=_reference,
     advertised_service="19b10000-e8f2-537e-4f6c-d104768a1214",
     doc="docs/profiles.md",
+    seeded_bugs=_bugs,
 ))

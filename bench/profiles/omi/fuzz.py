@@ -2,26 +2,23 @@
 boundary-weighted lengths and values, interleaved with valid operations (battery read, audio on/off,
 a one-shot photo). Oracles after every operation: crash (fatal dump or unexpected boot on the
 console, link dropped) and liveness (Battery Level still answers; audio still flows while
-subscribed). A failure is shrunk by hypothesis and reported with its minimal example.
-
-The GLP runner (bench/fuzz/runner.py) is built around the GLP state machine and corpus; this small
-runner reuses its result type and the oracles' failure classes, so reports look the same.
+subscribed). bench/fuzz/runner.py drives it like any profile's model: hypothesis shrinks a failure,
+then delta debugging replays sub-lists of its operations on a fresh device down to the guilty ones.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, cast
 
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import settings
 from hypothesis import strategies as st
-from hypothesis.internal.conjecture import engine
 
 from bench.dut.sig import BATTERY_LEVEL
 from bench.errors import DutCrash, DutTimeout, LinkLost
-from bench.fuzz.oracles import FuzzCrash, FuzzHang
-from bench.fuzz.runner import FuzzResult
+from bench.fuzz.oracles import FuzzCrash, FuzzFailure, FuzzHang
+from bench.fuzz.runner import Stats, given_chunk
 from bench.profiles.omi import gatt as og
 
 if TYPE_CHECKING:
@@ -32,7 +29,7 @@ VALID_OPS = ("battery_read", "audio_on", "audio_off", "photo_shot")
 PROBE_TIMEOUT_S = 1.5
 SETTLE_S = 0.02  # after a write: long enough for a fatal dump to reach the console
 AUDIO_TIMEOUT_S = 1.0
-EXAMPLES_PER_CHUNK = 25
+CORPUS_KEY = b"omi-gatt-writes-v1"
 
 
 @dataclass
@@ -46,30 +43,8 @@ class Op:
             return f"{self.kind} ({len(self.data)} B) {self.data.hex(' ') or '(zero-length write)'}"
         return self.kind
 
-
-@dataclass
-class _Stats:
-    examples: int = 0
-    writes: int = 0
-    kinds: set[str] = field(default_factory=set)
-
-
-class _OmiFailure:
-    """The minimal example as Omi operations (the GLP mixin's sequence() decodes GLP frames)."""
-
-    ops: list[Op]
-    source: int  # set by FuzzFailure._fill
-
-    def sequence(self) -> str:
-        return "\n".join(f"{'>>' if n == self.source else '  '} op {n}: {op}" for n, op in enumerate(self.ops))
-
-
-class OmiFuzzCrash(_OmiFailure, FuzzCrash):
-    pass
-
-
-class OmiFuzzHang(_OmiFailure, FuzzHang):
-    pass
+    def lines(self, n: int, source: int) -> list[str]:
+        return [f"{'>>' if n == source else '  '} op {n}: {self}"]
 
 
 def _lengths(room: int) -> st.SearchStrategy[int]:
@@ -89,14 +64,31 @@ def _control() -> st.SearchStrategy[bytes]:
 
 
 class OmiFuzz:
-    """``fuzz`` capability: kinds ("ble",)."""
+    """``fuzz`` capability: kinds ("ble",); ``open`` gives the model bench.fuzz.runner drives."""
 
     kinds = ("ble",)
 
     def __init__(self, dut: "Dut") -> None:
         self.dut = dut
+
+    def open(self, session: Any, kind: str, reply_timeout_s: float = PROBE_TIMEOUT_S, port: str | None = None) -> "OmiFuzzModel":
+        if kind not in self.kinds:
+            raise ValueError(f"the Omi fuzz target has no {kind!r} link (it has {', '.join(self.kinds)})")
+        return OmiFuzzModel(self.dut, reply_timeout_s)
+
+
+class OmiFuzzModel:
+    """Lists of operations on the Omi GATT service, one list per example (bench.fuzz.runner.FuzzModel)."""
+
+    kind = "ble"
+    corpus_key = CORPUS_KEY
+
+    def __init__(self, dut: "Dut", probe_timeout_s: float = PROBE_TIMEOUT_S) -> None:
+        self.dut, self.probe_timeout_s = dut, probe_timeout_s
         self.writable = {uuid: name for uuid, name in WRITABLE.items() if dut.has_characteristic(uuid)}
         self.subscribed = False
+        self.writes = 0
+        self.axes = {"operations": frozenset(self.op_kinds())}
 
     def op_kinds(self) -> list[str]:
         kinds = [f"write:{n}" for n in self.writable.values()] + ["battery_read"]
@@ -124,8 +116,12 @@ class OmiFuzz:
             try:
                 if dut.connected and self.subscribed:
                     self._audio(False)
+                if not dut.connected:
+                    self.subscribed = False  # a subscription does not outlive its connection
                 dut.ensure_connected()
-                dut.read(BATTERY_LEVEL, PROBE_TIMEOUT_S)
+                if og.PHOTO_CONTROL in self.writable:  # no interval capture left running by an earlier example
+                    dut.write(og.PHOTO_CONTROL, b"\x00", response=True, timeout_s=self.probe_timeout_s)
+                dut.read(BATTERY_LEVEL, self.probe_timeout_s)
                 return
             except (DutTimeout, LinkLost, DutCrash) as exc:
                 if time.monotonic() > deadline:
@@ -151,16 +147,16 @@ class OmiFuzz:
     def _do(self, op: Op) -> None:
         dut = self.dut
         if op.kind.startswith("write:"):
-            dut.write(op.uuid, op.data, response=True, timeout_s=PROBE_TIMEOUT_S)
+            dut.write(op.uuid, op.data, response=True, timeout_s=self.probe_timeout_s)
             time.sleep(SETTLE_S)
         elif op.kind == "battery_read":
-            dut.read(BATTERY_LEVEL, PROBE_TIMEOUT_S)
+            dut.read(BATTERY_LEVEL, self.probe_timeout_s)
         elif op.kind == "audio_on":
             self._audio(True)
         elif op.kind == "audio_off":
             self._audio(False)
         elif op.kind == "photo_shot":
-            dut.write(og.PHOTO_CONTROL, b"\xff", response=True, timeout_s=PROBE_TIMEOUT_S)
+            dut.write(og.PHOTO_CONTROL, b"\xff", response=True, timeout_s=self.probe_timeout_s)
 
     def _check(self, mark: int | None) -> None:
         """Liveness: Battery Level answers, and audio flows while subscribed."""
@@ -169,85 +165,64 @@ class OmiFuzz:
             dut.console.check_no_crash(mark)
         if not dut.connected:
             raise LinkLost("the link dropped")
-        dut.read(BATTERY_LEVEL, PROBE_TIMEOUT_S)
+        dut.read(BATTERY_LEVEL, self.probe_timeout_s)
         if self.subscribed:
             dut.drain(og.AUDIO_DATA)
             dut.notification(og.AUDIO_DATA, AUDIO_TIMEOUT_S)
 
-    def example(self, ops: list[Op], stats: _Stats) -> None:
+    def example(self, ops: list[Op], stats: Stats) -> None:
+        """One example: a fresh, answering device, then every operation followed by the oracles."""
+        if stats.over and stats.first_failure_s is None:
+            return  # budget spent: pass the rest of this chunk quickly
         self._recover()
         dut = self.dut
         mark = dut.console.mark() if dut.console is not None else None
         stats.examples += 1
         for n, op in enumerate(ops):
-            stats.kinds.add(op.kind)
-            stats.writes += op.kind.startswith("write:")
+            stats.cover("operations", op.kind)
+            self.writes += op.kind.startswith("write:")
             try:
                 self._do(op)
                 self._check(mark)
             except (DutTimeout, LinkLost, DutCrash) as exc:
+                stats.failed()
                 time.sleep(0.2)  # let a fatal dump reach the console
                 console = dut.console.records_since(mark) if dut.console is not None and mark is not None else []
                 lines = [r.text if hasattr(r, "text") else str(r) for r in console][-20:]
                 crashed = isinstance(exc, (DutCrash, LinkLost)) or (
                     dut.console is not None and mark is not None and dut.console.crash_line(mark) is not None)
-                if crashed:  # a crashed device resets after the supervision timeout: wait for it, not for probes
+                if crashed:  # a crashed device resets: the next example must start after its reboot, not during it
                     try:
                         dut.wait_disconnected(5.0)
+                        if dut.console is not None and mark is not None:
+                            dut.console.wait_for_boot(dut.boot_timeout_s, since=mark)
                     except DutTimeout:
                         pass
-                cls = OmiFuzzCrash if crashed else OmiFuzzHang
                 kind = "crash" if crashed else "hang"
-                failure = cls(f"fuzz {kind} at op {n} ({op}): {exc}")
-                failure._fill(str(exc), n, [], "", lines, "ble")
-                failure.ops = list(ops)
+                failure = (FuzzCrash if crashed else FuzzHang)(f"fuzz {kind} at op {n} ({op}): {exc}")
+                failure._fill(str(exc), n, list(ops[:n + 1]), "", lines, "ble")  # what came after never ran
                 raise failure from None
+            stats.step()
 
-    # -- the run ----------------------------------------------------------------------------------
-    def run(self, session: Any, kind: str, budget_s: float, seed: int, replay_only: bool, corpus_dir: Any,
-            generate_corpus: bool = True, shrink_budget_s: float = 90.0) -> FuzzResult:
-        kinds = self.op_kinds()
-        result = FuzzResult("ble", types_total=len(kinds))
-        if replay_only:  # no committed Omi corpus yet: nothing to replay
-            return result
-        stats = _Stats()
-        start = time.monotonic()
-        strategy = self.strategy()
-        saved_shrink = engine.MAX_SHRINKING_SECONDS
-        engine.MAX_SHRINKING_SECONDS = int(max(1, shrink_budget_s))
-        chunk = 0
+    # -- bench.fuzz.runner.FuzzModel ----------------------------------------------------------------
+    def frames_sent(self) -> int:
+        return self.writes
+
+    def run_chunk(self, stats: Stats, config: settings, seed: int) -> None:
+        given_chunk(self.strategy(), lambda ops: self.example(ops, stats), config, seed)
+
+    def steps_of(self, failure: FuzzFailure) -> list[Any]:
+        return list(failure.steps)
+
+    def replay(self, steps: list[Any], stats: Stats) -> FuzzFailure | None:
         try:
-            while time.monotonic() - start < budget_s:
-                config = settings(max_examples=EXAMPLES_PER_CHUNK, deadline=None, database=None,
-                                  phases=[Phase.generate, Phase.shrink], suppress_health_check=list(HealthCheck),
-                                  print_blob=False, report_multiple_bugs=False, derandomize=False)
+            self.example(steps, stats)
+        except (FuzzCrash, FuzzHang) as failure:
+            return failure
+        return None
 
-                @config
-                @given(strategy)
-                def one(ops: list[Op]) -> None:
-                    if time.monotonic() - start > budget_s and result.time_to_find_s is None:
-                        return  # budget spent: pass the rest of this chunk quickly
-                    try:
-                        self.example(ops, stats)
-                    except (OmiFuzzCrash, OmiFuzzHang):
-                        if result.time_to_find_s is None:
-                            result.time_to_find_s = time.monotonic() - start
-                        raise
-                one._hypothesis_internal_use_seed = seed * 1_000_003 + chunk  # type: ignore[attr-defined]
-                try:
-                    one()
-                except (OmiFuzzCrash, OmiFuzzHang) as exc:
-                    result.failure = exc
-                    break
-                chunk += 1
-        finally:
-            engine.MAX_SHRINKING_SECONDS = saved_shrink
-            result.examples, result.frames = stats.examples, stats.writes
-            result.steps = stats.examples
-            result.elapsed_s = time.monotonic() - start
-            result.types_covered = len(stats.kinds & set(kinds))
-            try:
-                self._recover()
-            except DutTimeout:
-                pass
-        return result
+    def close(self) -> None:
+        try:
+            self._recover()
+        except DutTimeout:
+            pass

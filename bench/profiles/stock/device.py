@@ -69,8 +69,8 @@ class StockDevice:
 
     async def boot(self, reset_reason: str = "POWER_ON") -> None:
         self.boot_count += 1
-        self.smp.enabled = True
-        self.log.boot(self.profile, reset_reason, app_version_line=False, banner=BANNER)
+        self.log.boot(self.profile, reset_reason, app_version_line=False, banner=BANNER,
+                      before=self.smp.boot())  # MCUboot first: it may swap in an uploaded image
         for module, text in _hci_boot_lines(str(self.address)):
             self.log.info(module, text)
         await self.start_advertising()

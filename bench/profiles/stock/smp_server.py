@@ -2,8 +2,11 @@
 
 Write without response in, notifications out, frames put back together by the SMP header length and
 responses split to the ATT payload (MTU − 3). Answers OS echo, OS reset (then reboots), MCUMgr
-parameters, image state read and image upload (kept in slot 1, checked against the sha when one is
-sent). Anything else gets ``rc: ENOTSUP``, as Zephyr answers a group or command it was built without.
+parameters, image state read and write (test / confirm) and image upload into slot 1 (the first chunk
+must carry an MCUboot header, as Zephyr's img_mgmt checks; an interrupted upload resumes at the offset
+the device reports; the whole transfer is checked against the sha when one is sent). Slots, swap,
+signature check and rollback are the boot loader's (mcuboot.py). Anything else gets ``rc: ENOTSUP``,
+as Zephyr answers a group or command it was built without.
 The phone half is bench/dut/smp.py; both decode and encode with the ``smp`` package's models.
 """
 
@@ -22,11 +25,12 @@ from smp import os_management as osm
 from smp.error import MGMT_ERR
 from smp.message import Request, Response
 
+from bench.dut import mcuboot
 from bench.dut.smp import HEADER_SIZE, SMP_CHARACTERISTIC, SMP_SERVICE, Reassembler, split
+from bench.profiles.stock.mcuboot import Bootloader, factory_image
 
 BUF_SIZE = 2048  # CONFIG_MCUMGR_TRANSPORT_NETBUF_SIZE of a DFU-tuned build
 BUF_COUNT = 4
-RUNNING_VERSION = "0.0.0"  # stock samples are built without CONFIG_MCUBOOT_IMGTOOL_SIGN_VERSION
 
 
 def _read_not_permitted(_connection: Connection) -> bytes:
@@ -36,10 +40,10 @@ def _read_not_permitted(_connection: Connection) -> bytes:
 class SmpServer:
     """The SMP service on ``device``; ``reboot`` is awaited after an OS reset has been answered."""
 
-    def __init__(self, device: Device, reboot: Callable[[], Awaitable[None]], running_image: bytes = b"") -> None:
+    def __init__(self, device: Device, reboot: Callable[[], Awaitable[None]], bootloader: Bootloader | None = None) -> None:
         self.device = device
         self.reboot = reboot
-        self.running_hash = hashlib.sha256(running_image or b"stock zephyr").digest()
+        self.bootloader = bootloader or Bootloader(factory_image())
         rw = gatt.Characteristic.Properties
         self.characteristic: gatt.Characteristic[bytes] = gatt.Characteristic(
             SMP_CHARACTERISTIC, rw.WRITE_WITHOUT_RESPONSE | rw.NOTIFY, gatt.Characteristic.WRITEABLE,
@@ -52,11 +56,17 @@ class SmpServer:
         self.upload_len = 0
         self.upload_sha: bytes | None = None
         self.upload = bytearray()
-        self.slot1_hash: bytes | None = None
         self.enabled = True  # False while the device is off (rebooting)
 
     def start(self) -> None:
         self._task = asyncio.ensure_future(self._sender())
+
+    def boot(self) -> list[str]:
+        """Power-on or reset: the boot loader runs (its console lines are returned); RAM state is gone."""
+        self.upload_len, self.upload_sha, self.upload = 0, None, bytearray()
+        self._rx.clear()
+        self.enabled = True
+        return self.bootloader.boot()
 
     def close(self) -> None:
         if self._task is not None:
@@ -112,28 +122,32 @@ class SmpServer:
         return osm.MCUMgrParametersReadResponse(sequence=req.header.sequence, buf_size=BUF_SIZE,
                                                 buf_count=BUF_COUNT), None
 
+    def _states(self) -> list[img.ImageState]:
+        return [img.ImageState(**state) for state in self.bootloader.states()]
+
     def image_state(self, req: img.ImageStatesReadRequest) -> tuple[Response, None]:
-        images = [img.ImageState(slot=0, version=RUNNING_VERSION, hash=self.running_hash, bootable=True,
-                                 confirmed=True, active=True)]
-        if self.slot1_hash is not None:
-            images.append(img.ImageState(slot=1, version=RUNNING_VERSION, hash=self.slot1_hash, bootable=True))
-        return img.ImageStatesReadResponse(sequence=req.header.sequence, images=images), None
+        return img.ImageStatesReadResponse(sequence=req.header.sequence, images=self._states()), None
+
+    def image_state_write(self, req: img.ImageStatesWriteRequest) -> tuple[Response | bytes, None]:
+        refused = self.bootloader.request(req.hash, bool(req.confirm))
+        if refused is not None:
+            return _error(req.header, MGMT_ERR.EINVAL), None
+        return img.ImageStatesWriteResponse(sequence=req.header.sequence, images=self._states()), None
 
     def image_upload(self, req: img.ImageUploadWriteRequest) -> tuple[Response | bytes, None]:
         seq = req.header.sequence
         if req.off == 0:
-            if req.len is None:
+            if req.len is None or not mcuboot.has_header(req.data):  # img_mgmt: no MCUboot header, no upload
                 return _error(req.header, MGMT_ERR.EINVAL), None
             self.upload_len, self.upload_sha, self.upload = req.len, req.sha, bytearray()
-            self.slot1_hash = None
-        if req.off != len(self.upload):  # out of order: tell the client where to go on (Zephyr does)
+            self.bootloader.erase_secondary()
+        if req.off != len(self.upload):  # out of order or resumed: tell the client where to go on (Zephyr does)
             return img.ImageUploadWriteResponse(sequence=seq, off=len(self.upload)), None
         self.upload += req.data[:self.upload_len - len(self.upload)]
         if len(self.upload) < self.upload_len:
             return img.ImageUploadWriteResponse(sequence=seq, off=len(self.upload)), None
-        digest = hashlib.sha256(self.upload).digest()
-        self.slot1_hash = digest
-        match = None if self.upload_sha is None else digest == self.upload_sha
+        self.bootloader.write_secondary(bytes(self.upload))
+        match = None if self.upload_sha is None else hashlib.sha256(self.upload).digest() == self.upload_sha
         return img.ImageUploadWriteResponse(sequence=seq, off=len(self.upload), match=match), None
 
 
@@ -142,6 +156,7 @@ HANDLERS: dict[tuple[int, int, smphdr.OP], tuple[type[Request], str]] = {
     (0, 5, smphdr.OP.WRITE): (osm.ResetWriteRequest, "reset"),
     (0, 6, smphdr.OP.READ): (osm.MCUMgrParametersReadRequest, "parameters"),
     (1, 0, smphdr.OP.READ): (img.ImageStatesReadRequest, "image_state"),
+    (1, 0, smphdr.OP.WRITE): (img.ImageStatesWriteRequest, "image_state_write"),
     (1, 1, smphdr.OP.WRITE): (img.ImageUploadWriteRequest, "image_upload"),
 }
 

@@ -131,9 +131,9 @@ class GlassesPower:
 class PowerInstruments:
     """The two simulated meters, their stable paths and the faults tests switch on."""
 
-    def __init__(self, timeline: PowerTimeline) -> None:
+    def __init__(self, timeline: PowerTimeline, scpi_model: str = "n6705c") -> None:
         self.timeline = timeline
-        self.scpi = ScpiServer(timeline)
+        self.scpi = ScpiServer(timeline, model=scpi_model)   # n6705c | k2281s | dp832
         self.ppk2 = Ppk2Simulator(timeline)
         self.dir = tempfile.mkdtemp(prefix="glassbench-power-")
         self.ppk2_link = os.path.join(self.dir, "ppk2")
@@ -220,7 +220,7 @@ async def serve(bench: Any, power: GlassesPower) -> dict[str, Any]:
     timeline = power.timeline
     bench.glasses.power = power
     bench.link.observer = timeline
-    instruments = PowerInstruments(timeline)
+    instruments = PowerInstruments(timeline, bench.options.settings.get("power.scpi_model", "n6705c"))
     ready = await instruments.start()
     watcher = asyncio.ensure_future(power.watch())
 
