@@ -226,8 +226,8 @@ class Console:
         return next((r.text for r in self.records_since(since) if self.driver.crash(r.text)), None)
 
     def check_no_crash(self, since: int, allow_reboot: bool = False) -> None:
-        """Raise DutCrash for a crash dump or a boot after ``since`` (a requested reboot, ``allow_reboot``,
-        may show one boot with reset reason SOFTWARE); the message names the reset reason."""
+        """Raise DutCrash for a crash dump or a boot after ``since``; the message names the reset reason.
+        With ``allow_reboot`` (the test asked for reboots) boots with reset reason SOFTWARE are expected."""
         records = self.records_since(since)
         for n, rec in enumerate(records):
             m = self.driver.crash(rec.text)
@@ -237,14 +237,14 @@ class Console:
                 what = _first_group(m) or rec.text
                 raise DutCrash(f"{self.driver.name} crash on console {self.link.port}: {what}\n" + "\n".join(context))
         boots = [since + n for n in self.driver.boot_starts([r.text for r in records])]
-        for k, index in enumerate(boots):
+        for index in boots:
             info = self.boots.get(index)
             if info is None:
                 try:
                     info = self.wait_for_boot(5.0, since=index)
                 except (DutTimeout, ConnectionError):
                     info = BootInfo(self.records[index].text, "", "", "", "", self.records[index].host_time_s)
-            if allow_reboot and k == 0 and info.reset_reason in ("SOFTWARE", ""):
+            if allow_reboot and info.reset_reason in ("SOFTWARE", ""):
                 continue
             reason = info.reset_reason or "not reported"
             raw = f" ({info.reset_reason_raw})" if info.reset_reason_raw and info.reset_reason_raw != reason else ""
