@@ -1,4 +1,4 @@
-"""The ``bench`` command: reference, demo (and, as they land: run, fuzz, report, doctor)."""
+"""The ``bench`` command: reference, demo, run, fuzz, report, doctor, flash, reset."""
 
 from __future__ import annotations
 
@@ -28,7 +28,8 @@ def _reference(args: argparse.Namespace) -> int:
         data_length=args.data_length, per=args.per, jitter_s=ms(args.jitter_ms),
         supervision_timeout_s=ms(args.supervision_timeout_ms), seed=args.seed,
         battery_notify_interval_s=args.battery_notify_interval_s, bugs=args.bug,
-        settings=dict(_key_value(kv) for kv in args.set), pairing=args.pairing, passkey=args.passkey))
+        settings=dict(_key_value(kv) for kv in args.set), pairing=args.pairing, passkey=args.passkey,
+        privileged_security=args.privileged_security))
 
 
 OPTION_OF = {"board": "--board", "sku": "--sku", "profile": "--profile", "bugs": "--bug", "settings": "--set",
@@ -87,6 +88,18 @@ def _doctor(args: argparse.Namespace) -> int:
     return doctor_main(args.bench, args.plan)
 
 
+def _flash(args: argparse.Namespace) -> int:
+    from bench.flash.cli import flash_main
+
+    return flash_main(args.bench, args.image)
+
+
+def _reset(args: argparse.Namespace) -> int:
+    from bench.flash.cli import reset_main
+
+    return reset_main(args.bench)
+
+
 def _fuzz(args: argparse.Namespace) -> int:
     from bench.fuzz.cli import fuzz_main
 
@@ -112,6 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
     ref.add_argument("--pairing", choices=["none", "just-works", "passkey"], default="just-works",
                      help="what the reference device accepts: no pairing, Just Works, or a displayed passkey")
     ref.add_argument("--passkey", type=int, default=123456, help="the passkey the device displays (pairing passkey)")
+    ref.add_argument("--privileged-security", choices=["auto", "open", "encrypted", "authenticated"], default="auto",
+                     help="link security GLP's privileged requests need (auto: authenticated with passkey pairing, "
+                          "else open); docs/protocol.md 5.11")
     ref.add_argument("--battery-notify-interval-s", type=float, default=1.0)
     ref.add_argument("--bug", action="append", default=[], metavar="NAME",
                      help="switch on a seeded firmware bug (fuzzer validation); see --list-bugs")
@@ -141,6 +157,15 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("results", nargs="?", default="out/allure-results", help="Allure results folder")
     report.add_argument("-o", "--output", default="out/report.html", help="HTML file to write")
     report.set_defaults(fn=_report)
+
+    fl = sub.add_parser("flash", help="flash an image with the bench file's programmer (dut.flash)")
+    fl.add_argument("--bench", required=True, help="bench YAML with a dut.flash section")
+    fl.add_argument("image", help="firmware image (.hex, .bin, .elf, .zip as the driver takes)")
+    fl.set_defaults(fn=_flash)
+
+    rs = sub.add_parser("reset", help="reset the DUT through the bench file's programmer (dut.flash)")
+    rs.add_argument("--bench", required=True, help="bench YAML with a dut.flash section")
+    rs.set_defaults(fn=_reset)
 
     doctor = sub.add_parser("doctor", help="list ports, instruments, adapters; validate a bench file and a plan")
     doctor.add_argument("--bench", default=None, help="bench YAML to validate")

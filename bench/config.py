@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Literal, Optional, Union
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from bench import boards, project
+from bench import boards, flash, project
 from bench.errors import ConfigError
 from bench.power.states import STATE_IDS, STATES
 from bench.yamlconf import line_of, load_yaml, validate
@@ -70,6 +70,9 @@ class ReferenceSpec(Strict):
         "just-works", description="pairing the reference device accepts: none, just-works (LE SC, no I/O), "
                                   "passkey (LE SC, the device displays 'passkey' on its console)")
     passkey: int = Field(123456, ge=0, le=999999)
+    privileged_security: Literal["auto", "open", "encrypted", "authenticated"] = Field(
+        "auto", description="link security the device's privileged requests need (GLP: SettingSet, PhotoCapture, "
+                            "FactoryReset); auto = authenticated with passkey pairing, else open")
     bugs: list[str] = []
     settings: dict[str, str] = {}
     extra_args: list[str] = []
@@ -180,6 +183,8 @@ class BleSpec(Strict):
                           "'auto' = the reference bench's")
     passkey: Optional[int] = Field(None, ge=0, le=999999,
                                    description="passkey for passkey-entry pairing (else read from the DUT's console)")
+    pair_on_connect: bool = Field(True, description="pair (or encrypt from the bond) right after connecting when the "
+                                                    "DUT offers pairing, as the phone app does")
     hci: Optional[str] = Field(None, description="Bumble transport for backend 'bumble'; 'auto' = reference bench")
     name: Optional[str] = None
     address: Optional[str] = None
@@ -202,6 +207,28 @@ class BleSpec(Strict):
         return self
 
 
+def _flash_spec() -> object:
+    """``dut.flash``: one of the registered flash drivers' option models, chosen by ``driver``."""
+    flash.load()
+    models = tuple(entry.options for entry in flash.base.REGISTRY.values())
+    return Annotated[Union[models], Field(discriminator="driver")]
+
+
+FlashSpec = _flash_spec()
+
+
+class RecoverySpec(Strict):
+    """How the harness brings back a DUT that stopped answering: reconnect → reset → power-cycle."""
+
+    enabled: bool = True
+    probe_timeout_s: float = Field(3.0, gt=0, description="a liveness probe (console command, BLE read) answers within this")
+    reconnect_timeout_s: float = Field(10.0, gt=0, description="budget of the reconnect step")
+    reset: bool = Field(True, description="use the flash driver's reset (if dut.flash is set)")
+    power_cycle: bool = Field(True, description="power-cycle through the bench's supply (PPK2 in source mode, SCPI output)")
+    power_off_s: float = Field(0.5, ge=0, le=60, description="how long the supply stays off")
+    boot_timeout_s: float = Field(10.0, gt=0, description="after a reset or power-on, the DUT boots and connects within this")
+
+
 class DutSpec(Strict):
     board: BoardName
     sku: str
@@ -214,6 +241,9 @@ class DutSpec(Strict):
         return _known_profile(v)
     console: Optional[ConsoleSpec] = None
     ble: BleSpec
+    flash: Optional[FlashSpec] = Field(None, description="the programmer: driver (nrfutil, nrfjprog, west, esptool, "  # type: ignore[valid-type]
+                                                         "pyocd) and its options; bench flash, bench reset, recovery")
+    recovery: RecoverySpec = RecoverySpec()
     glp_port: Optional[str] = Field(None, description="serial port carrying GLP over COBS (bring-up without a "
                                                       "radio); 'auto' = the reference bench's glp_serial pty")
 
@@ -317,6 +347,18 @@ class BenchConfig(Strict):
         if autos and self.reference is None:
             raise ValueError(f"{', '.join(autos)} set to 'auto' but there is no 'reference:' section to supply it")
         return self
+
+
+def with_bugs(config: BenchConfig, bugs: list[str]) -> BenchConfig:
+    """``config`` with these seeded bugs switched on in its reference bench, checked like the bench file."""
+    import pydantic
+
+    assert config.reference is not None
+    try:
+        reference = ReferenceSpec.model_validate({**config.reference.model_dump(), "bugs": [*config.reference.bugs, *bugs]})
+    except pydantic.ValidationError as exc:
+        raise ConfigError(f"--bug: {exc.errors()[0]['msg'].removeprefix('Value error, ')}") from None
+    return config.model_copy(update={"reference": reference})
 
 
 def known_bugs(profile: str) -> dict[str, str]:

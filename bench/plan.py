@@ -47,7 +47,7 @@ class PlanError(ConfigError):
     def __init__(self, problems: list[tuple[str, str, str]]):
         self.problems = problems
         lines = [f"{where}: {fld}: {msg}" if fld else f"{where}: {msg}" for where, fld, msg in problems]
-        super().__init__("invalid test plan:\n  " + "\n  ".join(lines))
+        super().__init__(lines[0] if len(lines) == 1 else f"{len(lines)} problems in the test plan: " + "; ".join(lines))
 
 
 @dataclass(frozen=True)

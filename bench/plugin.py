@@ -14,9 +14,10 @@ import pytest
 
 from bench import project
 from bench.config import BenchConfig, load_bench
-from bench.errors import BenchError, ConfigError
+from bench.errors import BenchError, ConfigError, DutTimeout, LinkLost
 from bench.measure import Measurement, Recorder
 from bench.plan import limits_source, load_plan
+from bench.recovery import DutHung, for_session
 from bench.report.allure import EnvironmentInfo, apply_allure_labels, write_categories, write_environment
 
 
@@ -45,6 +46,7 @@ MARKERS = {
     "ble": "needs the DUT's BLE link",
     "serial": "needs the DUT's serial console",
     "hardware": "needs real hardware (skipped on the reference bench)",
+    "recovery": "hangs the DUT on purpose (the recovery ladder brings it back)",
     "reference": "needs the reference bench (its fault switches or ground truth)",
     "slow": "takes more than a few seconds",
     "needs(capability, ...)": "skips unless the DUT has these capabilities (bench/capabilities.py: audio_uplink, ...)",
@@ -59,6 +61,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="output folder for measurements.jsonl, console logs (default: the project's out)")
     group.addoption("--plan", default=os.environ.get("GLASSBENCH_PLAN"),
                     help="test plan (name in test_plans/ or path): limits, parameters, Allure labels")
+    group.addoption("--flash", default=os.environ.get("GLASSBENCH_FLASH"), metavar="IMAGE",
+                    help="flash IMAGE with the bench file's dut.flash driver before the session's first DUT test")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -109,6 +113,9 @@ def bench(bench_config: BenchConfig, bench_out: Path, pytestconfig: pytest.Confi
     session.plan = plan  # type: ignore[attr-defined]  # the DUT asks for the plan's link settings
     try:
         session.start()
+        image = pytestconfig.getoption("--flash", default=None)
+        if image:
+            _flash_before_session(pytestconfig, session, image)
     except BenchError:
         session.close()
         raise
@@ -124,7 +131,18 @@ def dut(bench: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
         pytest.skip("needs real hardware; this is the reference bench")
     device = bench.dut
     device.allow_reboot = False
-    device.health_check()
+    recovery = for_session(bench)
+    if recovery.dead is not None:
+        raise DutHung(f"not tested: an earlier test left the DUT unrecoverable ({recovery.dead})")
+    try:
+        device.health_check()
+    except (DutTimeout, LinkLost) as exc:
+        if not bench.config.dut.recovery.enabled:
+            raise
+        outcome = recovery.recover(f"health check before the test: {exc}")
+        report_recovery(request.node, outcome)
+        if not outcome.recovered:
+            raise DutHung(outcome.summary()) from exc
     if not getattr(bench, "capabilities_reported", False):
         bench.capabilities_reported = True
         line = (f"DUT {device.identity.board}/{device.identity.sku}, profile {device.profile.name}: "
@@ -137,9 +155,73 @@ def dut(bench: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
             if device.get(cap) is None:
                 pytest.skip(device.missing(cap))
     mark = device.console.mark() if device.console is not None else 0
+    device.recovery_mark = 0
     yield device
     if device.console is not None:
-        device.console.check_no_crash(mark, allow_reboot=device.allow_reboot)
+        device.console.check_no_crash(max(mark, device.recovery_mark), allow_reboot=device.allow_reboot)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Any:
+    """A DUT test that stops on a timeout or a lost link: if the DUT no longer answers, recover it
+    (bench/recovery.py) and fail the test with the recovery's outcome, so the next test has a DUT."""
+    __tracebackhide__ = True
+    try:
+        return (yield)
+    except (DutTimeout, LinkLost) as exc:
+        funcargs = getattr(item, "funcargs", {})
+        device = funcargs.get("dut")
+        session = getattr(device, "session", None)
+        if session is None or isinstance(exc, DutHung) or not session.config.dut.recovery.enabled:
+            raise
+        if session.reference is not None and not session.reference.alive:
+            raise   # the bench itself went away: nothing to recover
+        recovery = for_session(session)
+        outcome, failure = None, None
+        try:
+            symptom = recovery.unanswered()
+            outcome = None if symptom is None else recovery.recover(f"{symptom} (after the test stopped on: {exc})")
+        except Exception as e:  # noqa: BLE001 - a failing recovery must not hide the test's own error
+            failure = e
+        if failure is not None:
+            exc.add_note(f"DUT recovery failed: {type(failure).__name__}: {failure}")
+            raise
+        if outcome is None:
+            raise   # the DUT answers: the test's own error stands
+        report_recovery(item, outcome)
+        raise DutHung(f"{outcome.summary()}; the test stopped on: {exc}") from exc
+
+
+def report_recovery(item: pytest.Item, outcome: Any) -> None:
+    """The recovery on the terminal, in the test's result (user properties) and in Allure."""
+    reporter = item.config.pluginmanager.get_plugin("terminalreporter")
+    capture = item.config.pluginmanager.get_plugin("capturemanager")
+    if reporter is not None:
+        if capture is not None:
+            with capture.global_and_fixture_disabled():
+                reporter.write_line(f"{item.nodeid}: {outcome.summary()}")
+        else:
+            reporter.write_line(f"{item.nodeid}: {outcome.summary()}")
+    item.user_properties.append(("dut_recovery", outcome.summary()))
+    try:
+        import allure
+
+        with allure.step(outcome.summary()):
+            allure.attach(outcome.report(), name="DUT recovery", attachment_type=allure.attachment_type.TEXT)
+    except Exception:  # noqa: BLE001 - Allure is optional; the terminal and result still have it
+        pass
+
+
+def _flash_before_session(config: pytest.Config, session: Any, image: str) -> None:
+    from bench.flash import FlashError, from_bench
+
+    driver = from_bench(session.config, session.endpoint)
+    if driver is None:
+        raise FlashError(f"--flash {image}: the bench file {session.config.name!r} has no dut.flash section")
+    result = driver.flash(Path(image))
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(f"flashed {image}: {result.summary()}")
 
 
 @pytest.fixture
@@ -148,12 +230,14 @@ def bonded_dut(dut: Any) -> Iterator[Any]:
     ``dut.ble.passkey`` or the DUT's console); the bond is removed afterwards. Skips when the DUT does not pair."""
     if dut.pairing_mode in (None, "none"):
         pytest.skip(f"DUT pairing is {dut.pairing_mode or 'not declared (dut.ble.pairing)'}")
-    dut.pair(passkey=dut.displayed_passkey if dut.pairing_mode == "passkey" else None)
+    if not dut.encrypted:  # pair_on_connect may have paired already
+        dut.pair(passkey=dut.displayed_passkey if dut.pairing_mode == "passkey" else None)
     yield dut
     try:
         dut.unpair()
     except BenchError:
         pass
+    dut.ensure_connected()  # and paired again if the bench says so: the next test finds the DUT as usual
 
 
 @pytest.fixture(scope="session")

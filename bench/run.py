@@ -24,6 +24,8 @@ def pytest_args_for_run(plan_path: str | Path, bench_path: str | Path | None,
     try:
         bench_file = resolve_bench(plan, bench_path)  # project root first, then glassbench's own benches
     except ConfigError as exc:
+        if bench_path is not None:
+            raise  # the --bench argument's file, not the plan's
         raise PlanError([(str(plan.source), "bench", str(exc).removeprefix(f"{ConfigError.TAG}: "))]) from None
     load_bench(bench_file)  # a bad bench file stops here, with its file:line, before pytest or any output
     return plan_to_pytest_args(plan) + [

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.config import AUTO, BenchConfig, ReferenceSpec
+from bench.config import AUTO, BenchConfig, PowerSpec, ReferenceSpec
 from bench.errors import BenchError
 from bench.links.loop import LoopThread
 
@@ -28,7 +28,8 @@ class ReferenceProcess:
         args = [sys.executable, "-m", "bench.cli", "reference", "--board", spec.board, "--sku", spec.sku,
                 "--profile", spec.profile,
                 "--battery-notify-interval-s", str(spec.battery_notify_interval_s),
-                "--pairing", spec.pairing, "--passkey", str(spec.passkey)]
+                "--pairing", spec.pairing, "--passkey", str(spec.passkey),
+                "--privileged-security", spec.privileged_security]
         link = spec.link
         value: object
         for flag, value in (("--interval-ms", link.interval_ms), ("--phy", link.phy),
@@ -97,10 +98,14 @@ class BenchSession:
         self.reference: ReferenceProcess | None = None
         self.loop: LoopThread | None = None
         self._dut: Any = None
+        self.power_rig: Any = None   # bench.power.capture.PowerRig, opened by whoever needs it first
 
     def start(self) -> "BenchSession":
         if self.config.reference is not None:
-            self.reference = ReferenceProcess(self.config.reference, self.out_dir / "reference-bench.log")
+            spec = self.config.reference
+            if "power.supply" not in spec.settings:  # wire the simulated supply the bench file powers the DUT with
+                spec = spec.model_copy(update={"settings": {**spec.settings, "power.supply": supply_of(self.config.power)}})
+            self.reference = ReferenceProcess(spec, self.out_dir / "reference-bench.log")
         self.loop = LoopThread()
         return self
 
@@ -122,6 +127,9 @@ class BenchSession:
         return self._dut
 
     def close(self) -> None:
+        if self.power_rig is not None:
+            self.power_rig.close()
+            self.power_rig = None
         if self._dut is not None:
             self._dut.close()
             self._dut = None
@@ -143,6 +151,13 @@ class BenchSession:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def supply_of(power: PowerSpec | None) -> str:
+    """Which bench instrument powers the DUT: a PPK2 in source mode, a SCPI supply, or none of them."""
+    if power is None or (power.kind == "ppk2" and power.mode != "source"):
+        return "none"
+    return "ppk2" if power.kind == "ppk2" else "scpi"
 
 
 def environ_flag(name: str) -> bool:

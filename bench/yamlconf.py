@@ -52,7 +52,7 @@ def load_yaml(path: str | Path, refuse_duplicates: bool = True) -> tuple[Any, Li
         _record(node, (), lines)
         duplicates = duplicate_keys(node, path) if refuse_duplicates else []
         if duplicates:
-            raise ConfigError("\n".join(f"{where}: {field}: {msg}" for where, field, msg in duplicates))
+            raise ConfigError("; ".join(f"{where}: {field}: {msg}" for where, field, msg in duplicates))
     data = yaml.safe_load(read_text(path))
     return data, lines
 
@@ -108,10 +108,24 @@ def validate(model: type[M], data: Any, lines: Lines, path: str | Path) -> M:
     except pydantic.ValidationError as e:
         messages = []
         for err in e.errors():
-            loc = tuple(x for x in err["loc"] if not (isinstance(x, str) and x.startswith("function-")))
+            loc = _data_path(data, tuple(x for x in err["loc"] if not (isinstance(x, str) and x.startswith("function-"))))
             field = ".".join(str(x) for x in loc) or "(top level)"
-            messages.append(f"{path}:{line_of(lines, loc)}: {field}: {err['msg']}")
-        raise ConfigError("\n".join(messages)) from None
+            messages.append(f"{path}:{line_of(lines, loc)}: {field}: {err['msg'].removeprefix('Value error, ')}")
+        raise ConfigError("; ".join(messages)) from None  # one line, every problem
+
+
+def _data_path(data: Any, loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """``loc`` without the steps that are not in the data (a tagged union's tag: ``flash.nrfutil.x``
+    → ``flash.x``), so the field and its line are what the user wrote."""
+    out: list[Any] = []
+    node = data
+    for i, step in enumerate(loc):
+        if isinstance(node, dict) and step not in node and i + 1 < len(loc) and step in node.values():
+            continue
+        out.append(step)
+        node = node.get(step) if isinstance(node, dict) else (node[step] if isinstance(node, list) and isinstance(step, int)
+                                                                and step < len(node) else None)
+    return tuple(out)
 
 
 def load_model(model: type[M], path: str | Path) -> M:

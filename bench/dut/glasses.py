@@ -66,6 +66,7 @@ class Dut:
         self._capabilities: dict[str, Any] | None = None
         self.capabilities_so_far: dict[str, Any] = {}  # what a profile sees while it attaches
         self.pairing_mode: str | None = None  # none | just-works | passkey (dut.ble.pairing); None: unknown
+        self.pair_on_connect = False  # Dut.from_config: the bench file's dut.ble.pair_on_connect
         self.passkey: int | None = None  # dut.ble.passkey; else the console's "Passkey for" line
 
     @classmethod
@@ -107,6 +108,7 @@ class Dut:
                   profile=get_profile(cfg.dut.profile), reboot_command=reboot_command, session=session)
         dut.pairing_mode = session.endpoint(ble_cfg.pairing, "pairing")
         dut.passkey = ble_cfg.passkey
+        dut.pair_on_connect = ble_cfg.pair_on_connect
         return dut
 
     # -- plumbing ---------------------------------------------------------------------------------
@@ -124,9 +126,17 @@ class Dut:
         return self.ble.is_connected
 
     def connect(self) -> float:
-        """Scan, connect and discover; returns the connect time (s)."""
+        """Scan, connect and discover; returns the connect time (s). A DUT that offers pairing is then
+        paired, or encrypted from its bond (``pair_on_connect``), as the phone app does."""
         budget = (self.ble.scan_timeout_s + self.ble.connect_timeout_s) * self.ble.connect_retries
-        return self.run(self.ble.connect(), budget, "connect")
+        elapsed_s = self.run(self.ble.connect(), budget, "connect")
+        self.secure()
+        return elapsed_s
+
+    def secure(self) -> None:
+        """Pair now if the DUT offers pairing, ``pair_on_connect`` is on and the link is not encrypted."""
+        if self.pair_on_connect and self.pairing_mode in ("just-works", "passkey") and self.encrypted is False:
+            self.pair(passkey=self.displayed_passkey if self.pairing_mode == "passkey" else None)
 
     def disconnect(self) -> None:
         self._drop_sessions()

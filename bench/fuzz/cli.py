@@ -33,7 +33,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def fuzz_main(args: argparse.Namespace) -> int:
-    from bench.config import load_bench
+    from bench.config import load_bench, with_bugs
     from bench.fuzz.allure_result import write_result
     from bench.fuzz.corpus import CORPUS_DIR, CorpusDatabase
     from bench.fuzz.runner import fuzz, print_progress, save_failure
@@ -47,7 +47,7 @@ def fuzz_main(args: argparse.Namespace) -> int:
         if config.reference is None:
             print("--bug needs a reference bench", file=sys.stderr)
             return 2
-        config.reference.bugs = list(config.reference.bugs) + list(args.bug)
+        config = with_bugs(config, args.bug)
     with BenchSession(config, args.out) as session:
         dut = session.dut
         fuzzer = dut.get("fuzz")

@@ -1,7 +1,7 @@
 """A bleak backend over Bumble: ``BleakClient(addr, backend=BumbleClient)`` talks HCI over TCP.
 
 The harness keeps bleak's public API and swaps only what is at the other end: a Bumble host whose
-controller is the reference bench's phone radio (``tcp-client:127.0.0.1:PORT``) — or any Bumble
+controller is the reference bench's phone radio (``unix:/tmp/glassbench-hci-…/hci.sock``, a socket only its user can open) — or any Bumble
 transport, e.g. ``usb:0`` for a real controller dongle. Scanner and clients on one loop share one
 Bumble host, as programs share one adapter.
 

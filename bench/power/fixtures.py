@@ -28,22 +28,34 @@ ENDPOINT_KEY = {"ppk2": "ppk2", "visa": "scpi"}
 @pytest.fixture(scope="session")
 def power_meter(bench: Any, bench_config: Any) -> Iterator[PowerRig]:
     """The bench's power meter (PowerRig); skips when the bench file has no ``power:`` section."""
-    spec = bench_config.power
-    if spec is None:
+    if bench_config.power is None:
         pytest.skip("this bench has no power instrument (add a 'power:' section to the bench file)")
-    from bench.config import current_limit_a, max_voltage_v, supply_voltage_v
-
-    resource = bench.endpoint(spec.resource, ENDPOINT_KEY[spec.kind])
-    markers = spec.markers
-    rig = PowerRig(spec.kind, resource, supply_voltage_v=supply_voltage_v(bench_config),
-                   sample_rate_hz=spec.sample_rate_hz, timeout_s=spec.timeout_s, mode=spec.mode or "source",
-                   range_a=spec.range_a, current_limit_a=current_limit_a(bench_config),
-                   max_voltage_v=max_voltage_v(bench_config), channel=spec.channel,
-                   markers=markers.names() if markers is not None else None,
-                   marker_mask=markers.mask if markers is not None else 0xFF,
-                   console=lambda: bench.dut.console)
+    rig = session_rig(bench)
+    assert rig is not None
     yield rig
     rig.close()
+    bench.power_rig = None
+
+
+def session_rig(bench: Any) -> PowerRig | None:
+    """The session's one PowerRig on the bench file's ``power:`` section (None without one), shared by
+    the power suites and the recovery ladder's power-cycle (bench/recovery.py)."""
+    rig = getattr(bench, "power_rig", None)
+    spec = bench.config.power
+    if rig is None and spec is not None:
+        from bench.config import current_limit_a, max_voltage_v, supply_voltage_v
+
+        resource = bench.endpoint(spec.resource, ENDPOINT_KEY[spec.kind])
+        markers = spec.markers
+        rig = PowerRig(spec.kind, resource, supply_voltage_v=supply_voltage_v(bench.config),
+                       sample_rate_hz=spec.sample_rate_hz, timeout_s=spec.timeout_s, mode=spec.mode or "source",
+                       range_a=spec.range_a, current_limit_a=current_limit_a(bench.config),
+                       max_voltage_v=max_voltage_v(bench.config), channel=spec.channel,
+                       markers=markers.names() if markers is not None else None,
+                       marker_mask=markers.mask if markers is not None else 0xFF,
+                       console=lambda: bench.dut.console)
+        bench.power_rig = rig
+    return rig
 
 
 @pytest.fixture

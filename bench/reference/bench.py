@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import signal
+import stat
 import sys
 from typing import Any
 
@@ -46,6 +47,7 @@ class ReferenceOptions:
     bugs: list[str] = dataclasses.field(default_factory=list)
     settings: dict[str, str] = dataclasses.field(default_factory=dict)  # feature options: --set key=value
     pairing: str = "just-works"  # none | just-works | passkey (bench/reference/pairing.py)
+    privileged_security: str = "auto"  # auto | open | encrypted | authenticated (pairing.privileged_level)
     passkey: int = 123456
 
 
@@ -69,14 +71,17 @@ class ReferenceBench:
         self.shell = Shell(for_board(self.profile.board.console))
         self.phone = TimedController("phone", link=self.link)
         self.hci = HciServer(self.phone)
-        hci_port = await self.hci.start()
+        hci_transport = await self.hci.start()
         # the device profile builds the device (``self.glasses``: a Bumble device on ``self.link``
         # with ``start()``, ``close()``, ``device_name``, ``device``) and its features
         device_profile = get_profile(self.options.profile)
         if device_profile.reference is None:
             raise ValueError(f"profile {device_profile.name!r} has no reference device")
         extra = await device_profile.reference(self)
-        pairing.configure(self.glasses.device, self.options.pairing, self.shell.log, self.options.passkey)
+        self.security = pairing.configure(self.glasses.device, self.options.pairing, self.shell.log, self.options.passkey)
+        if hasattr(self.glasses, "use_security"):  # a device with privileged requests (GLP)
+            self.glasses.use_security(self.security,
+                                      pairing.privileged_level(self.options.privileged_security, self.options.pairing))
         self.shell.start()
         await self.glasses.start()
         if not self.shell.prompt_shown:
@@ -89,10 +94,11 @@ class ReferenceBench:
             "sku": self.profile.sku.name,
             "name": self.glasses.device_name,
             "address": str(self.glasses.device.random_address),
-            "hci": f"tcp-client:127.0.0.1:{hci_port}",
+            "hci": hci_transport,
             "console": self.shell.path,
             "link": dataclasses.asdict(self.params),
             "pairing": self.options.pairing,
+            "privileged_security": pairing.privileged_level(self.options.privileged_security, self.options.pairing),
             **extra,
         }
 
@@ -108,6 +114,28 @@ class ReferenceBench:
         self.shell.close()
 
 
+def watch_parent(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> None:
+    """Stop when stdin, a pipe from the harness, reaches end of file: the harness exited or was killed -9,
+    and nothing else would ever stop this process. (A terminal or /dev/null on stdin is not watched.)"""
+    fd = sys.stdin.fileno() if sys.stdin is not None else -1
+    try:
+        if fd < 0 or not stat.S_ISFIFO(os.fstat(fd).st_mode):
+            return
+    except OSError:
+        return
+
+    def readable() -> None:
+        try:
+            data = os.read(fd, 4096)
+        except OSError:
+            data = b""
+        if not data:
+            loop.remove_reader(fd)
+            logging.getLogger(__name__).warning("stdin closed: the harness is gone; stopping")
+            stop.set()
+    loop.add_reader(fd, readable)
+
+
 async def serve(options: ReferenceOptions) -> None:
     """Run a reference bench until SIGINT/SIGTERM or stdin closes (parent gone)."""
     bench = ReferenceBench(options)
@@ -121,6 +149,7 @@ async def serve(options: ReferenceOptions) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    watch_parent(loop, stop)
     await stop.wait()
     await bench.close()
 

@@ -57,7 +57,8 @@ def register(shell: Shell, glasses: ReferenceGlasses) -> None:
         shell.set_log_level(args[0])
         return f"log level {args[0]}"
 
-    @shell.command("fault", "fault crash|reboot <reason>|hang <s>|garbage|linkloss <s>|per <p> (test faults)")
+    @shell.command("fault", "fault crash|reboot <reason>|hang <s>|garbage|linkloss <s>|per <p> (test faults; hang = "
+                            "firmware lockup: GATT and console silent until the time is up or a power-cycle)")
     async def fault(args: list[str]) -> str:
         match args:
             case ["crash"]:
@@ -68,6 +69,7 @@ def register(shell: Shell, glasses: ReferenceGlasses) -> None:
                 return ""
             case ["hang", seconds]:
                 glasses.hang(float(seconds))
+                shell.stall(float(seconds))
                 return ""
             case ["garbage"]:
                 shell.log.garbage()

@@ -14,7 +14,7 @@ import asyncio
 import logging
 import struct
 import time
-from typing import Callable, Protocol
+from typing import Any, Callable, Protocol
 
 from bumble import att, gatt, hci
 from bumble.core import UUID, AdvertisingData
@@ -85,6 +85,14 @@ class ReferenceGlasses:
         self._boot_task: asyncio.Task | None = None
         self._build_gatt()
         self.device.on("connection", self._on_connection)
+
+    def use_security(self, security: Any, level: str) -> None:
+        """Privileged GLP requests need the current connection at ``level`` (bench/reference/pairing.py)."""
+        from bench.reference.pairing import SECURITY_LEVELS
+
+        required = SECURITY_LEVELS[level]
+        self.protocol.privileged_level = level
+        self.protocol.privileged_ok = lambda: security.level(self.connection) >= required
 
     # -- GATT -------------------------------------------------------------------------------------
     def _build_gatt(self) -> None:

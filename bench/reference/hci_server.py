@@ -1,5 +1,8 @@
-"""The phone-side controller's HCI, served over TCP on 127.0.0.1 (one host at a time).
+"""The phone-side controller's HCI, served on a Unix socket only its user can open (one host at a time).
 
+The socket lives in a fresh 0700 folder (``unix:/tmp/glassbench-hci-…/hci.sock`` in the ready line,
+Bumble's ``unix`` transport): another user's process cannot reach the radio and take the harness's
+place, as any local process could on a TCP port. ``start(tcp=True)`` serves on 127.0.0.1 instead.
 Bumble's own tcp-server transport forgets its client silently; a harness killed mid-connection
 would leave the glasses connected to nobody. Here a client that goes away resets the controller,
 which drops its links, so the glasses see a disconnection and advertise again.
@@ -9,6 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import shutil
+import tempfile
 
 from bumble.transport.common import StreamPacketSource
 
@@ -26,12 +32,21 @@ class HciServer:
         self._client: asyncio.Transport | None = None
         self.port = 0
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
-        self.server = await asyncio.get_running_loop().create_server(
-            lambda: _ClientProtocol(self), host=host, port=port)
-        self.port = self.server.sockets[0].getsockname()[1]
+    async def start(self, tcp: bool = False, host: str = "127.0.0.1", port: int = 0) -> str:
+        """Serve; returns the Bumble transport name a host opens (``unix:PATH`` or ``tcp-client:HOST:PORT``)."""
+        loop = asyncio.get_running_loop()
+        if tcp:
+            self.server = await loop.create_server(lambda: _ClientProtocol(self), host=host, port=port)
+            self.port = self.server.sockets[0].getsockname()[1]
+            transport = f"tcp-client:{host}:{self.port}"
+        else:
+            self._dir = tempfile.mkdtemp(prefix="glassbench-hci-")  # mode 0700: this user only
+            path = os.path.join(self._dir, "hci.sock")
+            self.server = await loop.create_unix_server(lambda: _ClientProtocol(self), path=path)
+            os.chmod(path, 0o600)
+            transport = f"unix:{path}"
         self.controller.host = self  # controller -> host packets go to the client
-        return self.port
+        return transport
 
     def on_packet(self, packet: bytes) -> None:
         if self._client is not None:
@@ -57,6 +72,8 @@ class HciServer:
             self._client.close()
         if self.server is not None:
             self.server.close()
+        if getattr(self, "_dir", None):
+            shutil.rmtree(self._dir, ignore_errors=True)
 
 
 class _ClientProtocol(asyncio.Protocol):

@@ -9,7 +9,8 @@ device's key store, so a bonded phone reconnects and encrypts without pairing ag
 
 from __future__ import annotations
 
-from typing import Literal
+import asyncio
+from typing import Any, Literal
 
 from bumble.device import Connection, Device
 from bumble.pairing import PairingConfig, PairingDelegate
@@ -40,8 +41,59 @@ class _Display(PairingDelegate):
         self.log.line(f"Passkey for {self.peer}: {number:0{digits}d}")
 
 
-def configure(device: Device, mode: str, log: ConsoleLog, passkey: int = DEFAULT_PASSKEY) -> None:
-    """Install the pairing behaviour ``mode`` on ``device`` (a Bumble peripheral)."""
+SECURITY_LEVELS = {"open": 1, "encrypted": 2, "authenticated": 4}  # Zephyr's BT_SECURITY_L1 / L2 / L4
+
+
+def privileged_level(setting: str, pairing_mode: str) -> str:
+    """The security a privileged request needs: as set, or ``auto`` = authenticated when the device can
+    pair with MITM protection (passkey), else open (a development build without pairing I/O)."""
+    if setting != "auto":
+        return setting
+    return "authenticated" if pairing_mode == "passkey" else "open"
+
+
+class LinkSecurity:
+    """The security level of each connection, as the device sees it (Zephyr's ``bt_conn_get_security``):
+    1 unencrypted, 2 encrypted with an unauthenticated key (Just Works), 4 encrypted with an authenticated
+    LE Secure Connections key. Bumble sets ``connection.authenticated`` after Just Works too, so the level
+    comes from the LTK's own ``authenticated`` flag: from the pairing, or from the bond in the key store."""
+
+    def __init__(self, device: Device) -> None:
+        self.device = device
+        self.levels: dict[Connection, int] = {}
+        self.authenticated_peers: dict[str, bool] = {}  # from pairings this run (the key store has the rest)
+
+    def level(self, connection: Connection | None) -> int:
+        return self.levels.get(connection, 1) if connection is not None else 1
+
+    def track(self, connection: Connection) -> None:
+        self.levels[connection] = 1
+        connection.on("pairing", lambda keys: self._paired(connection, keys))
+        connection.on("connection_encryption_change", lambda: asyncio.ensure_future(self._encryption(connection)))
+        connection.on("disconnection", lambda _reason: self.levels.pop(connection, None))
+
+    def _paired(self, connection: Connection, keys: Any) -> None:
+        self.authenticated_peers[str(connection.peer_address)] = bool(keys.ltk and keys.ltk.authenticated)
+        if connection.is_encrypted:
+            self.levels[connection] = 4 if self.authenticated_peers[str(connection.peer_address)] else 2
+
+    async def _encryption(self, connection: Connection) -> None:
+        if not connection.is_encrypted:
+            self.levels[connection] = 1
+            return
+        peer = str(connection.peer_address)
+        authenticated = self.authenticated_peers.get(peer)
+        if authenticated is None and self.device.keystore is not None:
+            keys = await self.device.keystore.get(peer)
+            ltk = keys and (keys.ltk or keys.ltk_peripheral or keys.ltk_central)
+            authenticated = bool(ltk and ltk.authenticated)
+        if connection in self.levels:
+            self.levels[connection] = 4 if authenticated else 2
+
+
+def configure(device: Device, mode: str, log: ConsoleLog, passkey: int = DEFAULT_PASSKEY) -> LinkSecurity:
+    """Install the pairing behaviour ``mode`` on ``device`` (a Bumble peripheral); returns the tracker of
+    each connection's security level."""
     if mode not in MODES:
         raise ValueError(f"pairing must be one of {', '.join(MODES)}, got {mode!r}")
     if not 0 <= passkey <= 999999:
@@ -64,3 +116,6 @@ def configure(device: Device, mode: str, log: ConsoleLog, passkey: int = DEFAULT
         connection.on("pairing_failure", lambda reason: log.line(f"Pairing failed with {connection.peer_address}: "
                                                                   f"reason {reason}"))
     device.on("connection", on_connection)
+    security = LinkSecurity(device)
+    device.on("connection", security.track)
+    return security

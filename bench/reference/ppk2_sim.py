@@ -6,7 +6,8 @@ Opcodes handled (single bytes, some with arguments): 0x19 metadata (``key: value
 While streaming, real time drives it: every tick it sends the samples due since the start at
 100 kS/s, each word carrying ADC, shunt range, a 6-bit counter and the logic inputs (= the state
 id). If the host does not read, the outgoing queue is capped and whole samples are dropped (the
-counter then shows the gap), as a real PPK2's USB buffer would.
+counter then shows the gap), as a real PPK2's USB buffer would. When the PPK2 is the DUT's supply
+(``on_supply``), switching its sourcing (mode, DUT power) switches the reference glasses off and on.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import select
 import threading
 import time
 import tty
+from typing import Callable
 
 import numpy as np
 
@@ -56,14 +58,18 @@ def encode(current_a: np.ndarray, logic: np.ndarray, first_index: int) -> bytes:
 class Ppk2Simulator:
     """``Ppk2Simulator(timeline).start()`` → the pty path a PPK2 client opens (e.g. /dev/pts/7)."""
 
-    def __init__(self, timeline: PowerTimeline, *, tick_s: float = 0.005, latency_s: float = 0.02) -> None:
+    def __init__(self, timeline: PowerTimeline, *, tick_s: float = 0.005, latency_s: float = 0.02,
+                 dut_power: bool = False, on_supply: Callable[[bool], None] | None = None) -> None:
+        """``on_supply(on)`` is called (from the device thread) when the power it sources to the DUT
+        switches: source mode with DUT power on is "on", anything else "off"."""
         self.timeline = timeline
         self.tick_s = tick_s
         self.latency_s = latency_s   # pipeline delay: events reported slightly late still make it in
         self.path = ""
         self.mode = 2
         self.source_mv = 3000
-        self.dut_power = False
+        self.dut_power = dut_power
+        self.on_supply = on_supply
         self.streaming = False
         self.sent_samples = 0
         self.dropped_samples = 0
@@ -143,24 +149,35 @@ class Ppk2Simulator:
             if len(buf) < 1 + need:
                 return buf
             args, buf = buf[1:1 + need], buf[1 + need:]
-            if op == 0x19:
-                text = metadata_text().encode()
-                self._out += text[: len(text) // 2]
-                self._flush()
-                self._out += text[len(text) // 2:]
-            elif op == 0x11:
-                self.mode = args[0]
-            elif op == 0x0D:
-                self.source_mv = (args[0] - 3) * 256 + args[1] + 800 - 32
-            elif op == 0x0C:
-                self.dut_power = bool(args[0])
-            elif op == 0x06:
-                self.streaming, self._t_start, self._next = True, time.monotonic(), 0
-            elif op == 0x07:
-                if self.streaming:
-                    self._produce(final=True)   # flush the pipeline: everything sampled until now
-                self.streaming = False
+            was_sourcing = self.sourcing
+            self._command(op, args)
+            if self.on_supply is not None and self.sourcing != was_sourcing:
+                self.on_supply(self.sourcing)
         return buf
+
+    @property
+    def sourcing(self) -> bool:
+        """True while the PPK2 powers the DUT (source-meter mode, DUT power on)."""
+        return self.mode == 2 and self.dut_power
+
+    def _command(self, op: int, args: bytes) -> None:
+        if op == 0x19:
+            text = metadata_text().encode()
+            self._out += text[: len(text) // 2]
+            self._flush()
+            self._out += text[len(text) // 2:]
+        elif op == 0x11:
+            self.mode = args[0]
+        elif op == 0x0D:
+            self.source_mv = (args[0] - 3) * 256 + args[1] + 800 - 32
+        elif op == 0x0C:
+            self.dut_power = bool(args[0])
+        elif op == 0x06:
+            self.streaming, self._t_start, self._next = True, time.monotonic(), 0
+        elif op == 0x07:
+            if self.streaming:
+                self._produce(final=True)   # flush the pipeline: everything sampled until now
+            self.streaming = False
 
     def _produce(self, final: bool = False) -> None:
         due = int((time.monotonic() - (0.0 if final else self.latency_s) - self._t_start) * RATE_HZ)

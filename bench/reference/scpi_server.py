@@ -10,6 +10,8 @@ Truthful on purpose: a header the modelled instrument does not have — a typo, 
 syntax such as the 2450's ``defbuffer1`` sent to a 2281S — queues ``-113,"Undefined header"`` and,
 if it was a query, sends nothing (as the real units do), so drivers find out through ``SYST:ERR?``.
 Every accepted command is appended to ``log`` so tests can check the order (limit before output).
+When the instrument is the DUT's supply (``on_supply``), its output switching off (``OUTP OFF``,
+``*RST``) powers the reference glasses off, and on again powers them up (bench/reference/supply.py).
 """
 
 from __future__ import annotations
@@ -101,9 +103,29 @@ class ScpiModel:
         if cls.name:
             ScpiModel.models[cls.name] = cls
 
-    def __init__(self, timeline: PowerTimeline, **opts: Any) -> None:
+    def __init__(self, timeline: PowerTimeline, *, output_on: bool = False,
+                 on_supply: Callable[[bool], None] | None = None, **opts: Any) -> None:
+        """``output_on``: the output's state at start (a bench left powered); ``on_supply(on)`` is called
+        whenever the output that powers the DUT switches."""
         self.timeline = timeline
+        self.on_supply: Callable[[bool], None] | None = None
         self.reset()
+        if output_on:
+            self.output_on = True  # as found: no switch to report
+        self.on_supply = on_supply
+
+    _output_on = False
+
+    @property
+    def output_on(self) -> Any:
+        return self._output_on
+
+    @output_on.setter
+    def output_on(self, on: Any) -> None:
+        changed = bool(on) != bool(self._output_on)
+        self._output_on = on
+        if changed and self.on_supply is not None:
+            self.on_supply(bool(on))
 
     def reset(self) -> None:
         """*RST state."""

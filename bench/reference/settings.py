@@ -68,6 +68,7 @@ register("photo.size_bytes", number(int, 1, 16 * 1024 * 1024), "size of a captur
 register("audio.noise_rms", number(float, 0, 1.0), "noise added to the rig's capture, RMS of full scale")
 register("audio.first_frame_index", number(int, 0, 0xFFFF), "frame counter of the first uplink frame (counter wrap tests)")
 register("power.photo_capture_s", number(float, 0, 60, low_open=True), "camera-capture power state duration")
+register("power.supply", one_of("ppk2", "scpi", "none"), "which meter powers the reference DUT (power-cycle recovery)")
 register("power.scpi_model", one_of("n6705c", "k2281s", "dp832"), "which SCPI instrument the simulated analyzer is")
 register("omi.codec", one_of("opus"), "Omi audio codec (codec characteristic; 21 = Opus 16 kHz 20 ms)")
 register("omi.battery_interval_s", number(float, 0, 3600, low_open=True), "Omi battery notification period")

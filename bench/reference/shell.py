@@ -13,6 +13,7 @@ import asyncio
 import errno
 import inspect
 import os
+import time
 import tty
 from typing import Awaitable, Callable
 
@@ -41,6 +42,8 @@ class Shell:
         self.commands: dict[str, tuple[Handler, str]] = {}
         self._line = bytearray()
         self.dropped_bytes = 0
+        self.powered = True          # False while the DUT's supply is off (bench/reference/supply.py)
+        self.stalled_until_s = 0.0   # a firmware lockup: no echo, no answers, no log output
         self.command("help", "list commands")(self._help)
 
     def command(self, name: str, help_text: str) -> Callable[[Handler], Handler]:
@@ -63,7 +66,18 @@ class Shell:
             except OSError:
                 pass
 
+    @property
+    def responsive(self) -> bool:
+        return self.powered and time.monotonic() >= self.stalled_until_s
+
+    def stall(self, duration_s: float) -> None:
+        """Fall silent for ``duration_s`` (0 ends a stall): what is typed meanwhile is lost."""
+        self.stalled_until_s = time.monotonic() + duration_s if duration_s > 0 else 0.0
+
     def write(self, data: bytes) -> None:
+        if not self.responsive:
+            self.dropped_bytes += len(data)
+            return
         try:
             n = os.write(self.master_fd, data)
             self.dropped_bytes += len(data) - n
@@ -92,6 +106,9 @@ class Shell:
         try:
             data = os.read(self.master_fd, 4096)
         except OSError:
+            return
+        if not self.responsive:
+            self._line.clear()
             return
         for byte in data:
             if byte in (0x0D, 0x0A):

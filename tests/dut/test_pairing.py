@@ -19,7 +19,18 @@ def test_pairs_bonds_and_reconnects_encrypted_without_pairing(bonded_dut, measur
     assert dut.encrypted and dut.resumed_bond, "reconnected without using the bond"
 
 
-def test_removed_bond_is_not_used_again(bonded_dut):
+@pytest.fixture
+def no_auto_pairing(dut):
+    """Connections stay unpaired during the test (``pair_on_connect`` off), as the bench says afterwards."""
+    saved, dut.pair_on_connect = dut.pair_on_connect, False
+    yield dut
+    dut.pair_on_connect = saved
+    if dut.connected:
+        dut.disconnect()
+    dut.connect()
+
+
+def test_removed_bond_is_not_used_again(bonded_dut, no_auto_pairing):
     dut = bonded_dut
     dut.unpair()
     dut.connect()
@@ -27,10 +38,11 @@ def test_removed_bond_is_not_used_again(bonded_dut):
     assert dut.encrypted is not True
 
 
-def test_wrong_passkey_is_refused_with_a_clear_error(dut, request):
+def test_wrong_passkey_is_refused_with_a_clear_error(dut, no_auto_pairing):
     if dut.pairing_mode != "passkey":
         pytest.skip(f"DUT pairing is {dut.pairing_mode or 'not declared (dut.ble.pairing)'}, not passkey entry")
-    request.addfinalizer(dut.unpair)
+    dut.unpair()
+    dut.connect()
     with pytest.raises(PairingFailed, match="wrong passkey"):
         dut.pair(passkey=lambda: (dut.displayed_passkey() + 1) % 1_000_000)
     assert dut.connected and not dut.encrypted

@@ -13,7 +13,8 @@ from bench.profiles.glp.device import GlassesProtocol
 class LoopTarget(Target):
     kind = "loopback"
 
-    def __init__(self, bugs: tuple[str, ...] = (), reply_timeout_s: float = 0.3, max_payload: int = 244) -> None:
+    def __init__(self, bugs: tuple[str, ...] = (), reply_timeout_s: float = 0.3, max_payload: int = 244,
+                 privileged: bool = True) -> None:
         self.thread = LoopThread("fuzz-loopback")
         super().__init__(self.thread, None, reply_timeout_s)
         self.max_payload = max_payload
@@ -21,6 +22,7 @@ class LoopTarget(Target):
         async def build() -> None:
             self.link = LoopbackLink(max_payload)
             self.glasses = GlassesProtocol("nrf52840dk", "camera", self.link.to_phone)
+            self.glasses.privileged_ok = lambda: privileged  # an unpaired link to a device that wants a bond
             self.bugs = seeded.install(self.glasses, list(bugs))
             self.link.attach(self.glasses)
             self.link.set_receiver(self._on_fragment)

@@ -56,8 +56,8 @@ def test_board_defaults_fill_voltage_and_current_limit(tmp_path):
 
 
 @pytest.mark.parametrize("power, line, text", [
-    ("  kind: visa\n  resource: r\n  mode: source\n", 10, "power.mode: Value error, 'mode' is for kind ppk2"),
-    ("  kind: visa\n  resource: r\n  markers:\n    states: glassbench\n", 10, "power.markers: Value error, 'markers' needs logic inputs"),
+    ("  kind: visa\n  resource: r\n  mode: source\n", 10, "power.mode: 'mode' is for kind ppk2"),
+    ("  kind: visa\n  resource: r\n  markers:\n    states: glassbench\n", 10, "power.markers: 'markers' needs logic inputs"),
     ("  kind: ppk2\n  resource: r\n  mode: source\n  markers:\n    states: {1: snoozing}\n", 12, "snoozing"),
     ("  kind: ppk2\n  resource: r\n  mode: source\n  markers:\n    mask: 256\n    states: glassbench\n", 12,
      "power.markers.mask"),

@@ -18,8 +18,8 @@ def corpus(tmp_path):
     return CorpusDatabase(tmp_path / "corpus", read_corpus=False)
 
 
-def run(corpus, bugs=(), budget_s=20.0):
-    target = LoopTarget(tuple(bugs))
+def run(corpus, bugs=(), budget_s=20.0, privileged=True):
+    target = LoopTarget(tuple(bugs), privileged=privileged)
     try:
         target.discover()
         return fuzz(GlpFuzzModel(target), budget_s, seed=1, corpus=corpus, shrink_budget_s=10, steps=30)
@@ -44,6 +44,14 @@ def test_clean_protocol_gives_no_failure(corpus):
     assert result.failure is None, result.failure
     assert result.examples > 0 and result.frames > 100
     assert result.types_covered == result.types_total
+
+
+def test_model_predicts_refused_privileged_requests(corpus):
+    """On a link below the privileged security level every SettingSet/PhotoCapture/FactoryReset is refused:
+    the discovery probe tells the model, so a clean device stays clean."""
+    result = run(corpus, budget_s=3.0, privileged=False)
+    assert result.failure is None, result.failure
+    assert result.examples > 0
 
 
 @pytest.mark.parametrize("bug", ["bad-crc-accepted", "unknown-type-acked", "setting-corrupts"])

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from bench.plan import PlanError
 from bench.report import html as report_html
-from bench.report.allure import (CATEGORIES, EnvironmentInfo, classify, git_commit, write_categories,
-                                 write_environment)
+from bench.report.allure import CATEGORIES, EnvironmentInfo, classify, git_commit, write_categories, write_environment
 from bench.report.main import report_main
 from bench.report.sample import SAMPLE_COUNTS, make_sample_results
 from bench.run import pytest_args_for_run, run_plan
@@ -152,5 +152,10 @@ def test_run_args_and_invalid_plan(tmp_path, capsys):
     assert f"--junitxml={tmp_path / 'junit.xml'}" in args and args[-1] == "-x"
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: bad\nsuites: [x]\nlimits:\n  nope_s: {high: 1}\n")
-    assert run_plan(bad) == 2
-    assert f"{bad}:4" in capsys.readouterr().err
+    with pytest.raises(PlanError, match=f"{bad}:4"):  # before pytest runs or anything is written
+        run_plan(bad)
+    from bench.cli import main
+
+    assert main(["run", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert f"{bad}:4" in err and "Traceback" not in err

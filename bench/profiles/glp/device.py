@@ -139,6 +139,11 @@ class GlassesProtocol:
         self.boot_s = clock()
         self.settings = m.DEFAULT_SETTINGS
         self.whole_frames = whole_frames  # serial: one frame per packet, no reassembly (§2)
+        # Privileged requests (SettingSet, PhotoCapture, FactoryReset; §5.11): the link's owner says
+        # whether the link is at the device's privileged security level (the BLE side: from the bond;
+        # the wired serial port: always).
+        self.privileged_ok: Callable[[], bool] = lambda: True
+        self.privileged_level = "open"
         self.state = LinkState.DISCONNECTED
         self.reset()
 
@@ -269,6 +274,9 @@ class GlassesProtocol:
                 raise DeviceError(ErrorCode.INVALID_STATE, f"{type(msg).__name__} before Hello")
             if msg.REQUIRES & ~self.capabilities:
                 raise DeviceError(ErrorCode.UNSUPPORTED, f"{type(msg).__name__} needs {m.Capability(msg.REQUIRES)!r}")
+            if msg.PRIVILEGED and not self.privileged_ok():
+                raise DeviceError(ErrorCode.INSUFFICIENT_SECURITY,
+                                  f"{type(msg).__name__} needs a link at the privileged security level ({self.privileged_level})")
             msg = self.hooks.on_request(msg)
             try:
                 reply = self.hooks.on_reply(msg, HANDLERS[type(msg)](self, msg))

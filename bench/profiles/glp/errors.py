@@ -19,6 +19,7 @@ class ErrorCode(enum.IntEnum):
     VERSION = 0x09  # no common protocol version
     TOO_LARGE = 0x0A  # frame longer than the receiver's max_frame_len
     INTERNAL = 0x0B  # the device hit an unexpected condition and recovered
+    INSUFFICIENT_SECURITY = 0x0C  # a privileged request on a link below the device's privileged security level
 
 
 class ProtocolError(Exception):

@@ -32,6 +32,7 @@ class DeviceParams:
     info: m.DeviceInfo
     max_payload: int  # link payload per write/notification (ATT MTU - 3; the whole frame on serial)
     whole_frames: bool = False  # serial: every write is one whole frame, nothing is reassembled
+    privileged: bool = True  # privileged requests are accepted on this link (else INSUFFICIENT_SECURITY, §5.11)
 
 
 def _is(cls: type, **fields: Any) -> Any:
@@ -183,6 +184,8 @@ class SessionModel:
                 exp = self._error(item, ErrorCode.INVALID_STATE, frame)
             elif msg.REQUIRES & ~self.caps:
                 exp = self._error(item, ErrorCode.UNSUPPORTED, frame)
+            elif msg.PRIVILEGED and not self.params.privileged:
+                exp = self._error(item, ErrorCode.INSUFFICIENT_SECURITY, frame)
             else:
                 exp = self._request(item, frame, msg)
         self.cache[frame.seq] = (key, exp)

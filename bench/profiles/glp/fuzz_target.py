@@ -18,7 +18,7 @@ from typing import Any
 from bench.dut.console import Console
 from bench.errors import BenchError
 from bench.profiles.glp import messages as m
-from bench.profiles.glp.errors import ProtocolError
+from bench.profiles.glp.errors import ErrorCode, ProtocolError
 from bench.profiles.glp.frames import Frame, Reassembler, WholeFrames, decode_frame, encode_frame
 from bench.profiles.glp.fuzz_model import DeviceParams, SessionModel
 from bench.profiles.glp.gatt import GLASSES_TO_PHONE, Channel
@@ -279,7 +279,12 @@ class Target:
         hello, info = replies
         if not isinstance(hello, m.HelloReply) or not isinstance(info, m.DeviceInfo):
             raise BenchError(f"{self.kind} target: unexpected answers to Hello/DeviceInfoGet: {replies}")
-        self.params = DeviceParams(hello, info, self.max_payload, self.whole_frames)
+        # Are privileged requests accepted on this link (§5.11)? Setting the volume it already has changes nothing.
+        current = self.loop.run(self._ask([m.SettingsGet()]), 10, "discover")[0]
+        volume = current.volume_pct if isinstance(current, m.Settings) else m.DEFAULT_SETTINGS.volume_pct
+        probe = self.loop.run(self._ask([m.SettingSet(m.SettingKey.VOLUME_PCT, volume)]), 10, "discover")[0]
+        refused = isinstance(probe, m.ErrorReply) and probe.code == ErrorCode.INSUFFICIENT_SECURITY
+        self.params = DeviceParams(hello, info, self.max_payload, self.whole_frames, privileged=not refused)
         return self.params
 
     async def _ask(self, msgs: list[m.Message]) -> list[m.Message]:

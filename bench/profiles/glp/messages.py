@@ -241,7 +241,7 @@ class SettingsGet(Message):
     pass
 
 
-@message(0x06, Role.REQUEST, IN, reply=(Settings,))
+@message(0x06, Role.REQUEST, IN, reply=(Settings,), privileged=True)
 class SettingSet(Message):
     """Set one setting; the reply carries all settings as applied. Range depends on the key."""
 
@@ -283,7 +283,7 @@ class AudioDownlinkStop(Message):
     pass
 
 
-@message(0x0C, Role.REQUEST, IN, reply=(PhotoInfo,), requires=Capability.CAMERA)
+@message(0x0C, Role.REQUEST, IN, reply=(PhotoInfo,), requires=Capability.CAMERA, privileged=True)
 class PhotoCapture(Message):
     quality: int = F(Int(1, lo=1, hi=100), "JPEG quality")
 
@@ -308,7 +308,7 @@ class TextNotify(Message):
     text: str = F(Str(200))
 
 
-@message(0x10, Role.REQUEST, IN, reply=(Ack,))
+@message(0x10, Role.REQUEST, IN, reply=(Ack,), privileged=True)
 class FactoryReset(Message):
     pass
 

@@ -205,6 +205,7 @@ class Message:
     CHANNEL: ClassVar[Channel]
     REPLY: ClassVar[tuple[type["Message"], ...]] = ()
     REQUIRES: ClassVar[int] = 0  # capability bits the device must advertise
+    PRIVILEGED: ClassVar[bool] = False  # needs the device's privileged link security (docs/protocol.md §5.6)
 
     def validate(self) -> None:
         """Cross-field checks; raise ProtocolError. Per-field ranges are checked by the schema."""
@@ -219,7 +220,7 @@ M = TypeVar("M", bound=type[Message])
 
 @dataclass_transform(frozen_default=True, field_specifiers=(F,))
 def message(type_code: int, role: Role, channel: Channel, reply: Iterable[type[Message]] = (),
-            requires: int = 0) -> Callable[[M], M]:
+            requires: int = 0, privileged: bool = False) -> Callable[[M], M]:
     """Register a message class under its one-byte type code (unique)."""
 
     def wrap(cls: M) -> M:
@@ -227,7 +228,7 @@ def message(type_code: int, role: Role, channel: Channel, reply: Iterable[type[M
             raise ValueError(f"type 0x{type_code:02x} used by {REGISTRY[type_code].__name__} and {cls.__name__}")
         cls = cast(M, dataclass(frozen=True)(cls))
         cls.TYPE, cls.ROLE, cls.CHANNEL = type_code, role, channel
-        cls.REPLY, cls.REQUIRES = tuple(reply), requires
+        cls.REPLY, cls.REQUIRES, cls.PRIVILEGED = tuple(reply), requires, privileged
         wires = [(f.name, f.metadata["wire"]) for f in dataclasses.fields(cast(Any, cls))]
         if any(isinstance(w, Rest) for _, w in wires[:-1]):
             raise ValueError(f"{cls.__name__}: a Rest field must be last")

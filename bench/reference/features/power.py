@@ -5,7 +5,9 @@ runs on a connection (audio streaming, a photo being taken, text being shown or 
 this keeps one current state in a PowerTimeline, logs each change on the console
 (``<inf> pm: state audio_streaming``: console timestamps are markers when no GPIO is wired), and
 serves the samples through a SCPI analyzer (ready key ``scpi``) and a PPK2 (``ppk2``; a stable
-symlink, like /dev/serial/by-id, so a "replugged" PPK2 keeps its path).
+symlink, like /dev/serial/by-id, so a "replugged" PPK2 keeps its path). One of them may be the DUT's
+supply (``--set power.supply=ppk2|scpi``; bench/reference/supply.py): switching it off powers the
+glasses off, switching it on cold-boots them.
 
 Idle connection events: the timed radio reports only events that carry data, so the timeline
 synthesises empty-PDU events on the connection's own slot grid and skips the reported slots.
@@ -29,6 +31,7 @@ from bench.reference.power_model import PowerTimeline
 from bench.reference.ppk2_sim import Ppk2Simulator
 from bench.reference.scpi_server import ScpiServer
 from bench.reference.shell import UsageError
+from bench.reference.supply import SUPPLIES, SupplyRail
 
 LINK_STATES = {"off": "off", "sleep": "sleep", "advertising": "advertising", "connected": "connected_idle",
                "connected_idle": "connected_idle"}
@@ -131,10 +134,18 @@ class GlassesPower:
 class PowerInstruments:
     """The two simulated meters, their stable paths and the faults tests switch on."""
 
-    def __init__(self, timeline: PowerTimeline, scpi_model: str = "n6705c") -> None:
+    def __init__(self, timeline: PowerTimeline, scpi_model: str = "n6705c", supply: str = "none",
+                 rail: SupplyRail | None = None) -> None:
+        """``scpi_model``: n6705c | k2281s | dp832; ``supply``: which meter powers the DUT (ppk2, scpi, none);
+        it starts on and drives ``rail``."""
+        if supply not in SUPPLIES:
+            raise ValueError(f"power.supply must be one of {', '.join(SUPPLIES)}, got {supply!r}")
         self.timeline = timeline
-        self.scpi = ScpiServer(timeline, model=scpi_model)   # n6705c | k2281s | dp832
-        self.ppk2 = Ppk2Simulator(timeline)
+        self.supply = supply
+        on_supply = rail.switch if rail is not None else None
+        self.scpi = ScpiServer(timeline, model=scpi_model, output_on=supply == "scpi",
+                               on_supply=on_supply if supply == "scpi" else None)
+        self.ppk2 = Ppk2Simulator(timeline, dut_power=supply == "ppk2", on_supply=on_supply if supply == "ppk2" else None)
         self.dir = tempfile.mkdtemp(prefix="glassbench-power-")
         self.ppk2_link = os.path.join(self.dir, "ppk2")
         self._replug: asyncio.TimerHandle | None = None
@@ -184,7 +195,10 @@ class PowerInstruments:
         self.scpi.inject(None)
         if self.unplugged:
             self.unplugged = False
-            self.ppk2 = Ppk2Simulator(self.timeline)
+            # a USB re-enumeration: the unit kept its state (and the DUT its power)
+            old = self.ppk2
+            self.ppk2 = Ppk2Simulator(self.timeline, dut_power=old.dut_power, on_supply=old.on_supply)
+            self.ppk2.mode, self.ppk2.source_mv = old.mode, old.source_mv
             self._plug()
 
     async def close(self) -> None:
@@ -220,13 +234,19 @@ async def serve(bench: Any, power: GlassesPower) -> dict[str, Any]:
     timeline = power.timeline
     bench.glasses.power = power
     bench.link.observer = timeline
-    instruments = PowerInstruments(timeline, bench.options.settings.get("power.scpi_model", "n6705c"))
+    rail = SupplyRail(bench.glasses, bench.shell, asyncio.get_running_loop())
+    instruments = PowerInstruments(timeline, bench.options.settings.get("power.scpi_model", "n6705c"),
+                                   bench.options.settings.get("power.supply", "none"), rail)
     ready = await instruments.start()
     watcher = asyncio.ensure_future(power.watch())
 
     @bench.shell.command("pm state", "current power state")
     def pm_state(_args: list[str]) -> str:
         return f"state {power.state}"
+
+    @bench.shell.command("pm supply", "which meter supplies the DUT and how many power cycles it saw")
+    def pm_supply(_args: list[str]) -> str:
+        return f"supply {instruments.supply} power_cycles {rail.power_cycles}"
 
     @bench.shell.command("pm truth", "pm truth <t0_s> <t1_s>: the model's exact mean current per state (JSON)")
     def pm_truth(args: list[str]) -> str:

@@ -35,7 +35,7 @@ class DP832(ScpiModel):
         self.voltage_v = {n: 0.0 for n in VMAX}
         self.current_limit_a = {n: 3.2 for n in VMAX}
         self.limit_set = {n: False for n in VMAX}
-        self.output_on = {n: False for n in VMAX}
+        self.outputs = {n: False for n in VMAX}
         self.output_on_without_limit = False
 
     @staticmethod
@@ -46,7 +46,7 @@ class DP832(ScpiModel):
         return int(w[2])
 
     def _current(self, n: int) -> float:
-        if n != self.channel or not self.output_on[n]:
+        if n != self.channel or not self.outputs[n]:
             return 0.0
         now = time.monotonic()
         q = self.timeline.charge_at(np.array([now - WINDOW_S, now]))
@@ -87,19 +87,19 @@ class DP832(ScpiModel):
             if len(a) == 1:
                 a = ["CH1", a[0]]
             n, on = self._ch(a[0]), boolean(a[1:])
-            if on and not self.output_on[n] and not self.limit_set[n]:
+            if on and not self.outputs[n] and not self.limit_set[n]:
                 self.output_on_without_limit = True
-            self.output_on[n] = on
+            self.outputs[n] = on
 
         async def outp_q(a: list[str]) -> str:
-            return "ON" if self.output_on[self._ch(a[0]) if a else 1] else "OFF"
+            return "ON" if self.outputs[self._ch(a[0]) if a else 1] else "OFF"
 
         async def meas_curr(a: list[str]) -> str:
             return f"{self._current(self._ch(a[0]) if a else 1):.3f}"
 
         async def meas_volt(a: list[str]) -> str:
             n = self._ch(a[0]) if a else 1
-            return f"{self.voltage_v[n] if self.output_on[n] else 0.0:.3f}"
+            return f"{self.voltage_v[n] if self.outputs[n] else 0.0:.3f}"
 
         table.update({":OUTPut[:STATe]": outp, ":OUTPut[:STATe]?": outp_q,
                       ":MEASure:CURRent[:DC]?": meas_curr, ":MEASure[:VOLTage][:DC]?": meas_volt})

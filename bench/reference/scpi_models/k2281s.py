@@ -37,7 +37,7 @@ class K2281S(ScpiModel):
     idn = IDN
 
     def __init__(self, timeline: PowerTimeline, **opts: Any) -> None:
-        super().__init__(timeline)
+        super().__init__(timeline, **opts)
 
     def reset(self) -> None:
         self.function, self.voltage_v, self.current_limit_a, self.limit_set = "POWER", 0.0, 0.1, False

@@ -41,7 +41,7 @@ class N6705C(ScpiModel):
 
     def __init__(self, timeline: PowerTimeline, *, slot: int = 1, **opts: Any) -> None:
         self.slot = slot
-        super().__init__(timeline)
+        super().__init__(timeline, **opts)
 
     def reset(self) -> None:
         self.voltage_v, self.output_on, self.range_a, self.auto_range = 0.0, False, 3.0, True
