@@ -30,8 +30,9 @@ class LinkLost(BenchError):
     TAG = "LINK LOST"
 
 
-class DutCrash(BenchError):
-    """The device crashed: fatal-error dump or a boot with an unexpected reset reason."""
+class DutCrash(BenchError, AssertionError):
+    """The device crashed: fatal-error dump or a boot with an unexpected reset reason. A product defect:
+    an AssertionError too, so pytest and Allure file it as *failed*, not broken."""
 
     TAG = "DUT CRASH"
 
@@ -74,3 +75,21 @@ class PairingFailed(BenchError):
     """Pairing or bonding with the device failed (refused, wrong passkey, lost bond)."""
 
     TAG = "PAIRING FAILED"
+
+
+class BenchFault(BenchError):
+    """The bench itself failed (the reference bench died or froze, a rig went away): nothing here says
+    anything about the DUT. ``stop``: the remaining tests cannot run on this bench."""
+
+    TAG = "BENCH FAULT"
+
+    def __init__(self, message: str, stop: bool = False) -> None:
+        super().__init__(message)
+        self.stop = stop
+
+
+class BenchOverloaded(BenchFault):
+    """The host starved the bench or the harness during the test (an event-loop stall): the test's
+    result is not evidence about the DUT."""
+
+    TAG = "BENCH OVERLOADED"

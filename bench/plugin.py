@@ -7,6 +7,7 @@ installed has it. The reference bench starts only when a test asks for ``bench``
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -14,7 +15,7 @@ import pytest
 
 from bench import project
 from bench.config import BenchConfig, load_bench
-from bench.errors import BenchError, ConfigError, DutTimeout, LinkLost
+from bench.errors import BenchError, BenchFault, ConfigError, DutTimeout, LinkLost
 from bench.measure import Measurement, Recorder
 from bench.plan import limits_source, load_plan
 from bench.recovery import DutHung, for_session
@@ -65,7 +66,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="flash IMAGE with the bench file's dut.flash driver before the session's first DUT test")
 
 
+def _terminated(signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")  # pytest then tears down and writes junit, Allure files, measurements
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _terminated)  # a CI job cancelled, a `kill`: end like Ctrl-C, not mid-write
     for name, text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
     project.use(config.rootpath)  # plans, benches, boards, corpus and out are looked up from here
@@ -113,6 +123,7 @@ def bench(bench_config: BenchConfig, bench_out: Path, pytestconfig: pytest.Confi
     session.plan = plan  # type: ignore[attr-defined]  # the DUT asks for the plan's link settings
     try:
         session.start()
+        _write_allure_files(pytestconfig, session)  # now, and again at the end: a run killed -9 still has them
         image = pytestconfig.getoption("--flash", default=None)
         if image:
             _flash_before_session(pytestconfig, session, image)
@@ -129,6 +140,12 @@ def dut(bench: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
     """The device under test, connected and health-checked; crashes during the test are reported."""
     if request.node.get_closest_marker("hardware") and bench.config.reference is not None:
         pytest.skip("needs real hardware; this is the reference bench")
+    ref = bench.reference
+    if ref is not None and (not ref.alive or ref.stopped):
+        fault = BenchFault(f"the reference bench {'is frozen' if ref.alive else 'is gone'} "
+                           f"(see {bench.out_dir / 'reference-bench.log'}): the DUT tests cannot run", stop=True)
+        request.session.shouldstop = str(fault)
+        raise fault
     device = bench.dut
     device.allow_reboot = False
     recovery = for_session(bench)
@@ -156,6 +173,7 @@ def dut(bench: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
                 pytest.skip(device.missing(cap))
     mark = device.console.mark() if device.console is not None else 0
     device.recovery_mark = 0
+    device.test_started_s, device.test_mark = time.monotonic(), mark if device.console is not None else None
     yield device
     if device.console is not None:
         device.console.check_no_crash(max(mark, device.recovery_mark), allow_reboot=device.allow_reboot)
@@ -168,7 +186,10 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
     __tracebackhide__ = True
     try:
         return (yield)
-    except (DutTimeout, LinkLost) as exc:
+    except Exception as exc:
+        _triage(item, exc)  # a dead, frozen or starved bench, or a crash the link loss hid: raised as such
+        if not isinstance(exc, (DutTimeout, LinkLost)):
+            raise
         funcargs = getattr(item, "funcargs", {})
         device = funcargs.get("dut")
         session = getattr(device, "session", None)
@@ -190,6 +211,24 @@ def pytest_runtest_call(item: pytest.Item) -> Any:
             raise   # the DUT answers: the test's own error stands
         report_recovery(item, outcome)
         raise DutHung(f"{outcome.summary()}; the test stopped on: {exc}") from exc
+
+
+def _triage(item: pytest.Item, exc: Exception) -> None:
+    """Raise what bench.faults.triage says really happened (the test's exception chained to it)."""
+    from bench.faults import triage
+
+    funcargs = getattr(item, "funcargs", {})
+    device = funcargs.get("dut")
+    session = getattr(device, "session", None) or funcargs.get("bench")
+    if session is None or isinstance(exc, BenchFault):
+        return
+    better = triage(session, exc, getattr(device, "test_started_s", 0.0) if device is not None else 0.0,
+                    getattr(device, "test_mark", None))
+    if better is None:
+        return
+    if getattr(better, "stop", False):
+        item.session.shouldstop = str(better)  # the remaining tests cannot run here: stop with this reason
+    raise better from exc
 
 
 def report_recovery(item: pytest.Item, outcome: Any) -> None:

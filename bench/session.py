@@ -7,11 +7,13 @@ every endpoint marked ``auto`` in the bench file.
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import select
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -47,7 +49,10 @@ class ReferenceProcess:
         self._stderr = open(log_path, "ab")
         self.args = args
         self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr)
+        self._stalls: collections.deque[tuple[float, float]] = collections.deque(maxlen=4096)
         self.ready = self._read_ready(timeout_s, log_path)
+        self.last_alive_s = time.monotonic()
+        threading.Thread(target=self._drain, name="reference-bench-stdout", daemon=True).start()
 
     def _read_ready(self, timeout_s: float, log_path: Path) -> dict[str, Any]:
         assert self.proc.stdout is not None
@@ -71,6 +76,37 @@ class ReferenceProcess:
     @property
     def alive(self) -> bool:
         return self.proc.poll() is None
+
+    @property
+    def stopped(self) -> bool:
+        """Frozen by a signal (SIGSTOP, a debugger): alive but not running."""
+        try:
+            status = Path(f"/proc/{self.proc.pid}/status").read_text()
+        except OSError:
+            return False
+        return "\nState:\tT" in status or "\nState:\tt" in status
+
+    def stalls(self) -> list[tuple[float, float]]:
+        """The event-loop stalls the bench reported (recent ones): (CLOCK_MONOTONIC, lateness s)."""
+        return list(self._stalls)
+
+    def silent_for_s(self) -> float:
+        """How long since the bench last said it was alive (its loop runs a heartbeat every 0.25 s)."""
+        return time.monotonic() - self.last_alive_s
+
+    def _drain(self) -> None:
+        """After the ready line, the bench's stdout carries stall reports and heartbeats: read them all,
+        always (a full pipe would block the bench)."""
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            try:
+                record = json.loads(line)
+            except (json.JSONDecodeError, ValueError):
+                continue
+            if record.get("event") == "stall":
+                self._stalls.append((float(record["t_s"]), float(record["late_s"])))
+            elif record.get("event") == "alive":
+                self.last_alive_s = time.monotonic()
 
     def kill(self) -> None:
         """Kill -9, as a crashing bench host would die (used by fault tests)."""
@@ -107,6 +143,10 @@ class BenchSession:
                 spec = spec.model_copy(update={"settings": {**spec.settings, "power.supply": supply_of(self.config.power)}})
             self.reference = ReferenceProcess(spec, self.out_dir / "reference-bench.log")
         self.loop = LoopThread()
+        from bench.stalls import StallMonitor
+
+        self.stall_monitor = StallMonitor()  # the harness's own loop: starved by a busy host too
+        self.loop.loop.call_soon_threadsafe(self.stall_monitor.start)
         return self
 
     def endpoint(self, value: str | None, key: str) -> str | None:

@@ -27,6 +27,7 @@ from bench.reference.boards import profile as make_profile
 from bench.reference.console_formats import for_board
 from bench.reference.hci_server import HciServer
 from bench.reference.shell import Shell
+from bench.stalls import StallMonitor
 
 logger = logging.getLogger(__name__)
 
@@ -145,12 +146,17 @@ async def serve(options: ReferenceOptions) -> None:
     gc.collect()
     gc.freeze()
     print(json.dumps(ready), flush=True)
+    stalls = StallMonitor(lambda t_s, late_s: print(json.dumps({"event": "stall", "t_s": t_s, "late_s": late_s}),
+                                                    flush=True),
+                          on_alive=lambda t_s: print(json.dumps({"event": "alive", "t_s": t_s}), flush=True))
+    stalls.start()  # the harness reads these to tell a starved bench from a DUT fault (bench/faults.py)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     watch_parent(loop, stop)
     await stop.wait()
+    stalls.stop()
     await bench.close()
 
 

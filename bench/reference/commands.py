@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 from bench.reference import system_commands
 from bench.reference.glasses import ReferenceGlasses
@@ -57,8 +58,10 @@ def register(shell: Shell, glasses: ReferenceGlasses) -> None:
         shell.set_log_level(args[0])
         return f"log level {args[0]}"
 
-    @shell.command("fault", "fault crash|reboot <reason>|hang <s>|garbage|linkloss <s>|per <p> (test faults; hang = "
-                            "firmware lockup: GATT and console silent until the time is up or a power-cycle)")
+    @shell.command("fault", "fault crash|reboot <reason>|hang <s>|garbage|linkloss <s>|per <p>|stall <s> (test "
+                            "faults; reboot = an unrequested reset with that reason; hang = firmware lockup: GATT and "
+                            "console silent until the time is up or a power-cycle; stall = the bench host starves this "
+                            "process: its whole event loop stops)")
     async def fault(args: list[str]) -> str:
         match args:
             case ["crash"]:
@@ -81,4 +84,7 @@ def register(shell: Shell, glasses: ReferenceGlasses) -> None:
             case ["per", value]:
                 glasses.link.params.per = float(value)
                 return f"packet error rate {float(value):.3f}"
-        raise UsageError("fault crash|reboot <reason>|hang <s>|garbage|linkloss <s>|per <p>")
+            case ["stall", seconds]:
+                asyncio.get_running_loop().call_later(0.05, time.sleep, min(float(seconds), 30.0))  # the answer first
+                return f"event loop will stall for {float(seconds):g} s"
+        raise UsageError("fault crash|reboot <reason>|hang <s>|garbage|linkloss <s>|per <p>|stall <s>")

@@ -23,6 +23,9 @@ LINK_LOST = "LINK LOST"
 INSTRUMENT_FAULT = "INSTRUMENT FAULT"
 PROTOCOL_VIOLATION = "PROTOCOL VIOLATION"
 DUT_TIMEOUT = "DUT TIMEOUT"  # a hang: the DUT stopped answering (fuzz oracle, console or BLE timeouts)
+BENCH_FAULT = "BENCH FAULT"  # the reference bench died or froze, a rig went away
+BENCH_OVERLOADED = "BENCH OVERLOADED"  # the host starved the bench or the harness during the test
+PAIRING_FAILED = "PAIRING FAILED"
 
 AREAS = ("smoke", "protocol", "latency", "power", "fuzz", "ota", "audio", "camera")
 
@@ -34,6 +37,9 @@ def _anywhere(*alternatives: str) -> str:
 
 # Order matters: the first matching category wins. Exception type names are accepted too.
 CATEGORIES: list[dict[str, Any]] = [
+    # bench first: their messages quote the DUT-side error they explain ("...; the test stopped on: LINK LOST")
+    {"name": "Bench overloaded", "matchedStatuses": ["broken"], "messageRegex": _anywhere(BENCH_OVERLOADED, r"BenchOverloaded\w*")},
+    {"name": "Bench fault", "matchedStatuses": ["broken"], "messageRegex": _anywhere(BENCH_FAULT, r"BenchFault\w*")},
     {"name": "Limit exceeded", "matchedStatuses": ["failed"],
      "messageRegex": _anywhere(LIMIT_EXCEEDED, r"LimitExceeded\w*")},
     {"name": "DUT crash", "matchedStatuses": ["failed", "broken"],
@@ -46,6 +52,8 @@ CATEGORIES: list[dict[str, Any]] = [
      "messageRegex": _anywhere(DUT_TIMEOUT, r"DutTimeout\w*", r"FuzzHang\w*")},
     {"name": "Protocol violation", "matchedStatuses": ["failed", "broken"],
      "messageRegex": _anywhere(PROTOCOL_VIOLATION, r"ProtocolViolation\w*", r"ProtocolError\w*")},
+    {"name": "Pairing failed", "matchedStatuses": ["failed", "broken"],
+     "messageRegex": _anywhere(PAIRING_FAILED, r"PairingFailed\w*")},
     {"name": "Harness error", "matchedStatuses": ["broken"]},
 ]
 
