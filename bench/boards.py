@@ -5,7 +5,7 @@ A board file has six sections: identity (SoC, hardware revision, SDK boot banner
 ADC block, jitter buffer, codec times), power (state currents, radio figures, bursts), supply (the
 VDD a bench may feed it: default, recommended maximum, absolute maximum rating, default current
 limit) and protocol limits (GLP board id, max frame length, max outstanding requests, codecs it
-cannot run). Bench-file
+cannot run), and a ``console`` key (the console driver of its firmware: zephyr, esp-idf). Bench-file
 validation, the reference glasses, the audio and power models and the conformance tables all read it;
 an unknown board is an error listing the known ones.
 
@@ -36,7 +36,7 @@ class _Strict(BaseModel):
 class Identity(_Strict):
     soc: str
     hardware_revision: str
-    sdk_banner: str = Field(description="first console line after reset")
+    sdk_banner: str = Field(description="SDK line of the boot output (Zephyr: the banner; ESP-IDF: \"ESP-IDF v5.1.2\")")
 
 
 class LinkDefaults(_Strict):
@@ -127,9 +127,20 @@ class ProtocolLimits(_Strict):
 class BoardSpec(_Strict):
     """One board file (the name is the file's stem)."""
 
+    @field_validator("console")
+    @classmethod
+    def _console(cls, v: str) -> str:
+        from bench.dut import consoles
+
+        if v not in consoles.DRIVERS:
+            raise ValueError(f"unknown console driver {v!r}; known: {', '.join(sorted(consoles.DRIVERS))}")
+        return v
+
     name: str = Field(pattern=NAME)
     description: str = ""
     identity: Identity
+    console: str = Field("zephyr", description="console driver of the board's firmware (bench/dut/consoles): "
+                                               "zephyr, esp-idf, ...")
     link: LinkDefaults
     audio: AudioSpec
     power: PowerSpec

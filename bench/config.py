@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Literal, Optional, Union
+from typing import TYPE_CHECKING, Annotated, Literal, Optional, Union
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
@@ -20,6 +20,9 @@ from bench import boards, flash, project
 from bench.errors import ConfigError
 from bench.power.states import STATE_IDS, STATES
 from bench.yamlconf import line_of, load_yaml, validate
+
+if TYPE_CHECKING:
+    from bench.dut.consoles import ConsoleDriver
 
 AUTO = "auto"
 DEFAULT_BENCH = project.builtin_folder("benches") / "reference.yaml"  # glassbench's own reference bench
@@ -98,11 +101,65 @@ class ReferenceSpec(Strict):
 
 
 class ConsoleSpec(Strict):
+    """The DUT's serial console; ``driver`` (default: the board's) says how to read it (bench/dut/consoles)."""
+
     port: str = Field(description="serial port path or pyserial URL; 'auto' = the reference bench's pty")
     baudrate: int = Field(115200, gt=0)
     boot_timeout_s: float = Field(10.0, gt=0)
-    reboot_command: str = Field("kernel reboot cold", min_length=1,
-                                description="shell command that reboots the DUT (stock Zephyr: kernel reboot cold)")
+    reopen_timeout_s: float = Field(10.0, gt=0, description="how long a vanished USB-CDC port is re-opened for")
+    driver: Optional[str] = Field(None, description="zephyr | esp-idf | custom (default: the board file's console)")
+    prompt: Optional[str] = Field(None, min_length=1, description="shell prompt (zephyr: 'uart:~$ ')")
+    reboot_command: Optional[str] = Field(None, min_length=1,
+                                          description="shell command that reboots the DUT (zephyr: kernel reboot cold)")
+    boot_patterns: list[str] = Field([], description="regexes, one of which matches the first line of a boot")
+    crash_patterns: list[str] = Field([], description="regexes of a crash line (fatal error, panic)")
+    reset_reason_pattern: Optional[str] = Field(None, description="regex, group 1 = the reset reason")
+    reset_reason_command: Optional[str] = Field(None, description="command whose answer names the reset reason")
+
+    @field_validator("driver")
+    @classmethod
+    def _driver(cls, v: Optional[str]) -> Optional[str]:
+        from bench.dut import consoles
+
+        if v is not None and v not in consoles.names():
+            raise ValueError(f"unknown console driver {v!r}; known: {', '.join(consoles.names())}")
+        return v
+
+    @field_validator("boot_patterns", "crash_patterns")
+    @classmethod
+    def _patterns(cls, v: list[str]) -> list[str]:
+        from bench.dut import consoles
+
+        for pattern in v:
+            consoles.compile_pattern(pattern, "pattern")
+        return v
+
+    @field_validator("reset_reason_pattern")
+    @classmethod
+    def _pattern(cls, v: Optional[str]) -> Optional[str]:
+        from bench.dut import consoles
+
+        if v is not None:
+            consoles.compile_pattern(v, "pattern")
+        return v
+
+    @model_validator(mode="after")
+    def _custom_complete(self) -> "ConsoleSpec":
+        if self.driver == "custom":
+            missing = [f for f in ("prompt", "reboot_command") if getattr(self, f) is None]
+            missing += [] if self.boot_patterns else ["boot_patterns"]
+            if missing:
+                raise ValueError(f"driver 'custom' needs {', '.join(missing)}")
+        return self
+
+    def console_driver(self, board: str) -> "ConsoleDriver":
+        """The driver this console is read with: the named one (or the board's) with this file's overrides."""
+        from bench.dut import consoles
+
+        return consoles.build(self.driver or boards.get(board).console, prompt=self.prompt,
+                              reboot_command=self.reboot_command, boot_patterns=self.boot_patterns,
+                              crash_patterns=self.crash_patterns, reset_reason_pattern=self.reset_reason_pattern,
+                              reset_reason_command=self.reset_reason_command)
 
 
 class ConnectionSpec(Strict):

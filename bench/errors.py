@@ -37,6 +37,16 @@ class DutCrash(BenchError, AssertionError):
     TAG = "DUT CRASH"
 
 
+class ShellError(BenchError):
+    """A console command the DUT's shell refused or failed (``foo: command not found``)."""
+
+    TAG = "SHELL ERROR"
+
+    def __init__(self, message: str, command: str = "", answer: str = "") -> None:
+        super().__init__(message)
+        self.command, self.answer = command, answer
+
+
 class DutTimeout(BenchError):
     """The device did not answer in time (console or BLE)."""
 

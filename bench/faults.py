@@ -80,10 +80,6 @@ def fatal_dump(session: Any, mark: int | None) -> str | None:
 
 
 def _fatal_line(console: Any, mark: int) -> str | None:
-    from bench.dut.console import FATAL
-
-    for record in console.records_since(mark):
-        text = getattr(record, "text", str(record))
-        if FATAL.search(text):
-            return f"fatal error on the console: {text.strip()}"
-    return None
+    """The first crash line (the console driver's crash patterns: Zephyr fatal error, ESP-IDF panic)."""
+    line = console.crash_line(mark)
+    return f"fatal error on the console: {line.strip()}" if line is not None else None

@@ -82,8 +82,9 @@ class Recovery:
         """None when the DUT answers on its console and its BLE link; otherwise what did not answer."""
         dut, timeout_s = self.dut, self.spec.probe_timeout_s
         try:
-            if dut.console is not None:
-                dut.console.command("kernel uptime", timeout_s)
+            if dut.console is not None and dut.console.driver.probe_command:
+                # an answer, even a shell error, is an answer: the DUT is alive
+                dut.console.command(dut.console.driver.probe_command, timeout_s, check=False)
             if not dut.connected:
                 return "BLE link down"
             probe = next((u for u in (BATTERY_LEVEL, DIS["model"], DIS["manufacturer"]) if dut.has_characteristic(u)), None)

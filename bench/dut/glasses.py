@@ -98,9 +98,12 @@ class Dut:
         if cfg.dut.console is not None:
             port = session.endpoint(cfg.dut.console.port, "console")
             assert port is not None
-            console = Console(SerialLink(port, cfg.dut.console.baudrate, session.out_dir / "console.log"))
+            driver = cfg.dut.console.console_driver(cfg.dut.board)
+            link = SerialLink(port, cfg.dut.console.baudrate, session.out_dir / "console.log",
+                              reopen_timeout_s=cfg.dut.console.reopen_timeout_s)
+            console = Console(link, driver=driver)
             boot_timeout_s = cfg.dut.console.boot_timeout_s
-            reboot_command = cfg.dut.console.reboot_command
+            reboot_command = driver.reboot_command
         dut = cls(session.loop, ble, console, Identity(cfg.dut.board, cfg.dut.sku), boot_timeout_s=boot_timeout_s,
                   profile=get_profile(cfg.dut.profile), reboot_command=reboot_command, session=session)
         dut.pairing_mode = session.endpoint(ble_cfg.pairing, "pairing")
@@ -307,8 +310,8 @@ class Dut:
         except (LinkLost, DutTimeout):
             self.disconnect()
             self.connect()
-        if self.console is not None:
-            self.console.command("kernel uptime", 3.0)
+        if self.console is not None and self.console.driver.probe_command:
+            self.console.command(self.console.driver.probe_command, 3.0)
 
     def close(self) -> None:
         self._drop_sessions()

@@ -3,8 +3,8 @@
 Found, not configured: Device Information (0x180A) gives ``identity`` with whichever strings the
 firmware exposes (stock Zephyr leaves out the firmware revision unless CONFIG_BT_DIS_FW_REV is set);
 Battery (0x180F) gives ``battery``; the link-test service (nRF Connect SDK throughput-sample style
-echo) gives ``link_test``; SMP (mcumgr, bench/dut/smp.py) gives ``ota``; a console gives ``shell`` and ``reboot`` (``kernel reboot cold``, the
-stock Zephyr command, unless the bench file names another).
+echo) gives ``link_test``; SMP (mcumgr, bench/dut/smp.py) gives ``ota``; a console gives ``shell`` and ``reboot`` (the console driver's reboot
+command: ``kernel reboot cold`` on Zephyr, ``restart`` on ESP-IDF, unless the bench file names another).
 """
 
 from __future__ import annotations

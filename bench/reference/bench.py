@@ -24,6 +24,7 @@ from bench.links.radio import LinkParams, TimedLink
 from bench.profiles import get_profile
 from bench.reference import pairing
 from bench.reference.boards import profile as make_profile
+from bench.reference.console_formats import for_board
 from bench.reference.hci_server import HciServer
 from bench.reference.shell import Shell
 from bench.stalls import StallMonitor
@@ -68,7 +69,7 @@ class ReferenceBench:
     async def start(self) -> dict[str, Any]:
         bumble_speedups.install()
         self.link = TimedLink(self.params)
-        self.shell = Shell()
+        self.shell = Shell(for_board(self.profile.board.console))
         self.phone = TimedController("phone", link=self.link)
         self.hci = HciServer(self.phone)
         hci_transport = await self.hci.start()
@@ -84,7 +85,8 @@ class ReferenceBench:
                                       pairing.privileged_level(self.options.privileged_security, self.options.pairing))
         self.shell.start()
         await self.glasses.start()
-        self.shell.write(self.shell.prompt)
+        if not self.shell.prompt_shown:
+            self.shell.show_prompt()
         return {
             "event": "ready",
             "pid": os.getpid(),

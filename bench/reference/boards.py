@@ -24,13 +24,14 @@ class Board:
     mtu: int
     advertising_interval_s: float
     supervision_timeout_s: float
+    console: str = "zephyr"  # the board file's console driver: what the reference device prints
 
     @classmethod
     def from_spec(cls, spec: board_specs.BoardSpec) -> "Board":
         return cls(spec.name, spec.identity.soc, spec.identity.hardware_revision, spec.identity.sdk_banner,
                    interval_s=spec.link.interval_s, phy=spec.link.phy, data_length=spec.link.data_length,
                    mtu=spec.link.mtu, advertising_interval_s=spec.link.advertising_interval_s,
-                   supervision_timeout_s=spec.link.supervision_timeout_s)
+                   supervision_timeout_s=spec.link.supervision_timeout_s, console=spec.console)
 
 
 @dataclasses.dataclass(frozen=True)

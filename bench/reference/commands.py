@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import time
 
+from bench.reference import system_commands
 from bench.reference.glasses import ReferenceGlasses
 from bench.reference.shell import Shell, UsageError
 
 
 def register(shell: Shell, glasses: ReferenceGlasses) -> None:
-    """Register the glasses' commands on ``shell``."""
+    """Register the glasses' commands, and the RTOS's own (``kernel reboot cold`` / ``restart``), on ``shell``."""
     p = glasses.profile
+    system_commands.register(shell, lambda: glasses.reboot("SOFTWARE"))
 
     @shell.command("version", "firmware version, board and SKU")
     def version(_args: list[str]) -> str:
@@ -39,14 +41,6 @@ def register(shell: Shell, glasses: ReferenceGlasses) -> None:
     async def reboot(_args: list[str]) -> None:
         asyncio.ensure_future(glasses.reboot("SOFTWARE"))
 
-    @shell.command("kernel uptime", "uptime in milliseconds")
-    def uptime(_args: list[str]) -> str:
-        return f"Uptime: {int(shell.log.uptime_s * 1000)} ms"
-
-    @shell.command("kernel reboot", "reboot (cold)")
-    async def kernel_reboot(args: list[str]) -> None:
-        asyncio.ensure_future(glasses.reboot("SOFTWARE"))
-
     @shell.command("ble adv", "ble adv on|off")
     async def adv(args: list[str]) -> str:
         if args == ["on"]:
@@ -64,13 +58,17 @@ def register(shell: Shell, glasses: ReferenceGlasses) -> None:
         shell.set_log_level(args[0])
         return f"log level {args[0]}"
 
-    @shell.command("fault", "fault crash|hang <s>|garbage|linkloss <s>|per <p>|stall <s> (test faults; hang = "
-                            "firmware lockup: GATT and console silent until the time is up or a power-cycle; stall = "
-                            "the bench host starves this process: its whole event loop stops)")
+    @shell.command("fault", "fault crash|reboot <reason>|hang <s>|garbage|linkloss <s>|per <p>|stall <s> (test "
+                            "faults; reboot = an unrequested reset with that reason; hang = firmware lockup: GATT and "
+                            "console silent until the time is up or a power-cycle; stall = the bench host starves this "
+                            "process: its whole event loop stops)")
     async def fault(args: list[str]) -> str:
         match args:
             case ["crash"]:
                 asyncio.ensure_future(glasses.crash())
+                return ""
+            case ["reboot", reason]:  # an unrequested reset: WATCHDOG, BROWNOUT, PIN, SOFTWARE
+                asyncio.ensure_future(glasses.reboot(reason.upper(), delay_s=0.05))
                 return ""
             case ["hang", seconds]:
                 glasses.hang(float(seconds))
@@ -89,4 +87,4 @@ def register(shell: Shell, glasses: ReferenceGlasses) -> None:
             case ["stall", seconds]:
                 asyncio.get_running_loop().call_later(0.05, time.sleep, min(float(seconds), 30.0))  # the answer first
                 return f"event loop will stall for {float(seconds):g} s"
-        raise UsageError("fault crash|hang <s>|garbage|linkloss <s>|per <p>|stall <s>")
+        raise UsageError("fault crash|reboot <reason>|hang <s>|garbage|linkloss <s>|per <p>|stall <s>")

@@ -3,8 +3,9 @@
 GATT: Device Information (0x180A), Battery (0x180F, notified periodically), the Glasses Link
 Protocol service (handled by a pluggable protocol handler), and the link-test service (echo and
 stream, like the nRF Connect SDK throughput sample) that the bench uses to measure the link itself.
-Lifecycle: boot banner and reset reason on the console, advertising with auto-restart, reboot,
-crash (fatal-error dump, radio silence, watchdog reset), hang.
+Lifecycle: the board's RTOS boot output on the console (bench/reference/console_formats.py; the
+reset reason where that RTOS tells it), advertising with auto-restart, reboot, crash (fatal-error
+dump or panic, radio silence, reset), hang.
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ class PowerStates(Protocol):
 
 class ReferenceGlasses:
     """One pair of reference glasses on ``link``; drive it from the console or the harness."""
+
+    app_version_line = True  # glassbench firmware logs its version, board and SKU after the RTOS's boot output
 
     def __init__(self, profile: Profile, link: TimedLink, console: ConsoleLog,
                  address: str = "C0:98:E5:49:00:01", power: PowerStates | None = None,
@@ -204,7 +207,7 @@ class ReferenceGlasses:
         self.reset_reason = reset_reason
         self.boot_count += 1
         self.hang_until_s = 0.0
-        self.log.boot(self.profile, reset_reason)
+        self.log.boot(self.profile, reset_reason, app_version_line=self.app_version_line)
         if self.advertising_wanted:
             await self.start_advertising()
         self.log.info("main", "Ready")

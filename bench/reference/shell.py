@@ -1,8 +1,10 @@
-"""Zephyr-style shell of the reference glasses on a pseudo-terminal.
+"""The shell of the reference glasses on a pseudo-terminal: Zephyr's shell or ESP-IDF's esp_console.
 
 The harness opens the pty's slave path with pyserial exactly as it opens /dev/ttyACM0 on a dev kit.
-Like Zephyr's shell the glasses echo what is typed, answer, and print the ``uart:~$ `` prompt.
-Commands register by name (``@command("ble adv")``); ``help`` lists them.
+Like the real shells the glasses echo what is typed, answer, and print the prompt (``uart:~$ `` in
+green, ``esp32s3> ``); an unknown command gets the RTOS's own answer; log lines that arrive while the
+prompt is shown are printed the way the RTOS does it (Zephyr: prompt erased, line, prompt and typed
+command redrawn). Commands register by name (``@command("ble adv")``); ``help`` lists them.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import time
 import tty
 from typing import Awaitable, Callable
 
+from bench.reference.console_formats import EspIdfFormat, ZephyrFormat
 from bench.reference.console_log import LEVELS, ConsoleLog
 
 PROMPT = "uart:~$ "
@@ -24,14 +27,18 @@ Handler = Callable[[list[str]], "str | None | Awaitable[str | None]"]
 class Shell:
     """A line-oriented shell on a pty master; output is dropped, never blocking, when nobody reads."""
 
-    def __init__(self) -> None:
+    def __init__(self, fmt: ZephyrFormat | EspIdfFormat | None = None) -> None:
+        self.format = fmt or ZephyrFormat()
         self.master_fd, slave_fd = os.openpty()
         tty.setraw(slave_fd)
         self.path = os.ttyname(slave_fd)
         self._slave_fd = slave_fd  # kept open so the pty survives clients coming and going
         os.set_blocking(self.master_fd, False)
-        self.prompt = PROMPT.encode()
-        self.log = ConsoleLog(self.write)
+        self.prompt = self.format.prompt_bytes()
+        self.prompt_shown = False  # the prompt (and self._line) is on the screen, no command running
+        self.log = ConsoleLog(self.print_async, self.format)
+        self.log.on_reset = self._screen_reset
+        self.log.on_ready = self.show_prompt
         self.commands: dict[str, tuple[Handler, str]] = {}
         self._line = bytearray()
         self.dropped_bytes = 0
@@ -79,6 +86,22 @@ class Shell:
                 raise
             self.dropped_bytes += len(data)
 
+    def _screen_reset(self) -> None:
+        self._line.clear()
+        self.prompt_shown = False
+
+    def show_prompt(self) -> None:
+        self.write(self.prompt + bytes(self._line))
+        self.prompt_shown = True
+
+    def print_async(self, data: bytes) -> None:
+        """Output not caused by a command (logs, boot lines): around the prompt as the RTOS does it."""
+        if self.prompt_shown and self.format.redraw:
+            self.write(self.format.erase(len(self.format.prompt) + len(self._line)) + data)
+            self.show_prompt()
+        else:
+            self.write(data)
+
     def _on_readable(self) -> None:
         try:
             data = os.read(self.master_fd, 4096)
@@ -95,6 +118,7 @@ class Shell:
                 self._last_cr = byte == 0x0D
                 line = self._line.decode(errors="replace").strip()
                 self._line.clear()
+                self.prompt_shown = False
                 self.write(b"\r\n")
                 asyncio.ensure_future(self._execute(line))
             elif byte in (0x08, 0x7F):
@@ -103,7 +127,8 @@ class Shell:
                     self.write(b"\b \b")
             elif byte == 0x03:  # Ctrl-C
                 self._line.clear()
-                self.write(b"^C\r\n" + self.prompt)
+                self.write(b"^C\r\n")
+                self.show_prompt()
             else:
                 self._last_cr = False
                 self._line.append(byte)
@@ -122,7 +147,7 @@ class Shell:
         if words:
             handler, args = self.resolve(words)
             if handler is None:
-                self.write(f"{words[0]}: command not found\r\n".encode())
+                self.write(self.format.not_found(words[0]))
             else:
                 try:
                     out = handler(args)
@@ -134,7 +159,7 @@ class Shell:
                     out = f"error: {type(e).__name__}: {e}"
                 if out:
                     self.write((out.rstrip("\n").replace("\n", "\r\n") + "\r\n").encode())
-        self.write(self.prompt)
+        self.show_prompt()
 
     def _help(self, _args: list[str]) -> str:
         width = max(len(n) for n in self.commands)

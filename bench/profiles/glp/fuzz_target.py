@@ -15,7 +15,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.dut.console import BANNER, FATAL, Console
+from bench.dut.console import Console
 from bench.errors import BenchError
 from bench.profiles.glp import messages as m
 from bench.profiles.glp.errors import ErrorCode, ProtocolError
@@ -184,9 +184,9 @@ class Target:
         if self.console is None:
             return ""
         for rec in self.console.records_since(self.mark):
-            if FATAL.search(rec.text):
+            if self.console.driver.crash(rec.text):
                 return f"fatal error on the console: {rec.text}"
-            if BANNER.search(rec.text):
+            if self.console.driver.boot(rec.text):
                 return f"unexpected reboot: {rec.text}"
         return ""
 
@@ -230,7 +230,7 @@ class Target:
                 else:
                     return None  # type: ignore[return-value]
             if attempt == 1 and self.console is not None:
-                self.console.link.write(b"reboot\r")  # as on hardware: a reboot is the last resort
+                self.console.link.write(self.console.driver.reboot_command.encode() + b"\r")  # as on hardware: a reboot is the last resort
                 time.sleep(0.05)
         raise BenchError(f"{self.kind} target: the DUT did not come back to a known state after 3 resets")
 
@@ -243,8 +243,8 @@ class Target:
     def _recover(self) -> None:
         """After a crash: wait for the boot banner, then bring the link back."""
         if self.console is not None:
-            fatal = any(FATAL.search(r.text) for r in self.console.records_since(self.mark))
-            booted = any(BANNER.search(r.text) for r in self.console.records_since(self.mark))
+            fatal = self.console.crash_line(self.mark) is not None
+            booted = any(self.console.driver.boot(r.text) for r in self.console.records_since(self.mark))
             if fatal and not booted:
                 self.console.wait_for_boot(15.0, since=self.mark)
             self.mark = self.console.mark()

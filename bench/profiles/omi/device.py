@@ -44,6 +44,8 @@ ATT_CID = 0x0004
 class OmiDevice(ReferenceGlasses):
     """Omi / omiGlass on the timed radio; ``rig`` (the acoustic rig) feeds its mic."""
 
+    app_version_line = False  # the Omi firmware logs no glassbench version line
+
     def __init__(self, *args: Any, rig: Any = None, codec: str = "opus", bugs: Iterable[str] = (),
                  seed: int = 0, **kwargs: Any) -> None:
         self.rig = rig

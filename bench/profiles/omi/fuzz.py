@@ -189,7 +189,8 @@ class OmiFuzzModel:
                 time.sleep(0.2)  # let a fatal dump reach the console
                 console = dut.console.records_since(mark) if dut.console is not None and mark is not None else []
                 lines = [r.text if hasattr(r, "text") else str(r) for r in console][-20:]
-                crashed = isinstance(exc, (DutCrash, LinkLost)) or any("FATAL" in line for line in lines)
+                crashed = isinstance(exc, (DutCrash, LinkLost)) or (
+                    dut.console is not None and mark is not None and dut.console.crash_line(mark) is not None)
                 if crashed:  # a crashed device resets: the next example must start after its reboot, not during it
                     try:
                         dut.wait_disconnected(5.0)

@@ -9,7 +9,6 @@ default). The console prints Zephyr's banner and the Bluetooth host's boot lines
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 from bumble import hci
@@ -22,8 +21,7 @@ from bench.links.controller import TimedController
 from bench.links.radio import TimedLink
 from bench.profiles.stock.smp_server import SmpServer
 from bench.reference.boards import Profile
-from bench.reference.console_log import ConsoleLog, uptime_stamp
-from bench.reference.shell import PROMPT
+from bench.reference.console_log import ConsoleLog
 
 DEVICE_NAME = "Zephyr"
 ZEPHYR_VERSION = "3.7.0"
@@ -69,14 +67,12 @@ class StockDevice:
         self._tasks = [asyncio.ensure_future(self._drain())]
         await self.boot()
 
-    async def boot(self) -> None:
+    async def boot(self, reset_reason: str = "POWER_ON") -> None:
         self.boot_count += 1
-        for line in self.smp.boot():  # MCUboot first: it may swap in an uploaded image
-            self.log.line(line)
-        self.log.boot_time_s = time.monotonic()  # the uptime clock (kernel uptime, log stamps) restarts
-        self.log.line(BANNER)
-        for uptime_s, module, text in _hci_boot_lines(str(self.address)):
-            self.log.line(f"{uptime_stamp(uptime_s)} <inf> {module}: {text}")
+        self.log.boot(self.profile, reset_reason, app_version_line=False, banner=BANNER,
+                      before=self.smp.boot())  # MCUboot first: it may swap in an uploaded image
+        for module, text in _hci_boot_lines(str(self.address)):
+            self.log.info(module, text)
         await self.start_advertising()
 
     async def start_advertising(self) -> None:
@@ -100,8 +96,7 @@ class StockDevice:
 
         async def later() -> None:
             await asyncio.sleep(0.2)
-            await self.boot()
-            self.log.write(PROMPT.encode())  # the shell comes back up after the boot lines
+            await self.boot("SOFTWARE")
         self._boot_task = asyncio.ensure_future(later())
 
     def _on_connection(self, connection: Connection) -> None:
@@ -131,15 +126,15 @@ class StockDevice:
                 task.cancel()
 
 
-def _hci_boot_lines(address: str) -> list[tuple[float, str, str]]:
+def _hci_boot_lines(address: str) -> list[tuple[str, str]]:
     """What Zephyr's Bluetooth host logs when ``bt_enable()`` brings the controller up."""
     return [
-        (0.001, "bt_hci_core", "HW Platform: Nordic Semiconductor (0x0002)"),
-        (0.001, "bt_hci_core", "HW Variant: nRF52x (0x0002)"),
-        (0.001, "bt_hci_core", "Firmware: Standard Bluetooth controller (0x00) Version 3.7 Build 99"),
-        (0.003, "bt_hci_core", f"Identity: {address} (random)"),
-        (0.003, "bt_hci_core", "HCI: version 5.4 (0x0d) revision 0x0000, manufacturer 0x05f1"),
-        (0.003, "bt_hci_core", "LMP: version 5.4 (0x0d) subver 0xffff"),
+        ("bt_hci_core", "HW Platform: Nordic Semiconductor (0x0002)"),
+        ("bt_hci_core", "HW Variant: nRF52x (0x0002)"),
+        ("bt_hci_core", "Firmware: Standard Bluetooth controller (0x00) Version 3.7 Build 99"),
+        ("bt_hci_core", f"Identity: {address} (random)"),
+        ("bt_hci_core", "HCI: version 5.4 (0x0d) revision 0x0000, manufacturer 0x05f1"),
+        ("bt_hci_core", "LMP: version 5.4 (0x0d) subver 0xffff"),
     ]
 
 

@@ -6,11 +6,11 @@ firmware brings, so the harness's behaviour against a freshly flashed board can 
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from bench.profiles.stock.device import ZEPHYR_VERSION, StockDevice, options
-from bench.reference.shell import Shell, UsageError
+from bench.reference import system_commands
+from bench.reference.shell import Shell
 
 
 async def start(bench: Any) -> dict[str, Any]:
@@ -20,18 +20,5 @@ async def start(bench: Any) -> dict[str, Any]:
 
 
 def register(shell: Shell, device: StockDevice) -> None:
-    """Zephyr's ``kernel`` shell commands (CONFIG_KERNEL_SHELL)."""
-
-    @shell.command("kernel version", "Kernel version.")
-    def version(_args: list[str]) -> str:
-        return f"Zephyr version {ZEPHYR_VERSION}"
-
-    @shell.command("kernel uptime", "Kernel uptime.")
-    def uptime(_args: list[str]) -> str:
-        return f"Uptime: {int(shell.log.uptime_s * 1000)} ms"
-
-    @shell.command("kernel reboot", "Reboot: cold | warm")
-    def reboot(args: list[str]) -> None:
-        if args not in (["cold"], ["warm"]):
-            raise UsageError("kernel reboot cold|warm")
-        asyncio.ensure_future(device.reboot())
+    """Zephyr's ``kernel`` and ``hwinfo`` shell commands (CONFIG_KERNEL_SHELL, CONFIG_HWINFO_SHELL)."""
+    system_commands.register(shell, device.reboot, ZEPHYR_VERSION)
