@@ -83,6 +83,7 @@ class ReferenceGlasses:
         self.battery_charge_c = profile.sku.battery_capacity_mah * 3.6 * 0.87
         self._battery_task: asyncio.Task | None = None
         self._boot_task: asyncio.Task | None = None
+        self.smp: Any = None  # the SMP (mcumgr) server, on boards whose firmware is Zephyr
         self._build_gatt()
         self.device.on("connection", self._on_connection)
 
@@ -118,11 +119,16 @@ class ReferenceGlasses:
                     gatt.CharacteristicValue(read=_read_not_permitted, write=self._glp_writer(channel)))
             else:
                 self.glp[channel] = gatt.Characteristic(spec.uuid, rw.NOTIFY, 0, b"")  # type: ignore[arg-type]  # bumble stub: 0 (no permissions) is a valid Permissions value
-        self.device.add_services([
-            self.dis, self.battery,
-            gatt.Service(glp_gatt.SERVICE_UUID, list(self.glp.values())),
-            gatt.Service(LINK_TEST_SERVICE, [self.echo, self.stream]),
-        ])
+        services = [self.dis, self.battery, gatt.Service(glp_gatt.SERVICE_UUID, list(self.glp.values())),
+                    gatt.Service(LINK_TEST_SERVICE, [self.echo, self.stream])]
+        if self.profile.board.console == "zephyr":  # Zephyr/NCS firmware updates over SMP, booted by MCUboot
+            from bench.profiles.stock.mcuboot import Bootloader, factory_image
+            from bench.profiles.stock.smp_server import SmpServer
+
+            self.smp = SmpServer(self.device, lambda: self.reboot("SOFTWARE"),
+                                 Bootloader(factory_image(self.profile.firmware_version)))
+            services.append(self.smp.service)
+        self.device.add_services(services)
 
     def _glp_writer(self, channel: Channel) -> Callable[[Connection, bytes], None]:
         def write(_connection: Connection, value: bytes) -> None:
@@ -199,6 +205,8 @@ class ReferenceGlasses:
     # -- lifecycle --------------------------------------------------------------------------------
     async def start(self) -> None:
         await self.device.power_on()
+        if self.smp is not None:
+            self.smp.start()
         self._battery_task = asyncio.ensure_future(self._battery_loop())
         self._tasks = [asyncio.ensure_future(self._sender()), asyncio.ensure_future(self._ticker())]
         await self.boot("POWER_ON")
@@ -207,7 +215,8 @@ class ReferenceGlasses:
         self.reset_reason = reset_reason
         self.boot_count += 1
         self.hang_until_s = 0.0
-        self.log.boot(self.profile, reset_reason, app_version_line=self.app_version_line)
+        boot_loader = self.smp.boot() if self.smp is not None else None  # MCUboot may swap in an uploaded image
+        self.log.boot(self.profile, reset_reason, app_version_line=self.app_version_line, before=boot_loader)
         if self.advertising_wanted:
             await self.start_advertising()
         self.log.info("main", "Ready")
@@ -255,6 +264,8 @@ class ReferenceGlasses:
             self.protocol.set_max_payload(glp_gatt.link_max_payload(connection.att_mtu))
 
     def _on_disconnection(self, connection: Connection, reason: int) -> None:
+        if self.smp is not None:
+            self.smp.disconnected(connection)
         if self.connection is connection:
             self.connection = None
         self.log.info("ble", f"Disconnected (reason 0x{reason:02x})")
@@ -312,6 +323,8 @@ class ReferenceGlasses:
             else:
                 self.link.drop_all(self.controller, REMOTE_POWER_OFF)
         self.connection = None
+        if self.smp is not None:
+            self.smp.enabled = False  # off until the next boot
         self._power("off")
 
     def _schedule_boot(self, reset_reason: str, delay_s: float) -> None:
@@ -321,6 +334,8 @@ class ReferenceGlasses:
         self._boot_task = asyncio.ensure_future(later())
 
     async def close(self) -> None:
+        if self.smp is not None:
+            self.smp.close()
         for task in (self._battery_task, self._boot_task, *self._tasks):
             if task is not None:
                 task.cancel()
