@@ -70,8 +70,8 @@ class Project:
         p = Path(name)
         candidates = [p] if p.is_absolute() else [p, self.root / p, _data.root() / p]
         if not p.is_absolute() and len(p.parts) == 1:
-            stem = p.name if p.suffix else f"{p.name}.yaml"
-            candidates += [d / stem for d in self.search_path(kind)]
+            names = [p.name] if p.suffix in (".yaml", ".yml") else [p.name, f"{p.name}.yaml"]  # nrf52840dk.example
+            candidates += [d / n for d in self.search_path(kind) for n in names]
         for c in candidates:
             if c.is_file():
                 return c
