@@ -67,6 +67,7 @@ class Trial:
     sent_onset_sample: float | None = None  # downlink: the stimulus' position in the sent stream
     status: str = "placed"  # placed | unheard (quality too low: a dropout) | unplaced (heard in pieces)
     search_start_samples: int = 0  # where ``segment`` starts in the received stream or capture
+    unplaced_latency_s: float = float("nan")  # unplaced: what the whole-signal peak said (diagnosis only)
 
 
 @dataclass
@@ -190,7 +191,8 @@ class AudioLatency:
         lo, est, seg, unplaced = found
         status = "unheard" if est.quality < self.min_quality else "unplaced" if unplaced else "placed"
         latency = end_s - start_s if status == "placed" else float("nan")
-        return Trial(name, start_s, latency, est.delay_samples, est.quality, seg, sent_onset, status, lo)
+        whole = end_s - start_s if status == "unplaced" else float("nan")
+        return Trial(name, start_s, latency, est.delay_samples, est.quality, seg, sent_onset, status, lo, whole)
 
     def _uplink_trials(self, codec: str, echo: bool, prefix: str, trials: int, spacing_s: float,
                        what: str) -> tuple[list[tuple[str, float]], float, list]:
