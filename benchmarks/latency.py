@@ -31,6 +31,7 @@ from bench.profiles.glp.audio import AUDIO_FRAME_OVERHEAD, glp_codec  # noqa: E4
 from bench.audio.rig import SocketRig, TruthClient  # noqa: E402
 from bench.audio.session import AudioLatency, Run  # noqa: E402
 from bench.config import load_bench  # noqa: E402
+from bench.errors import BenchError  # noqa: E402
 from bench.reference.audio_pipeline import board_audio  # noqa: E402
 from bench.session import BenchSession  # noqa: E402
 
@@ -117,7 +118,7 @@ def main() -> dict:
                         run = al.roundtrip(CODEC, k)
                     err, radio, hst = grade(run, truth, frame_samples)
                     whole_off += unplaced_errors(run, truth)
-                except (ValueError, KeyError, TimeoutError) as exc:
+                except (ValueError, KeyError, TimeoutError, BenchError) as exc:  # a stalled stream: say which
                     failed.append(f"{direction}@{start}: {type(exc).__name__}: {exc}")
                     continue
                 missed += run.missed
