@@ -107,9 +107,11 @@ def estimate_delay(reference: np.ndarray, received: np.ndarray, sample_rate_hz: 
 
 
 def place_onset(reference: np.ndarray, received: np.ndarray, sample_rate_hz: float, *,
-                head_s: float = 0.05, tolerance_samples: float = 1.0, **estimate_kw: Any) -> DelayEstimate:
+                head_s: float = 0.05, tolerance_samples: float = 1.0, head_match: float = 0.9,
+                **estimate_kw: Any) -> DelayEstimate:
     """Where ``reference`` starts in ``received``, checked: the whole reference gives the estimate, its
-    first ``head_s`` (the onset the latency is defined by) must agree within ``tolerance_samples``.
+    first ``head_s`` (the onset the latency is defined by) must agree within ``tolerance_samples``, or
+    at least correlate at the whole's lag ``head_match`` times as well as at its own best lag.
 
     The whole-signal peak follows the larger part of a stimulus that reached the listener in two pieces
     at different delays (a playout that ran dry for 10 frames restarts its clock ≥ 100 ms later); the
@@ -127,9 +129,18 @@ def place_onset(reference: np.ndarray, received: np.ndarray, sample_rate_hz: flo
     head_ref[-fade:] *= 0.5 + 0.5 * np.cos(np.pi * np.arange(fade) / fade)
     kw = {k: v for k, v in estimate_kw.items() if k not in ("min_quality", "method")}
     head = estimate_delay(head_ref, received, sample_rate_hz, method="xcorr", **kw)
-    if abs(head.delay_samples - whole.delay_samples) > tolerance_samples:
+    if abs(head.delay_samples - whole.delay_samples) <= tolerance_samples:
+        return whole
+    # A damaged head (a concealed frame in it) moves its own peak a little but still matches at the
+    # whole's lag; a head that was played elsewhere (≥ 100 ms away) does not match there at all.
+    lag_s = whole.delay_samples / sample_rate_hz
+    there = estimate_delay(head_ref, received, sample_rate_hz, method="xcorr",
+                           min_delay_s=lag_s - 1.0 / sample_rate_hz, max_delay_s=lag_s + 1.0 / sample_rate_hz,
+                           **{k: v for k, v in kw.items() if k not in ("min_delay_s", "max_delay_s")})
+    if there.quality < head_match * head.quality:
         raise UnplacedError(f"stimulus head found at {head.delay_samples:.2f} samples, the whole at "
-                            f"{whole.delay_samples:.2f} (tolerance {tolerance_samples}): heard in pieces", whole)
+                            f"{whole.delay_samples:.2f} (tolerance {tolerance_samples}), where the head "
+                            f"matches {there.quality:.2f} against {head.quality:.2f}: heard in pieces", whole)
     return whole
 
 

@@ -106,6 +106,16 @@ def test_one_copy_is_placed(delay, snr_db, seed):
     assert place_onset(REF, noisy, FS).delay_samples == pytest.approx(delay, abs=0.1)
 
 
+@SETTINGS
+@given(delay=st.floats(0.0, 3000.0), frame=st.integers(0, 4))
+def test_concealed_frame_in_the_head_is_still_placed(delay, frame):
+    """A lost frame in the first 50 ms, concealed as silence, is damage, not a second piece."""
+    rec = received(delay)
+    k = int(delay) // 160 + frame
+    rec[k * 160:(k + 1) * 160] = 0.0
+    assert place_onset(REF, rec, FS).delay_samples == pytest.approx(delay, abs=0.25)
+
+
 def test_search_window_excludes_earlier_copy():
     rec = received(300.0) + received(2000.25)
     assert estimate_delay(REF, rec, FS, min_delay_s=1000 / FS).delay_samples == pytest.approx(2000.25, abs=0.02)
