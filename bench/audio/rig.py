@@ -147,6 +147,11 @@ class TruthClient:
         return self._conn.call({"op": "downlink", "first_frame_index": first_frame_index,
                                 "onset_sample": onset_sample})[0]["truth"]
 
+    def downlink_heard(self, first_frame_index: int, onset_sample: float) -> dict[str, float]:
+        """When the onset reached the measurement mic (the glasses' DAC clock; no phone timestamps)."""
+        return self._conn.call({"op": "downlink_heard", "first_frame_index": first_frame_index,
+                                "onset_sample": onset_sample})[0]["truth"]
+
     def roundtrip(self, trial: str) -> dict[str, float]:
         return self._conn.call({"op": "roundtrip", "trial": trial})[0]["truth"]
 

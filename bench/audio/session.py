@@ -25,7 +25,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from bench.audio.latency import LatencyStats, estimate_delay, summarize
+from bench.audio.latency import LatencyStats, UnplacedError, place_onset, summarize
 from bench.audio.packets import AudioPacket, PacketError, fragment_frame
 from bench.audio.rig import AudioRig
 from bench.audio.signals import log_sweep
@@ -65,6 +65,9 @@ class Trial:
     quality: float
     segment: np.ndarray = field(repr=False)  # the received audio that was searched
     sent_onset_sample: float | None = None  # downlink: the stimulus' position in the sent stream
+    status: str = "placed"  # placed | unheard (quality too low: a dropout) | unplaced (heard in pieces)
+    search_start_samples: int = 0  # where ``segment`` starts in the received stream or capture
+    unplaced_latency_s: float = float("nan")  # unplaced: what the whole-signal peak said (diagnosis only)
 
 
 @dataclass
@@ -84,12 +87,18 @@ class Run:
 
     @property
     def found(self) -> list[Trial]:
-        return [t for t in self.trials if not np.isnan(t.latency_s)]
+        """Trials placed: a latency was measured."""
+        return [t for t in self.trials if t.status == "placed"]
 
     @property
     def missed(self) -> list[str]:
         """Trials whose stimulus was not in the received audio (a dropout)."""
-        return [t.trial for t in self.trials if np.isnan(t.latency_s)]
+        return [t.trial for t in self.trials if t.status == "unheard"]
+
+    @property
+    def unplaced(self) -> list[str]:
+        """Trials heard but not as one delayed copy (the stream was cut mid-stimulus): no latency."""
+        return [t.trial for t in self.trials if t.status == "unplaced"]
 
     @property
     def latencies_s(self) -> np.ndarray:
@@ -159,24 +168,31 @@ class AudioLatency:
         return [(f"{prefix}-{i}", self.rig.inject(self.rig_stimulus, float(t), trial=f"{prefix}-{i}"))
                 for i, t in enumerate(starts)]
 
-    def _find(self, received: np.ndarray, lo: int, window_s: float, fs: int) -> tuple[int, Any, np.ndarray]:
+    def _find(self, received: np.ndarray, lo: int, window_s: float, fs: int
+              ) -> tuple[int, Any, np.ndarray, bool]:
         """Search ``received`` (at ``fs``) for the stimulus starting at or after sample ``lo`` within
-        ``window_s``; returns (lo, estimate, searched segment)."""
+        ``window_s``; returns (lo, estimate, searched segment, unplaced). The estimate is ``place_onset``'s;
+        for a stimulus heard in pieces it is the whole-signal one and ``unplaced`` is True."""
         stim = self.stimulus if fs == self.fs else self.rig_stimulus
         lo = max(0, lo)
         seg = received[lo:lo + len(stim) + int(window_s * fs)]
         if len(seg) < len(stim):
             raise ValueError(f"only {len(seg)} received samples after position {lo}; the stimulus needs "
                              f"{len(stim)} (stream ended early?)")
-        est = estimate_delay(stim, seg, fs, min_delay_s=0.0, max_delay_s=(len(seg) - len(stim)) / fs)
-        return lo, est, seg
+        try:
+            return lo, place_onset(stim, seg, fs, min_delay_s=0.0, max_delay_s=(len(seg) - len(stim)) / fs), seg, False
+        except UnplacedError as exc:
+            return lo, exc.estimate, seg, True
 
-    def _trial(self, name: str, start_s: float, end_s: float, est: Any, seg: np.ndarray,
+    def _trial(self, name: str, start_s: float, end_s: float, found: tuple[int, Any, np.ndarray, bool],
                sent_onset: float | None = None) -> Trial:
-        """A trial whose correlation quality is below ``min_quality`` was not found (NaN latency):
-        a dropout, reported in ``Run.missed`` rather than timed."""
-        latency = end_s - start_s if est.quality >= self.min_quality else float("nan")
-        return Trial(name, start_s, latency, est.delay_samples, est.quality, seg, sent_onset)
+        """A trial whose correlation quality is below ``min_quality`` was not found (a dropout, in
+        ``Run.missed``); one heard in pieces cannot be placed (``Run.unplaced``). Neither is timed."""
+        lo, est, seg, unplaced = found
+        status = "unheard" if est.quality < self.min_quality else "unplaced" if unplaced else "placed"
+        latency = end_s - start_s if status == "placed" else float("nan")
+        whole = end_s - start_s if status == "unplaced" else float("nan")
+        return Trial(name, start_s, latency, est.delay_samples, est.quality, seg, sent_onset, status, lo, whole)
 
     def _uplink_trials(self, codec: str, echo: bool, prefix: str, trials: int, spacing_s: float,
                        what: str) -> tuple[list[tuple[str, float]], float, list]:
@@ -211,8 +227,8 @@ class AudioLatency:
             after = np.flatnonzero(times >= t_inj)  # NaN (lost) compares False
             if after.size == 0:
                 raise ValueError(f"uplink trial {name}: no frame arrived after the injection at {t_inj:.3f} s")
-            lo, est, seg = self._find(stream.pcm, (int(after[0]) - 1) * n, self.max_latency_s, self.fs)
-            out.append(self._trial(name, t_inj, stream.timeline.time_at(lo + est.delay_samples), est, seg))
+            found = lo, est, _, _ = self._find(stream.pcm, (int(after[0]) - 1) * n, self.max_latency_s, self.fs)
+            out.append(self._trial(name, t_inj, stream.timeline.time_at(lo + est.delay_samples), found))
         return Run("uplink", codec, self.fs, self.stimulus, out, stream.frames_total, len(stream.lost_frames),
                    stream.first_frame_index, _handoffs(packets))
 
@@ -248,9 +264,9 @@ class AudioLatency:
         out = []
         for i, s in enumerate(onsets):
             t_sent = timeline.time_at(s)
-            lo, est, seg = self._find(capture, int(np.floor((t_sent - cap_t0) * self.rig_fs)), self.max_latency_s,
-                                      self.rig_fs)
-            out.append(self._trial(f"dl-{i}", t_sent, cap_t0 + (lo + est.delay_samples) / self.rig_fs, est, seg,
+            found = lo, est, _, _ = self._find(capture, int(np.floor((t_sent - cap_t0) * self.rig_fs)),
+                                               self.max_latency_s, self.rig_fs)
+            out.append(self._trial(f"dl-{i}", t_sent, cap_t0 + (lo + est.delay_samples) / self.rig_fs, found,
                                    float(s)))
         handoffs = [((first_frame_index + k) & 0xFFFF, t) for k, t in enumerate(written)]
         return Run("downlink", codec, self.rig_fs, self.rig_stimulus, out, len(frames), 0, first_frame_index & 0xFFFF,
@@ -277,8 +293,9 @@ class AudioLatency:
         capture, cap_t0 = self.rig.capture(cap_t0, end - cap_t0, self.timeout_s)
         out = []
         for name, t_inj in starts:
-            lo, est, seg = self._find(capture, int(np.floor((t_inj - cap_t0) * self.rig_fs)), window_s, self.rig_fs)
-            out.append(self._trial(name, t_inj, cap_t0 + (lo + est.delay_samples) / self.rig_fs, est, seg))
+            found = lo, est, _, _ = self._find(capture, int(np.floor((t_inj - cap_t0) * self.rig_fs)), window_s,
+                                               self.rig_fs)
+            out.append(self._trial(name, t_inj, cap_t0 + (lo + est.delay_samples) / self.rig_fs, found))
         stream = reconstruct(packets, variant(codec).spec(self.fs))
         return Run("roundtrip", codec, self.rig_fs, self.rig_stimulus, out, stream.frames_total,
                    len(stream.lost_frames), stream.first_frame_index, _handoffs(packets))

@@ -111,7 +111,8 @@ class FuzzResult:
     failure: BaseException | None = None
     examples: int = 0
     steps: int = 0
-    frames: int = 0
+    frames: int = 0  # writes
+    whole_frames: int = 0  # complete protocol frames (models that count them; else 0)
     elapsed_s: float = 0.0
     time_to_find_s: float | None = None
     coverage: dict[str, tuple[int, int]] = field(default_factory=dict)  # axis -> (reached, reachable)
@@ -123,6 +124,11 @@ class FuzzResult:
     @property
     def frames_per_s(self) -> float:
         return self.frames / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    @property
+    def whole_frames_per_s(self) -> float:
+        """Complete frames per second (fragments of one frame count once; the fuzz benchmark's rate)."""
+        return self.whole_frames / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
     @property
     def types_covered(self) -> int:
@@ -168,11 +174,14 @@ def fuzz(model: FuzzModel, budget_s: float, seed: int = 0, corpus: CorpusDatabas
     result = FuzzResult(model.kind)
     start = time.monotonic()
     frames0 = model.frames_sent()
+    whole = getattr(model, "whole_frames_sent", None)  # optional: profiles that know their framing
+    whole0 = whole() if whole is not None else 0
     last_print = [start]
 
     def update() -> None:
         result.examples, result.steps = stats.examples, stats.steps
         result.frames = model.frames_sent() - frames0
+        result.whole_frames = whole() - whole0 if whole is not None else 0
         result.elapsed_s = time.monotonic() - start
         result.coverage = {axis: (len(stats.covered.get(axis, set()) & universe), len(universe))
                            for axis, universe in model.axes.items()}

@@ -85,8 +85,9 @@ class AudioTruth:
         frame_start = self.adc_t0_s + k * self.frame_samples / self.sample_rate_hz
         parts = {"acoustic_s": self.mouth_to_mic_s, "lookahead_s": self.lookahead_samples / self.sample_rate_hz,
                  "capture_s": sent - frame_start, "link_s": deliv - sent, "host_s": handoff - deliv}
-        return {**parts, "latency_s": handoff + (n0 - k * self.frame_samples) / self.sample_rate_hz - t_inj,
-                "frame_index": idx & 0xFFFF}
+        in_frame = n0 - k * self.frame_samples
+        return {**parts, "latency_s": handoff + in_frame / self.sample_rate_hz - t_inj,
+                "frame_index": idx & 0xFFFF, "onset_in_frame_samples": in_frame}
 
     def downlink(self, first_frame_index: int, onset_sample: float) -> dict[str, float]:
         """Phone hands off stream sample ``onset_sample`` → it reaches the measurement mic."""
@@ -102,6 +103,15 @@ class AudioTruth:
         parts = {"link_s": arrival - written, "jitter_buffer_s": play - (k_play - k_sent) * n / fs - arrival,
                  "lookahead_s": self.lookahead_samples / fs, "acoustic_s": self.speaker_to_mic_s}
         return {**parts, "latency_s": heard - sent}
+
+    def downlink_heard(self, first_frame_index: int, onset_sample: float) -> dict[str, float]:
+        """When sent-stream sample ``onset_sample`` reached the measurement mic, from the glasses' DAC
+        clock alone (no phone-side timestamp)."""
+        n, fs = self.frame_samples, self.sample_rate_hz
+        n0 = onset_sample + self.lookahead_samples
+        k_play = int(math.floor(n0 / n))
+        play = _need(self.dl_play_s, first_frame_index + k_play, "downlink playout")
+        return {"heard_s": play + (n0 - k_play * n) / fs + self.speaker_to_mic_s}
 
     def roundtrip(self, trial: str) -> dict[str, float]:
         """Injection → measurement mic, with the phone echoing uplink frames back unchanged."""

@@ -187,11 +187,14 @@ class RigServer:
         if op == "downlink":
             return {"op": "truth", "truth": truth.downlink(int(h["first_frame_index"]),
                                                             float(h["onset_sample"]))}, b""
+        if op == "downlink_heard":
+            return {"op": "truth", "truth": truth.downlink_heard(int(h["first_frame_index"]),
+                                                                  float(h["onset_sample"]))}, b""
         if op in ("phone_uplink", "phone_downlink"):  # the phone's own hand-off log (see AudioTruth)
             record = truth.uplink_frame_handed_off if op == "phone_uplink" else truth.downlink_frame_written
             frames = h["frames"]
             for index, t_s in frames:
                 record(int(index), float(t_s))
             return {"op": "recorded", "frames": len(frames)}, b""
-        raise ValueError(f"unknown truth op {op!r}; expected uplink, downlink, roundtrip, phone_uplink "
-                         f"or phone_downlink")
+        raise ValueError(f"unknown truth op {op!r}; expected uplink, downlink, downlink_heard, roundtrip, "
+                         f"phone_uplink or phone_downlink")

@@ -35,6 +35,8 @@ def _judge(run, measure, floor_s: float) -> None:
     if run.notes:
         print(f"{run.direction} {run.codec}: {run.notes}")  # shown with the failure report
     assert not run.missed, f"{run.direction} {run.codec}: stimulus not heard in trials {run.missed} (dropout)"
+    assert not run.unplaced, (f"{run.direction} {run.codec}: stimulus heard in pieces in trials {run.unplaced} "
+                              f"(the stream was cut and resumed mid-stimulus: no latency can be given)")
     stats = run.stats()
     worst = min(run.trials, key=lambda t: t.quality)
     assert worst.quality >= 0.5, f"stimulus barely found in trial {worst.trial} (quality {worst.quality:.2f})"

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bench.audio.latency import (LinearTimeline, NoSignalError, estimate_delay, summarize,
-                                 trial_latency)
+from bench.audio.latency import (LinearTimeline, NoSignalError, UnplacedError, estimate_delay,
+                                 place_onset, summarize, trial_latency)
 from bench.audio.signals import log_sweep_at
 
 FS = 16000
@@ -74,6 +74,46 @@ def test_dropouts(delay, data):
     # up to a quarter of the frames lost: the hard edges bias the peak a little (seen: 0.10 sample
     # with 6 of 29 frames gone); a quarter sample is 16 µs at 16 kHz, well inside the 50 µs target
     assert estimate_delay(REF, rec, FS).delay_samples == pytest.approx(delay, abs=0.25)
+
+
+def heard_in_pieces(delay: float, cut_samples: int, shift_samples: float) -> np.ndarray:
+    """The stimulus up to ``cut_samples`` at ``delay``, the rest ``shift_samples`` later: a playout
+    that stalled and restarted its clock mid-stimulus (the round-trip outlier: 147.8 ms off)."""
+    n = int(0.8 * FS)
+    t = np.arange(n) / FS
+    head = faded_sweep(t - delay / FS) * (t - delay / FS < cut_samples / FS)
+    tail = faded_sweep(t - (delay + shift_samples) / FS) * (t - (delay + shift_samples) / FS >= cut_samples / FS)
+    return head + tail
+
+
+@SETTINGS
+@given(delay=st.floats(0.0, 3000.0), cut=st.integers(800, 2400), shift=st.floats(16.0, 2400.0))
+def test_stimulus_heard_in_pieces_is_unplaced(delay, cut, shift):
+    rec = heard_in_pieces(delay, cut, shift)
+    whole = estimate_delay(REF, rec, FS)
+    assert abs(whole.delay_samples - delay) > 1.0  # the bare peak follows the larger (later) part
+    with pytest.raises(UnplacedError, match="heard in pieces") as info:
+        place_onset(REF, rec, FS)
+    assert info.value.estimate.delay_samples == pytest.approx(whole.delay_samples)
+
+
+@SETTINGS
+@given(delay=st.floats(0.0, 4000.0), snr_db=st.floats(10.0, 40.0), seed=st.integers(0, 2**16))
+def test_one_copy_is_placed(delay, snr_db, seed):
+    rec = received(delay)
+    rms = np.sqrt(np.mean(REF ** 2))
+    noisy = rec + np.random.default_rng(seed).normal(0, rms * 10 ** (-snr_db / 20), len(rec))
+    assert place_onset(REF, noisy, FS).delay_samples == pytest.approx(delay, abs=0.1)
+
+
+@SETTINGS
+@given(delay=st.floats(0.0, 3000.0), frame=st.integers(0, 4))
+def test_concealed_frame_in_the_head_is_still_placed(delay, frame):
+    """A lost frame in the first 50 ms, concealed as silence, is damage, not a second piece."""
+    rec = received(delay)
+    k = int(delay) // 160 + frame
+    rec[k * 160:(k + 1) * 160] = 0.0
+    assert place_onset(REF, rec, FS).delay_samples == pytest.approx(delay, abs=0.25)
 
 
 def test_search_window_excludes_earlier_copy():

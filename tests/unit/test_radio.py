@@ -45,6 +45,16 @@ def test_throughput_formula_packs_whole_pairs():
     assert notify_throughput_bps(slower, 247) < notify_throughput_bps(p, 247)
 
 
+def test_throughput_formula_is_the_steady_state():
+    # 1M, DL 251: pairs of 80 + 150 + 2120 + 150 = 2500 µs, three fill a 7.5 ms event exactly
+    exact = LinkParams(interval_s=0.0075, phy="1M", data_length=251)
+    assert notify_throughput_bps(exact, 247) == pytest.approx(3 * 244 / 0.0075, rel=1e-12)
+    # 1M, DL 27: 10 fragments per notification (pairs of 9 × 708 µs + 556 µs); 43 pairs fit a 30 ms
+    # event whatever the mix (39·708 + 4·556 = 29836 µs; any 44 pairs > 30000 µs): 4.3 notifications
+    frag = LinkParams(interval_s=0.030, phy="1M", data_length=27)
+    assert notify_throughput_bps(frag, 247) == pytest.approx(4.3 * 244 / 0.030, rel=1e-9)
+
+
 def test_link_params_reject_out_of_range():
     with pytest.raises(ValueError, match="interval_s"):
         LinkParams(interval_s=0.001)

@@ -263,6 +263,9 @@ class GlpFuzzModel:
     def frames_sent(self) -> int:
         return self.target.frames_sent
 
+    def whole_frames_sent(self) -> int:
+        return self.target.whole_frames_sent
+
     def run_chunk(self, stats: Stats, config: Any, seed: int) -> None:
         if self._machine is None or self._machine[0] is not stats:  # one machine class per run
             self._machine = (stats, make_machine(self.target, stats))

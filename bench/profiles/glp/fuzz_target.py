@@ -54,7 +54,9 @@ class Target:
         self.loop = loop  # bench.links.loop.LoopThread
         self.console = console
         self.reply_timeout_s = reply_timeout_s
-        self.frames_sent = 0
+        self.frames_sent = 0  # writes (fragments, probes and fillers included)
+        self.whole_frames_sent = 0  # complete GLP frames those writes carried (the fuzz rate's unit)
+        self._tx_reasm: dict[Channel, Reassembler | WholeFrames] = {}
         self.transcript = Transcript(max_entries=5000)
         self.params: DeviceParams | None = None
         self.max_payload = 20
@@ -169,7 +171,19 @@ class Target:
                     raise BenchError(f"{self.kind} write failed while the link is up: {exc}") from exc
                 return False
             self.frames_sent += 1
+            self._count_whole(channel, data)
         return True
+
+    def _count_whole(self, channel: Channel, data: bytes) -> None:
+        """Count a complete frame when this write finishes one, as the device's reassembler would."""
+        reasm = self._tx_reasm.get(channel)
+        if reasm is None:
+            reasm = self._tx_reasm[channel] = WholeFrames() if self.whole_frames else Reassembler()
+        try:
+            if reasm.feed(data) is not None:
+                self.whole_frames_sent += 1
+        except ProtocolError:
+            pass
 
     def _judged(self, outcome: Outcome) -> Outcome:
         """A violation or hang that coincides with a crash is a crash."""
