@@ -6,7 +6,8 @@ bench itself, because a bench fault must never be filed as a product defect:
 1. the reference bench process died (killed, crashed)        -> BENCH FAULT, the session stops
 2. the reference bench is frozen (SIGSTOP, a debugger)        -> BENCH FAULT, the session stops
 3. the host starved the bench or the harness (event-loop stall
-   of >= OVERLOAD_S during the test)                          -> BENCH OVERLOADED (broken, not failed)
+   of >= OVERLOAD_S during the test) and the failure is one
+   starving can cause (not a wrong answer, not a crash dump)  -> BENCH OVERLOADED (broken, not failed)
 4. the console shows a fatal-error dump since the test began  -> DUT CRASH (a product defect)
 
 Otherwise the test's own error stands. docs/faults.md is the table of faults and their classes.
@@ -45,13 +46,21 @@ def triage(session: Any, exc: BaseException, started_s: float, console_mark: int
                               f"the test stopped on: {exc}", stop=True)
         time.sleep(0.05)  # its stall report follows the heartbeat
     worst_s, where = worst_stall(session, started_s)
-    if worst_s >= OVERLOAD_S:
+    if worst_s >= OVERLOAD_S and timing_sensitive(exc):
         return BenchOverloaded(f"the host starved the {where} for {worst_s * 1000:.0f} ms during the test "
                                f"(event-loop stall); the result says nothing about the DUT: {exc}")
     crash = fatal_dump(session, console_mark)
     if crash is not None and not isinstance(exc, DutCrash):
         return DutCrash(f"{crash}; the test stopped on: {exc}")
     return None
+
+
+def timing_sensitive(exc: BaseException) -> bool:
+    """Could a starved host have caused this? Timeouts, lost links, hangs, missed measurements and dropouts
+    yes; a wrong answer (protocol violation) or a crash dump no: those stay what they are."""
+    from bench.errors import ProtocolViolation
+
+    return not isinstance(exc, (ProtocolViolation, DutCrash))
 
 
 def worst_stall(session: Any, started_s: float) -> tuple[float, str]:
