@@ -19,14 +19,20 @@ from bench.errors import BenchError, BenchFault, ConfigError, DutTimeout, LinkLo
 from bench.measure import Measurement, Recorder
 from bench.plan import limits_source, load_plan
 from bench.recovery import DutHung, for_session
-from bench.report.allure import EnvironmentInfo, apply_allure_labels, write_categories, write_environment
+from bench.report.allure import (
+    EnvironmentInfo,
+    apply_allure_labels,
+    write_categories,
+    write_environment,
+    write_executor,
+)
 
 
 # fixtures of each area live next to their code; each device profile may bring its own
 def _plugins() -> list[str]:
     from bench.profiles import load_profiles
 
-    mods = ["bench.power.fixtures", "bench.audio.fixtures"]
+    mods = ["bench.power.fixtures", "bench.audio.fixtures", "bench.report.evidence", "bench.report.runs"]
     for profile in load_profiles().values():
         mods += [m for m in profile.fixtures if m not in mods]
     return mods
@@ -44,6 +50,7 @@ MARKERS = {
     "audio": "needs an audio-capable DUT",
     "camera": "needs a camera SKU",
     "requirement(id, ...)": "links the test to requirement ids (Allure links)",
+    "severity(level)": "Allure severity (blocker, critical, normal, minor, trivial); wins over the plan's",
     "ble": "needs the DUT's BLE link",
     "serial": "needs the DUT's serial console",
     "hardware": "needs real hardware (skipped on the reference bench)",
@@ -107,8 +114,19 @@ def bench_config(pytestconfig: pytest.Config) -> BenchConfig:
 
 
 @pytest.fixture(scope="session")
-def bench_out(pytestconfig: pytest.Config) -> Path:
+def run_out(pytestconfig: pytest.Config) -> Path:
+    """The run's output folder (--bench-out; `bench run` gives out/runs/<run-id>): measurements.jsonl."""
     out = Path(pytestconfig.getoption("--bench-out") or project.current().out)
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+@pytest.fixture(scope="session")
+def bench_out(run_out: Path) -> Path:
+    """Where this session's bench writes its logs: the run folder, or its workers/<gwN> under xdist."""
+    from bench.report.runs import worker_folder
+
+    out = worker_folder(run_out)
     out.mkdir(parents=True, exist_ok=True)
     return out
 
@@ -121,6 +139,7 @@ def bench(bench_config: BenchConfig, bench_out: Path, pytestconfig: pytest.Confi
     plan = getattr(pytestconfig, "_glassbench_plan", None)
     session = BenchSession(with_plan_radio(bench_config, plan), bench_out)
     session.plan = plan  # type: ignore[attr-defined]  # the DUT asks for the plan's link settings
+    pytestconfig._glassbench_session = session  # type: ignore[attr-defined]  # failure evidence, run info
     try:
         session.start()
         _write_allure_files(pytestconfig, session)  # now, and again at the end: a run killed -9 still has them
@@ -132,6 +151,7 @@ def bench(bench_config: BenchConfig, bench_out: Path, pytestconfig: pytest.Confi
         raise
     yield session
     _write_allure_files(pytestconfig, session)
+    _note_firmware(pytestconfig, session)
     session.close()
 
 
@@ -162,8 +182,8 @@ def dut(bench: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
             raise DutHung(outcome.summary()) from exc
     if not getattr(bench, "capabilities_reported", False):
         bench.capabilities_reported = True
-        line = (f"DUT {device.identity.board}/{device.identity.sku}, profile {device.profile.name}: "
-                f"capabilities {', '.join(sorted(device.capabilities))}")
+        line = (f"DUT {device.identity.board}/{device.identity.sku}{_firmware_text(device)}, profile "
+                f"{device.profile.name}: capabilities {', '.join(sorted(device.capabilities))}")
         reporter = request.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
             reporter.write_line(line)
@@ -280,10 +300,12 @@ def bonded_dut(dut: Any) -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
-def recorder(bench_out: Path, bench_config: BenchConfig, plan: Any) -> Recorder:
-    """Measurements of this session; limits come from the plan (per the DUT's SKU) unless a test gives them."""
-    return Recorder(bench_out / "measurements.jsonl",
-                    context={"bench": bench_config.name, "board": bench_config.dut.board, "sku": bench_config.dut.sku},
+def recorder(run_out: Path, bench_config: BenchConfig, plan: Any, pytestconfig: pytest.Config) -> Recorder:
+    """Measurements of this session; limits come from the plan (per the DUT's SKU) unless a test gives them.
+    Every record says which run it belongs to (run id, plan, bench, board, SKU, commit; firmware once known)."""
+    from bench.report.runs import run_info
+
+    return Recorder(run_out / "measurements.jsonl", context=run_info(pytestconfig).record(),
                     limits_source=limits_source(plan, bench_config.dut.sku) if plan is not None else None)
 
 
@@ -292,8 +314,41 @@ def measure(recorder: Recorder, request: pytest.FixtureRequest) -> Callable[...,
     """``measure(name, value, unit, low=None, high=None)``: record and judge one measurement."""
     def _measure(name: str, value: float, unit: str, low: float | None = None, high: float | None = None,
                  **kwargs: Any) -> Measurement:
-        return recorder.measure(request.node.nodeid, name, value, unit, low, high, **kwargs)
+        if not recorder.context.get("firmware"):
+            _note_firmware(request.config, getattr(request.config, "_glassbench_session", None), recorder)
+        try:
+            return recorder.measure(request.node.nodeid, name, value, unit, low, high, **kwargs)
+        finally:  # the per-test table (bench/report/evidence.py) lists failed measurements too
+            if recorder.measurements and recorder.measurements[-1].test == request.node.nodeid:
+                _per_test(request.node).append(recorder.measurements[-1])
     return _measure
+
+
+def _firmware_text(device: Any) -> str:
+    """", firmware 1.4.2" from Device Information (read once, for the run's records), or "" if unreadable."""
+    if not device.info:
+        try:
+            device.device_info()
+        except Exception:  # noqa: BLE001 - a DUT without DIS still runs; its firmware is then unknown
+            return ""
+    version = device.info.get("firmware_revision", "")
+    return f", firmware {version}" if version else ""
+
+
+def _per_test(item: Any) -> list[Measurement]:
+    if not hasattr(item, "glassbench_measurements"):
+        item.glassbench_measurements = []
+    return item.glassbench_measurements
+
+
+def _note_firmware(config: pytest.Config, session: Any, recorder: Recorder | None = None) -> None:
+    """The DUT's firmware, once known, into the run info (and the recorder's context)."""
+    from bench.report.runs import firmware_of, run_info
+
+    info = run_info(config)
+    info.firmware = info.firmware or firmware_of(session)
+    if recorder is not None and info.firmware:
+        recorder.context["firmware"] = info.firmware
 
 
 def with_plan_radio(config: BenchConfig, plan: Any) -> BenchConfig:
@@ -335,7 +390,12 @@ def _write_allure_files(config: pytest.Config, session: Any) -> None:
         info.profile, info.capabilities = dut.profile.name, sorted(dut._capabilities)
     if dut is not None:
         info.link = dut.link.environment()
+    from bench.report.runs import run_info
+
+    run = run_info(config)
+    info.git_commit, info.run_id = run.commit, run.run_id
     write_environment(alluredir, info)
     write_categories(alluredir)
+    write_executor(alluredir, run_id=run.run_id)
 
 
