@@ -82,7 +82,9 @@ def latency_section(records: list[dict[str, Any]], junit: Path | None = None) ->
             p95, p99 = (format_quantity(rec[k], "s") if rec.get(k) is not None else "—" for k in ("p95_s", "p99_s"))
             limit, verdict = _limit_and_verdict(rec, "p50")
             old = rows.get((codec, path))
-            if old is not None and old[-1] in ("FAILED", "BROKEN") and verdict in ("pass", "—"):
+            if old is not None and old[-1] == "BROKEN":
+                verdict = "BROKEN"  # a bench fault (overloaded host, dead bench): the value says nothing about the DUT
+            elif old is not None and old[-1] == "FAILED" and verdict in ("pass", "—"):
                 verdict = old[-1]  # measured, then failed on something else (a dropout, frame loss)
             rows[(codec, path)] = [codec, path, q(rec), p95, p99, "—", "—", limit, verdict]
     for rec in records:

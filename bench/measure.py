@@ -54,6 +54,10 @@ class Recorder:
         self._lock = threading.Lock()
         self.measurements: list[Measurement] = []
 
+    def limit_for(self, name: str) -> Limit | None:
+        """The plan's limit for ``name`` (None without one): plots draw it before the value is measured."""
+        return self.limits_source(name) if self.limits_source else None
+
     def measure(self, test: str, name: str, value: float, unit: str, low: float | None = None,
                 high: float | None = None, limits: Limit | None = None, check: bool = True,
                 **context: Any) -> Measurement:

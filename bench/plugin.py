@@ -32,7 +32,8 @@ from bench.report.allure import (
 def _plugins() -> list[str]:
     from bench.profiles import load_profiles
 
-    mods = ["bench.power.fixtures", "bench.audio.fixtures", "bench.report.evidence", "bench.report.runs"]
+    mods = ["bench.power.fixtures", "bench.audio.fixtures", "bench.report.evidence", "bench.report.runs",
+            "bench.report.progress"]
     for profile in load_profiles().values():
         mods += [m for m in profile.fixtures if m not in mods]
     return mods
@@ -321,6 +322,7 @@ def measure(recorder: Recorder, request: pytest.FixtureRequest) -> Callable[...,
         finally:  # the per-test table (bench/report/evidence.py) lists failed measurements too
             if recorder.measurements and recorder.measurements[-1].test == request.node.nodeid:
                 _per_test(request.node).append(recorder.measurements[-1])
+    _measure.limit = recorder.limit_for  # type: ignore[attr-defined]  # measure.limit(name): the plan's Limit or None
     return _measure
 
 

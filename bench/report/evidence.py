@@ -19,6 +19,7 @@ import pytest
 from bench.units import format_quantity
 
 MAX_CONSOLE_LINES = 2000
+MAX_TRANSCRIPT_LINES = 2000  # an audio test moves thousands of frames: the last ones are those near the failure
 MAX_LOG_BYTES = 64 * 1024
 TRACEBACK = "Traceback (most recent call last)"
 
@@ -104,7 +105,12 @@ def transcript_slice(session: Any) -> str | None:
         fn = getattr(provider, "transcript_since", None)
         text = fn(since) if fn is not None else None
         if text and "(0 frames)" not in text.split("\n", 1)[0]:
-            parts.append(text)
+            head, _, body = text.partition("\n")
+            lines = body.splitlines()
+            if len(lines) > MAX_TRANSCRIPT_LINES:
+                head += f" (the last {MAX_TRANSCRIPT_LINES} of {len(lines)} lines)"
+                lines = lines[-MAX_TRANSCRIPT_LINES:]
+            parts.append(head + "\n" + "\n".join(lines))
     return "\n\n".join(parts) or None
 
 

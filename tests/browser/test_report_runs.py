@@ -46,6 +46,7 @@ def test_connect_time(dut, measure):
 
 def test_rtt_over_limit(dut, measure):
     dut.console.command("kernel uptime")  # something on the console during the test
+    dut.need("glp").client.hello()        # and a GLP exchange
     measure("write_notify_rtt_p95_s", max(dut.ping(5)), "s")
 '''
 
@@ -109,7 +110,7 @@ def test_failure_carries_console_and_bench_log(two_runs, tmp_path):
     test_id = _tests(out)["test_rtt_over_limit"]
     texts = rendered(f"{(out / 'latest' / 'report.html').as_uri()}#/{test_id}", tmp_path / "p-fail")
     attachments = " | ".join(texts.get("test-result-attachment", []))
-    for name in ("DUT console log", "reference bench log", "measurements"):
+    for name in ("DUT console log", "GLP transcript", "reference bench log", "measurements"):
         assert name in attachments, f"{name!r} not attached to the failed test: {attachments}"
     assert any("> 1 µs ✗" in t for t in texts.get("test-result-step-title", []))
 

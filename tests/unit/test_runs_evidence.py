@@ -120,15 +120,18 @@ def _junit(tmp_path, cases):
 
 def test_demo_latency_table_shows_every_row_and_judges_the_named_statistic(tmp_path):
     junit = _junit(tmp_path, [("test_uplink_latency[lc3]", ""), ("test_downlink_latency[lc3]", '<failure message="x"/>'),
-                              ("test_uplink_latency[opus]", "<skipped/>")])
+                              ("test_uplink_latency[opus]", "<skipped/>"), ("test_roundtrip_latency[lc3]", '<error/>')])
     records = [{"test": "t", "name": "uplink_latency_s[lc3]", "value": 0.0239, "unit": "s", "high": 0.06,
                 "verdict": "pass", "p95_s": 0.071, "p99_s": 0.08, "path": "uplink"},
                {"test": "t", "name": "latency_jitter_s[lc3]", "value": 3e-7, "unit": "s", "verdict": "pass",
-                "path": "uplink"}]
+                "path": "uplink"},
+               {"test": "t", "name": "roundtrip_latency_s[lc3]", "value": 0.146, "unit": "s", "high": 0.12,
+                "verdict": "fail", "path": "roundtrip"}]
     text = demo.latency_section(records, junit)
     lines = {line.split()[1]: line for line in text.splitlines()[3:]}
     assert "p50 ≤ 60 ms" in lines["uplink"] and lines["uplink"].rstrip().endswith("pass")  # p95 71 ms: not judged
     assert lines["downlink"].rstrip().endswith("FAILED")  # failed before measuring: still a row
+    assert lines["roundtrip"].rstrip().endswith("BROKEN")  # over the limit on an overloaded host: not a DUT verdict
     assert "opus" not in text
     fuzz = demo.fuzz_section({"fuzz_examples": {"name": "fuzz_examples", "value": 66, "unit": "examples",
                                                 "verdict": "pass"}}, {})
@@ -151,3 +154,59 @@ def test_summary_prints_no_verdict_without_a_limit():
     assert table["fuzz_examples"].endswith("no limit") and table["connect_time_s"].endswith("pass")
 
 
+
+
+def test_heartbeat_line_counts_tests_and_says_what_runs():
+    import io
+
+    from bench.report.progress import Heartbeat
+
+    now = [100.0]
+    out = io.StringIO()
+    beat = Heartbeat(3, period_s=5.0, write=lambda line: out.write(line + "\n"), clock=lambda: now[0])
+    beat.test_started("t::a")
+    beat.test_report("t::a", "call", failed=True)
+    beat.test_report("t::a", "teardown", failed=False)
+    beat.test_started("t::b")
+    now[0] = 162.0
+    beat.activity = "fuzz ble: examples 30, ~8 s left"
+    beat.beat()
+    assert out.getvalue() == ("glassbench 62 s: 1/3 tests (1 failed); t::b for 62 s — fuzz ble: examples 30, "
+                              "~8 s left\n")
+    beat.test_report("t::b", "setup", failed=True)  # set-up failed: still one test, done at its teardown
+    beat.test_report("t::b", "teardown", failed=False)
+    assert beat.line() == "glassbench 62 s: 2/3 tests (2 failed)"
+
+
+@pytest.mark.parametrize("y_a, scale", [
+    ([2.5e-6, 3e-6, 2.4e-6, 4.8e-3, 2.6e-6], "symlog"),   # sleep with radio spikes: decades apart
+    ([2.10e-3, 2.12e-3, 2.15e-3, 2.11e-3], "linear"),     # a steady stream: one decade
+])
+def test_power_axis_labels_every_tick_in_readable_units(y_a, scale):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from bench.power.plot import _current_axis
+
+    fig, ax = plt.subplots()
+    ax.plot(range(len(y_a)), y_a)
+    _current_axis(ax, np.array(y_a))
+    fig.canvas.draw()
+    labels = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
+    plt.close(fig)
+    assert ax.get_yscale() == scale and len(labels) >= 3, labels
+    assert all(lb.endswith("A") and "e" not in lb for lb in labels), labels  # "2 mA", "10 µA": no 1e-3
+
+
+def test_long_transcripts_keep_their_last_lines():
+    class Chatty:
+        def transcript_since(self, t_s):
+            return "== GLP over BLE transcript (5000 frames) ==\n" + "\n".join(f"frame {i}" for i in range(5000))
+
+    dut = SimpleNamespace(test_started_s=0.0, _capabilities={"glp": Chatty()})
+    text = evidence.transcript_slice(SimpleNamespace(_dut=dut))
+    lines = text.splitlines()
+    assert "the last 2000 of 5000 lines" in lines[0] and lines[-1] == "frame 4999" and len(lines) == 2001
