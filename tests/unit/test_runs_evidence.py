@@ -192,8 +192,8 @@ def test_power_axis_labels_every_tick_in_readable_units(y_a, scale):
     from bench.power.plot import _current_axis
 
     fig, ax = plt.subplots()
-    ax.plot(range(len(y_a)), y_a)
-    _current_axis(ax, np.array(y_a))
+    ax.plot(range(len(y_a)), np.array(y_a) * 1e3)  # the trace is drawn in mA
+    _current_axis(ax, np.array(y_a) * 1e3)
     fig.canvas.draw()
     labels = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
     plt.close(fig)
