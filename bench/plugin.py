@@ -26,6 +26,8 @@ from bench.report.allure import (
     write_environment,
     write_executor,
 )
+from bench.report.evidence import measurements_of
+from bench.report.runs import firmware_text, note_firmware
 
 
 # fixtures of each area live next to their code; each device profile may bring its own
@@ -152,7 +154,7 @@ def bench(bench_config: BenchConfig, bench_out: Path, pytestconfig: pytest.Confi
         raise
     yield session
     _write_allure_files(pytestconfig, session)
-    _note_firmware(pytestconfig, session)
+    note_firmware(pytestconfig, session)
     session.close()
 
 
@@ -183,7 +185,7 @@ def dut(bench: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
             raise DutHung(outcome.summary()) from exc
     if not getattr(bench, "capabilities_reported", False):
         bench.capabilities_reported = True
-        line = (f"DUT {device.identity.board}/{device.identity.sku}{_firmware_text(device)}, profile "
+        line = (f"DUT {device.identity.board}/{device.identity.sku}{firmware_text(device)}, profile "
                 f"{device.profile.name}: capabilities {', '.join(sorted(device.capabilities))}")
         reporter = request.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
@@ -316,41 +318,14 @@ def measure(recorder: Recorder, request: pytest.FixtureRequest) -> Callable[...,
     def _measure(name: str, value: float, unit: str, low: float | None = None, high: float | None = None,
                  **kwargs: Any) -> Measurement:
         if not recorder.context.get("firmware"):
-            _note_firmware(request.config, getattr(request.config, "_glassbench_session", None), recorder)
+            note_firmware(request.config, getattr(request.config, "_glassbench_session", None), recorder.context)
         try:
             return recorder.measure(request.node.nodeid, name, value, unit, low, high, **kwargs)
         finally:  # the per-test table (bench/report/evidence.py) lists failed measurements too
             if recorder.measurements and recorder.measurements[-1].test == request.node.nodeid:
-                _per_test(request.node).append(recorder.measurements[-1])
+                measurements_of(request.node).append(recorder.measurements[-1])
     _measure.limit = recorder.limit_for  # type: ignore[attr-defined]  # measure.limit(name): the plan's Limit or None
     return _measure
-
-
-def _firmware_text(device: Any) -> str:
-    """", firmware 1.4.2" from Device Information (read once, for the run's records), or "" if unreadable."""
-    if not device.info:
-        try:
-            device.device_info()
-        except Exception:  # noqa: BLE001 - a DUT without DIS still runs; its firmware is then unknown
-            return ""
-    version = device.info.get("firmware_revision", "")
-    return f", firmware {version}" if version else ""
-
-
-def _per_test(item: Any) -> list[Measurement]:
-    if not hasattr(item, "glassbench_measurements"):
-        item.glassbench_measurements = []
-    return item.glassbench_measurements
-
-
-def _note_firmware(config: pytest.Config, session: Any, recorder: Recorder | None = None) -> None:
-    """The DUT's firmware, once known, into the run info (and the recorder's context)."""
-    from bench.report.runs import firmware_of, run_info
-
-    info = run_info(config)
-    info.firmware = info.firmware or firmware_of(session)
-    if recorder is not None and info.firmware:
-        recorder.context["firmware"] = info.firmware
 
 
 def with_plan_radio(config: BenchConfig, plan: Any) -> BenchConfig:

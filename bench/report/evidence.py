@@ -1,5 +1,6 @@
-"""Evidence on every test: its measurements as a table, and on a failure the DUT console, the protocol
-transcript and the reference bench's log, each cut to what happened during the test.
+"""Evidence on every test: its measurements as a table (and a trend chart across runs per measurement
+with a limit, bench/report/trends.py), and on a failure the DUT console, the protocol transcript and the
+reference bench's log, each cut to what happened during the test.
 
 A pytest plugin (loaded by bench.plugin). What it attaches goes three ways: Allure attachments (named
 "measurements", "DUT console log", "GLP transcript", "reference bench log"), pytest report sections
@@ -57,6 +58,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
     yield
 
 
+def measurements_of(item: Any) -> list[Any]:
+    """The measurements a test took (the ``measure`` fixture appends; `attach_measurements` reads)."""
+    if not hasattr(item, "glassbench_measurements"):
+        item.glassbench_measurements = []
+    return item.glassbench_measurements
+
+
 def measurement_table(measurements: list[Any]) -> str:
     """CSV of one test's measurements (Allure shows text/csv as a table)."""
     buf = io.StringIO()
@@ -79,6 +87,25 @@ def attach_measurements(item: pytest.Item) -> None:
         verdict = m.verdict if m.limits.low is not None or m.limits.high is not None else "no limit"
         item.user_properties.append((m.name, f"{format_quantity(m.value, m.unit)} {verdict}"))
     _attach(measurement_table(measurements), "measurements", "csv")
+    attach_trends(item, measurements)
+
+
+def attach_trends(item: pytest.Item, measurements: list[Any]) -> None:
+    """A trend chart per measurement with a limit: this run's value after the plan's earlier runs."""
+    from bench.report.runs import run_info
+    from bench.report.trends import trend_for
+
+    run_out = item.config.getoption("--bench-out", default=None)
+    if not run_out:
+        return
+    plan = run_info(item.config).plan
+    for m in {m.name: m for m in measurements}.values():  # one chart per name: the last value of this test
+        try:
+            png = trend_for(run_out, plan, m)
+        except Exception:  # noqa: BLE001 - a chart must never change the test's outcome
+            png = None
+        if png is not None:
+            _attach_bytes(png, f"trend {m.name}")
 
 
 def console_slice(session: Any) -> str | None:
@@ -147,6 +174,15 @@ def attach_failure_evidence(item: pytest.Item) -> None:
     if log is not None:
         _attach(log, "reference bench log")
         item.add_report_section("call", "reference bench log", log)
+
+
+def _attach_bytes(png: bytes, name: str) -> None:
+    try:
+        import allure
+
+        allure.attach(png, name=name, attachment_type=allure.attachment_type.PNG)
+    except Exception:  # noqa: BLE001 - evidence is best effort
+        pass
 
 
 def _attach(text: str, name: str, kind: str = "text") -> None:

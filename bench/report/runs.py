@@ -149,6 +149,25 @@ def firmware_of(session: Any) -> str:
     return (getattr(dut, "info", None) or {}).get("firmware_revision") or (boot.firmware_version if boot else "")
 
 
+def firmware_text(device: Any) -> str:
+    """", firmware 1.4.2" from Device Information (read once, for the run's records), or "" if unreadable."""
+    if not device.info:
+        try:
+            device.device_info()
+        except Exception:  # noqa: BLE001 - a DUT without DIS still runs; its firmware is then unknown
+            return ""
+    version = device.info.get("firmware_revision", "")
+    return f", firmware {version}" if version else ""
+
+
+def note_firmware(config: pytest.Config, session: Any, context: dict[str, Any] | None = None) -> None:
+    """The DUT's firmware, once known, into the run info (and a recorder's context)."""
+    info = run_info(config)
+    info.firmware = info.firmware or firmware_of(session)
+    if context is not None and info.firmware:
+        context["firmware"] = info.firmware
+
+
 def worker_folder(out: Path) -> Path:
     """A pytest-xdist worker's own folder inside the run (the run folder itself without xdist)."""
     worker = os.environ.get("PYTEST_XDIST_WORKER")

@@ -103,6 +103,8 @@ def test_measurement_test_shows_history_and_a_step_with_its_limit(two_runs, tmp_
     texts = rendered(f"{(out / 'latest' / 'report.html').as_uri()}#/{test_id}", tmp_path / "p-steps")
     titles = texts.get("test-result-step-title", [])
     assert any(t.startswith("connect time ") and t.endswith("≤ 3 s ✓") for t in titles), titles
+    attachments = " | ".join(texts.get("test-result-attachment", []))
+    assert "trend connect_time_s" in attachments, attachments  # the value across both runs, with its limit
 
 
 def test_failure_carries_console_and_bench_log(two_runs, tmp_path):

@@ -210,3 +210,30 @@ def test_long_transcripts_keep_their_last_lines():
     text = evidence.transcript_slice(SimpleNamespace(_dut=dut))
     lines = text.splitlines()
     assert "the last 2000 of 5000 lines" in lines[0] and lines[-1] == "frame 4999" and len(lines) == 2001
+
+
+def test_trends_collect_earlier_runs_of_the_same_plan(tmp_path):
+    from bench.report import trends
+
+    def run(run_id, plan, values, finished=True):
+        folder = tmp_path / "runs" / run_id
+        folder.mkdir(parents=True)
+        if finished:
+            (folder / "run.json").write_text(json.dumps({"run_id": run_id, "plan": plan}))
+        lines = [json.dumps({"name": n, "value": v, "unit": "s", "high": h}) for n, v, h in values]
+        (folder / "measurements.jsonl").write_text("\n".join(lines + ["{torn"]) + "\n")
+        return folder
+
+    run("20261201-100000-demo", "demo", [("connect_time_s", 0.4, 3.0), ("connect_time_s", 0.6, 3.0),
+                                         ("fuzz_examples", 66, None)])
+    run("20261201-110000-smoke", "smoke", [("connect_time_s", 9.0, 3.0)])   # another plan: not in demo's trend
+    run("20261201-120000-demo", "demo", [("connect_time_s", 0.7, 3.0)], finished=False)  # never finished
+    now = run("20261201-130000-demo", "demo", [])
+    series = trends.collect(tmp_path, "demo", before=now.name)
+    assert list(series) == ["connect_time_s"]                       # limited measurements only
+    assert [(p.run_id, p.value) for p in series["connect_time_s"]] == [("20261201-100000-demo", 0.5)]  # median
+    m = _m("connect_time_s", 0.45, "s", None, 3.0, tmp_path)
+    png = trends.trend_for(now, "demo", m)
+    assert png is not None and png.startswith(b"\x89PNG")
+    assert trends.trend_for(now, "demo", _m("fuzz_examples", 60, "examples", tmp_path=tmp_path)) is None
+    assert trends.trend_for(tmp_path / "out", "demo", m) is None   # plain pytest out folder: no runs to compare
