@@ -21,6 +21,7 @@ from bench.units import format_quantity
 
 MAX_CONSOLE_LINES = 2000
 MAX_TRANSCRIPT_LINES = 2000  # an audio test moves thousands of frames: the last ones are those near the failure
+TERMINAL_TRANSCRIPT_LINES = 40  # the terminal and JUnit get the end of it; Allure has all MAX_TRANSCRIPT_LINES
 MAX_LOG_BYTES = 64 * 1024
 TRACEBACK = "Traceback (most recent call last)"
 
@@ -141,6 +142,14 @@ def transcript_slice(session: Any) -> str | None:
     return "\n\n".join(parts) or None
 
 
+def tail(text: str, lines: int) -> str:
+    """The last ``lines`` lines of ``text``, saying how many were left out (they are in the Allure attachment)."""
+    all_lines = text.splitlines()
+    if len(all_lines) <= lines:
+        return text
+    return f"... {len(all_lines) - lines} earlier lines in the Allure attachment ...\n" + "\n".join(all_lines[-lines:])
+
+
 def reference_log_slice(session: Any, offset: int) -> str | None:
     """What the reference bench logged since ``offset`` (its tail if that is more than MAX_LOG_BYTES)."""
     log = reference_log(session)
@@ -169,7 +178,7 @@ def attach_failure_evidence(item: pytest.Item) -> None:
         transcript = transcript_slice(session)
         if transcript is not None:
             _attach(transcript, "GLP transcript")
-            item.add_report_section("call", "GLP transcript", transcript)
+            item.add_report_section("call", "GLP transcript", tail(transcript, TERMINAL_TRANSCRIPT_LINES))
     log = reference_log_slice(session, getattr(item, "_glassbench_reflog_offset", 0))
     if log is not None:
         _attach(log, "reference bench log")

@@ -17,11 +17,23 @@ import os
 import sys
 import threading
 import time
-from typing import Any, Callable
+from typing import IO, Any, Callable
 
 import pytest
 
 HEARTBEAT_S = 5.0
+
+
+def _uncaptured_stdout() -> IO[str] | None:
+    """A handle on the process's stdout taken when this plugin is imported — before pytest's fd-level
+    capture starts — so heartbeats reach the log while a test runs (the terminal reporter's are captured)."""
+    try:
+        return os.fdopen(os.dup(sys.__stdout__.fileno()), "w", buffering=1)  # type: ignore[union-attr]  # None: except
+    except (AttributeError, OSError, ValueError):  # no real stdout (embedded, pytester in-process)
+        return None
+
+
+_LOG = _uncaptured_stdout()
 
 
 class Heartbeat:
@@ -116,9 +128,12 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if getattr(config, "workerinput", None) is not None or config.getoption("collectonly", False):
         return  # xdist workers: the controller's log is the one people read
     every_s = period_s(config)
-    reporter = config.pluginmanager.get_plugin("terminalreporter")
-    if every_s > 0 and reporter is not None:  # the terminal reporter's stream is never captured by pytest
-        _heartbeat = Heartbeat(len(session.items), every_s, reporter.write_line)
+    if every_s > 0 and _LOG is not None:
+        log = _LOG
+
+        def write(line: str) -> None:
+            log.write(f"\n{line}\n")
+        _heartbeat = Heartbeat(len(session.items), every_s, write)
         _heartbeat.start()
 
 

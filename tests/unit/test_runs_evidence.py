@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import textwrap
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from types import SimpleNamespace
@@ -237,3 +238,36 @@ def test_trends_collect_earlier_runs_of_the_same_plan(tmp_path):
     assert png is not None and png.startswith(b"\x89PNG")
     assert trends.trend_for(now, "demo", _m("fuzz_examples", 60, "examples", tmp_path=tmp_path)) is None
     assert trends.trend_for(tmp_path / "out", "demo", m) is None   # plain pytest out folder: no runs to compare
+
+
+def test_terminal_gets_the_end_of_a_long_transcript():
+    text = "\n".join(f"line {i}" for i in range(100))
+    short = evidence.tail(text, 40).splitlines()
+    assert short[0] == "... 60 earlier lines in the Allure attachment ..." and short[-1] == "line 99" and len(short) == 41
+    assert evidence.tail("a\nb", 40) == "a\nb"
+
+
+def test_heartbeat_reaches_a_non_tty_log_while_tests_are_captured(tmp_path):
+    """A real pytest run with its stdout to a file: heartbeats appear in the log even while a test runs
+    under fd capture (the test prints nothing; it waits until the log shows its heartbeat)."""
+    import subprocess
+    import sys
+
+    (tmp_path / "test_slow.py").write_text(textwrap.dedent("""
+        import os, time
+        def test_waits():  # until its heartbeat is in the log (deadline 60 s): no race with the heartbeat thread
+            deadline = time.monotonic() + 60
+            while "test_waits for" not in open(os.environ["LOG"]).read():
+                assert time.monotonic() < deadline, "no heartbeat within 60 s"
+                time.sleep(0.05)
+    """))
+    log = tmp_path / "log.txt"
+    with open(log, "w") as fh:
+        proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
+                               "-p", "bench.report.progress", "-c", "/dev/null", f"--rootdir={tmp_path}", str(tmp_path)],
+                              stdout=fh, stderr=subprocess.STDOUT, timeout=120, cwd=tmp_path,
+                              env={**os.environ, "GLASSBENCH_HEARTBEAT_S": "0.2", "LOG": str(log),
+                                   "PYTHONPATH": str(Path(__file__).parents[2])})
+    text = log.read_text()
+    assert proc.returncode == 0, text
+    assert "0/1 tests; test_slow.py::test_waits for" in text, text
