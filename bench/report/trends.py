@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.measure import Measurement
-from bench.units import format_quantity
+from bench.units import format_quantity, readable_name
 
 MAX_RUNS = 30
 
@@ -80,7 +80,7 @@ def trend_png(name: str, points: list[Point]) -> bytes:
                 ax.axhline(limit, color="r", ls="--", lw=1, label=f"{label} {format_quantity(limit, unit)}")
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: format_quantity(v, unit, 3)))
         ax.set_xticks(x, [p.run_id[:15] for p in points], rotation=30, ha="right", fontsize=7)
-        ax.set(title=f"{name} over the last {len(points)} run(s)", xlabel="run", ylabel=unit)
+        ax.set(title=f"{name} over the last {len(points)} run(s)", xlabel="run", ylabel=readable_name(name))
         ax.legend(fontsize=7)
         fig.tight_layout()
         buf = io.BytesIO()
