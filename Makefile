@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.glassbench-installed
 ALLURE  := node_modules/.bin/allure
 PYTEST_ARGS ?=
 
-.PHONY: setup demo lint test test-product benchmarks clean system-deps
+.PHONY: setup demo lint test test-product benchmarks clean clean-history system-deps
 
 setup: $(STAMP) $(ALLURE)
 
@@ -47,5 +47,10 @@ test-product: setup
 benchmarks: setup
 	@for f in benchmarks/*.py; do echo "# $$f" >&2; $(PY) $$f || exit 1; done
 
+# out/history (the Allure trends per plan) survives `make clean`; `make clean-history` removes it.
 clean:
-	rm -rf out .pytest_cache allure-results node_modules
+	@if [ -d out ]; then find out -mindepth 1 -maxdepth 1 ! -name history -exec rm -rf {} +; fi
+	rm -rf .pytest_cache allure-results node_modules
+
+clean-history:
+	rm -rf out/history

@@ -77,9 +77,9 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from bench.report.main import report_main
+    from bench.report.main import default_results, report_main
 
-    return report_main(args.results, args.output)
+    return report_main(args.results or default_results(), args.output)
 
 
 def _doctor(args: argparse.Namespace) -> int:
@@ -142,7 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_arguments(fz)
     fz.set_defaults(fn=_fuzz)
 
-    demo = sub.add_parser("demo", help="start the reference bench, run the smoke suite, print the summary")
+    demo = sub.add_parser("demo", help="run the demo plan on the reference bench (a short tour of every DUT suite) "
+                          "into out/runs/<run-id>, print the summary, write the report")
     demo.add_argument("--bench", default=None, help="bench YAML (default: fixtures/benches/reference.yaml)")
     demo.set_defaults(fn=_demo)
 
@@ -154,8 +155,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(fn=_run)
 
     report = sub.add_parser("report", help="single-file HTML report (Allure 3) from Allure results")
-    report.add_argument("results", nargs="?", default="out/allure-results", help="Allure results folder")
-    report.add_argument("-o", "--output", default="out/report.html", help="HTML file to write")
+    report.add_argument("results", nargs="?", default=None,
+                        help="Allure results folder (default: out/latest/allure-results, the last run)")
+    report.add_argument("-o", "--output", default=None, help="HTML file to write (default: report.html next to "
+                        "the results folder)")
     report.set_defaults(fn=_report)
 
     fl = sub.add_parser("flash", help="flash an image with the bench file's programmer (dut.flash)")

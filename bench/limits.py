@@ -69,19 +69,22 @@ class Limit:
         return "pass"
 
     def describe(self) -> str:
-        """Human text such as "0 s ≤ x ≤ 0.08 s (marginal above 0.07 s)"."""
+        """Human text such as "0 s ≤ x ≤ 80 ms (marginal above 70 ms)"."""
+        from bench.units import format_quantity
+
+        q = lambda v: format_quantity(v, self.unit) or "0"  # noqa: E731
         parts = []
         if self.low is not None:
-            parts.append(f"{self.low:g} {self.unit} ≤")
+            parts.append(f"{q(self.low)} ≤")
         parts.append(self.name)
         if self.high is not None:
-            parts.append(f"≤ {self.high:g} {self.unit}")
+            parts.append(f"≤ {q(self.high)}")
         text = " ".join(parts)
         band = []
         if self.marginal_low is not None:
-            band.append(f"below {self.marginal_low:g} {self.unit}")
+            band.append(f"below {q(self.marginal_low)}")
         if self.marginal_high is not None:
-            band.append(f"above {self.marginal_high:g} {self.unit}")
+            band.append(f"above {q(self.marginal_high)}")
         return text + (f" (marginal {' and '.join(band)})" if band else "")
 
 

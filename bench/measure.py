@@ -1,22 +1,24 @@
 """Measurements: a named value with a unit and limits, recorded, shown in Allure, judged.
 
 Each measurement is appended to ``out/measurements.jsonl`` and flushed at once (a crash loses
-nothing), attached to the Allure report as a step with its parameters, and fails the test
+nothing), shown in the Allure report as a step ("uplink latency [lc3] 23.9 ms ≤ 60 ms ✓"), and fails the test
 (``LimitExceeded``, Allure "failed") when outside its limits. A marginal band inside the limits marks
 values that pass but deserve a look. Values are SI; the unit string says which.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, ContextManager, Optional
 
 from bench.errors import LimitExceeded
 from bench.limits import Limit
+from bench.units import format_quantity, readable_name
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,6 +54,10 @@ class Recorder:
         self._lock = threading.Lock()
         self.measurements: list[Measurement] = []
 
+    def limit_for(self, name: str) -> Limit | None:
+        """The plan's limit for ``name`` (None without one): plots draw it before the value is measured."""
+        return self.limits_source(name) if self.limits_source else None
+
     def measure(self, test: str, name: str, value: float, unit: str, low: float | None = None,
                 high: float | None = None, limits: Limit | None = None, check: bool = True,
                 **context: Any) -> Measurement:
@@ -72,17 +78,38 @@ class Recorder:
                 f.write(json.dumps(m.record()) + "\n")
                 f.flush()
             self.measurements.append(m)
-        _allure_step(m)
-        if check and m.verdict == "fail":
-            raise LimitExceeded(f"{name} = {value:g} {unit}, limit {limits.describe()}")
+        with _allure_step(m):
+            if check and m.verdict == "fail":
+                raise LimitExceeded(f"{name} = {format_quantity(value, unit)}, limit {limits.describe()}")
         return m
 
 
-def _allure_step(m: Measurement) -> None:
+VERDICT_MARK = {"pass": "✓", "marginal": "⚠ marginal", "fail": "✗"}
+
+
+def step_title(m: Measurement) -> str:
+    """"uplink latency [lc3] 23.9 ms ≤ 60 ms ✓": name, readable value, the limit it was judged by, verdict.
+    A measurement without limits gets no verdict ("… (no limit)"): nothing was judged."""
+    lim, value = m.limits, m.value
+    q = lambda v: format_quantity(v, m.unit)  # noqa: E731
+    text = f"{readable_name(m.name)} {q(value)}"
+    if lim.low is None and lim.high is None:
+        return f"{text} (no limit)"
+    if lim.low is not None and lim.high is not None:
+        text = f"{readable_name(m.name)} {q(lim.low)} {'≤' if value >= lim.low else '>'} {q(value)} " \
+               f"{'≤' if value <= lim.high else '>'} {q(lim.high)}"
+    elif lim.high is not None:
+        text += f" {'≤' if value <= lim.high else '>'} {q(lim.high)}"
+    elif lim.low is not None:
+        text += f" {'≥' if value >= lim.low else '<'} {q(lim.low)}"
+    return f"{text} {VERDICT_MARK.get(m.verdict, m.verdict)}"
+
+
+def _allure_step(m: Measurement) -> ContextManager[Any]:
+    """An Allure step titled by `step_title` (failed when the measurement fails). The value is not an Allure
+    parameter: parameters are part of a test's historyId, and a measured value must not make each run a new test."""
     try:
         import allure
     except ImportError:  # pragma: no cover - allure-pytest is a dependency
-        return
-    with allure.step(f"{m.name} = {m.value:.6g} {m.unit} ({m.limits.describe()}) → {m.verdict}"):
-        pass
-    allure.dynamic.parameter(m.name, f"{m.value:.6g} {m.unit}")
+        return contextlib.nullcontext()
+    return allure.step(step_title(m))

@@ -15,7 +15,7 @@ import difflib
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Annotated, Any, Literal, Mapping
+from typing import Annotated, Any, Iterable, Literal, Mapping
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
@@ -150,10 +150,12 @@ class Plan(_Model):
         """Resolved limits (validated at load time, so this does not raise for a loaded plan)."""
         return _resolve_limits(self, load_catalogue(), None)
 
-    def severity_of(self, test_name: str) -> Severity:
-        """Severity for a test: the first `severity` glob that matches its name, else the default."""
+    def severity_of(self, test_name: str, markers: Iterable[str] = ()) -> Severity:
+        """Severity for a test: the first `severity` key that matches — a glob on its name, or ``@marker``
+        for a test with that marker (``"@smoke": critical``) — else the default."""
+        marks = set(markers)
         for pattern, level in self.severity.items():
-            if fnmatchcase(test_name, pattern):
+            if pattern.startswith("@") and pattern[1:] in marks or fnmatchcase(test_name, pattern):
                 return level
         return self.default_severity
 

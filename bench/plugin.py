@@ -19,14 +19,23 @@ from bench.errors import BenchError, BenchFault, ConfigError, DutTimeout, LinkLo
 from bench.measure import Measurement, Recorder
 from bench.plan import limits_source, load_plan
 from bench.recovery import DutHung, for_session
-from bench.report.allure import EnvironmentInfo, apply_allure_labels, write_categories, write_environment
+from bench.report.allure import (
+    EnvironmentInfo,
+    apply_allure_labels,
+    write_categories,
+    write_environment,
+    write_executor,
+)
+from bench.report.evidence import measurements_of
+from bench.report.runs import firmware_text, note_firmware
 
 
 # fixtures of each area live next to their code; each device profile may bring its own
 def _plugins() -> list[str]:
     from bench.profiles import load_profiles
 
-    mods = ["bench.power.fixtures", "bench.audio.fixtures"]
+    mods = ["bench.power.fixtures", "bench.audio.fixtures", "bench.report.evidence", "bench.report.runs",
+            "bench.report.progress"]
     for profile in load_profiles().values():
         mods += [m for m in profile.fixtures if m not in mods]
     return mods
@@ -44,6 +53,7 @@ MARKERS = {
     "audio": "needs an audio-capable DUT",
     "camera": "needs a camera SKU",
     "requirement(id, ...)": "links the test to requirement ids (Allure links)",
+    "severity(level)": "Allure severity (blocker, critical, normal, minor, trivial); wins over the plan's",
     "ble": "needs the DUT's BLE link",
     "serial": "needs the DUT's serial console",
     "hardware": "needs real hardware (skipped on the reference bench)",
@@ -107,8 +117,19 @@ def bench_config(pytestconfig: pytest.Config) -> BenchConfig:
 
 
 @pytest.fixture(scope="session")
-def bench_out(pytestconfig: pytest.Config) -> Path:
+def run_out(pytestconfig: pytest.Config) -> Path:
+    """The run's output folder (--bench-out; `bench run` gives out/runs/<run-id>): measurements.jsonl."""
     out = Path(pytestconfig.getoption("--bench-out") or project.current().out)
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+@pytest.fixture(scope="session")
+def bench_out(run_out: Path) -> Path:
+    """Where this session's bench writes its logs: the run folder, or its workers/<gwN> under xdist."""
+    from bench.report.runs import worker_folder
+
+    out = worker_folder(run_out)
     out.mkdir(parents=True, exist_ok=True)
     return out
 
@@ -121,6 +142,7 @@ def bench(bench_config: BenchConfig, bench_out: Path, pytestconfig: pytest.Confi
     plan = getattr(pytestconfig, "_glassbench_plan", None)
     session = BenchSession(with_plan_radio(bench_config, plan), bench_out)
     session.plan = plan  # type: ignore[attr-defined]  # the DUT asks for the plan's link settings
+    pytestconfig._glassbench_session = session  # type: ignore[attr-defined]  # failure evidence, run info
     try:
         session.start()
         _write_allure_files(pytestconfig, session)  # now, and again at the end: a run killed -9 still has them
@@ -132,6 +154,7 @@ def bench(bench_config: BenchConfig, bench_out: Path, pytestconfig: pytest.Confi
         raise
     yield session
     _write_allure_files(pytestconfig, session)
+    note_firmware(pytestconfig, session)
     session.close()
 
 
@@ -162,8 +185,8 @@ def dut(bench: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
             raise DutHung(outcome.summary()) from exc
     if not getattr(bench, "capabilities_reported", False):
         bench.capabilities_reported = True
-        line = (f"DUT {device.identity.board}/{device.identity.sku}, profile {device.profile.name}: "
-                f"capabilities {', '.join(sorted(device.capabilities))}")
+        line = (f"DUT {device.identity.board}/{device.identity.sku}{firmware_text(device)}, profile "
+                f"{device.profile.name}: capabilities {', '.join(sorted(device.capabilities))}")
         reporter = request.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
             reporter.write_line(line)
@@ -280,10 +303,12 @@ def bonded_dut(dut: Any) -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
-def recorder(bench_out: Path, bench_config: BenchConfig, plan: Any) -> Recorder:
-    """Measurements of this session; limits come from the plan (per the DUT's SKU) unless a test gives them."""
-    return Recorder(bench_out / "measurements.jsonl",
-                    context={"bench": bench_config.name, "board": bench_config.dut.board, "sku": bench_config.dut.sku},
+def recorder(run_out: Path, bench_config: BenchConfig, plan: Any, pytestconfig: pytest.Config) -> Recorder:
+    """Measurements of this session; limits come from the plan (per the DUT's SKU) unless a test gives them.
+    Every record says which run it belongs to (run id, plan, bench, board, SKU, commit; firmware once known)."""
+    from bench.report.runs import run_info
+
+    return Recorder(run_out / "measurements.jsonl", context=run_info(pytestconfig).record(),
                     limits_source=limits_source(plan, bench_config.dut.sku) if plan is not None else None)
 
 
@@ -292,7 +317,14 @@ def measure(recorder: Recorder, request: pytest.FixtureRequest) -> Callable[...,
     """``measure(name, value, unit, low=None, high=None)``: record and judge one measurement."""
     def _measure(name: str, value: float, unit: str, low: float | None = None, high: float | None = None,
                  **kwargs: Any) -> Measurement:
-        return recorder.measure(request.node.nodeid, name, value, unit, low, high, **kwargs)
+        if not recorder.context.get("firmware"):
+            note_firmware(request.config, getattr(request.config, "_glassbench_session", None), recorder.context)
+        try:
+            return recorder.measure(request.node.nodeid, name, value, unit, low, high, **kwargs)
+        finally:  # the per-test table (bench/report/evidence.py) lists failed measurements too
+            if recorder.measurements and recorder.measurements[-1].test == request.node.nodeid:
+                measurements_of(request.node).append(recorder.measurements[-1])
+    _measure.limit = recorder.limit_for  # type: ignore[attr-defined]  # measure.limit(name): the plan's Limit or None
     return _measure
 
 
@@ -335,7 +367,12 @@ def _write_allure_files(config: pytest.Config, session: Any) -> None:
         info.profile, info.capabilities = dut.profile.name, sorted(dut._capabilities)
     if dut is not None:
         info.link = dut.link.environment()
+    from bench.report.runs import run_info
+
+    run = run_info(config)
+    info.git_commit, info.run_id = run.commit, run.run_id
     write_environment(alluredir, info)
     write_categories(alluredir)
+    write_executor(alluredir, run_id=run.run_id)
 
 

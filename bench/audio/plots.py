@@ -1,4 +1,5 @@
-"""PNG figures of a latency run for reports: correlation peak, latency histogram, per-trial timeline.
+"""PNG figures of a latency run for reports: correlation peak, latency per trial (histogram or strip
+plot, with the limit), per-trial timeline.
 
 Each function returns PNG bytes (matplotlib, Agg backend, no display needed) so the caller decides
 where they go (an Allure attachment, a file).
@@ -46,15 +47,29 @@ def correlation_png(run: Run, index: int = 0) -> bytes:
     return _png(fig)
 
 
-def histogram_png(run: Run) -> bytes:
-    """Histogram of per-trial latencies with p50 and p95 marked."""
+STRIP_BELOW = 20  # fewer trials than this: a strip plot (every trial a dot); a histogram of 5 says nothing
+
+
+def histogram_png(run: Run, limit_s: float | None = None) -> bytes:
+    """Per-trial latencies with p50 and p95 marked, and the plan's limit when given: a histogram from
+    STRIP_BELOW trials on, a strip plot of every trial below that. Axis in plain ms (no offset)."""
     ms = run.latencies_s * 1e3
     fig, ax = plt.subplots(figsize=(6, 3.4))
-    ax.hist(ms, bins=max(5, min(40, len(ms) // 2)), color="#4a7ab5")
+    if len(ms) >= STRIP_BELOW:
+        ax.hist(ms, bins=max(5, min(40, len(ms) // 2)), color="#4a7ab5")
+        ax.set(ylabel="trials")
+    else:
+        jitter = np.random.default_rng(0).uniform(-0.15, 0.15, len(ms))
+        ax.plot(ms, jitter, "o", color="#4a7ab5", ms=6, alpha=0.8, label="trial")
+        ax.set(ylim=(-1, 1), yticks=[])
     for q, style in ((50, "-"), (95, "--")):
         v = float(np.percentile(ms, q))
         ax.axvline(v, color="k", ls=style, lw=1, label=f"p{q} {v:.2f} ms")
-    ax.set(xlabel="latency (ms)", ylabel="trials", title=f"{run.direction} latency, {run.codec}, {len(ms)} trials")
+    if limit_s is not None:
+        ax.axvline(limit_s * 1e3, color="r", lw=1.5, label=f"limit {limit_s * 1e3:g} ms")
+    ax.ticklabel_format(axis="x", useOffset=False, style="plain")
+    kind = "histogram" if len(ms) >= STRIP_BELOW else "every trial"
+    ax.set(xlabel="latency (ms)", title=f"{run.direction} latency, {run.codec}, {len(ms)} trials ({kind})")
     ax.legend(fontsize=8)
     return _png(fig)
 
@@ -78,13 +93,13 @@ def timeline_png(run: Run) -> bytes:
     return _png(fig)
 
 
-def attach_run(run: Run) -> None:
-    """Attach a run's figures and raw numbers (CSV) to the current Allure test."""
+def attach_run(run: Run, limit_s: float | None = None) -> None:
+    """Attach a run's figures and raw numbers (CSV) to the current Allure test; ``limit_s`` is drawn."""
     import allure
 
     name = f"{run.direction} {run.codec}"
     png = allure.attachment_type.PNG
     allure.attach(correlation_png(run), f"{name}: correlation peak", png)
-    allure.attach(histogram_png(run), f"{name}: latency histogram", png)
+    allure.attach(histogram_png(run, limit_s), f"{name}: latency per trial", png)
     allure.attach(timeline_png(run), f"{name}: per-trial timeline", png)
     allure.attach(run.csv(), f"{name}: trials.csv", allure.attachment_type.CSV)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from bench.fuzz.oracles import FuzzFailure
 
-STATUS = {"crash": "broken", "hang": "broken", "violation": "failed"}
+STATUS = {"crash": "failed", "hang": "broken", "violation": "failed"}  # a crash is a product defect (DutCrash)
 
 
 def _texts(failure: FuzzFailure) -> dict[str, str]:

@@ -22,7 +22,10 @@ def run_fuzz(session: Any, target: str = "ble", budget_s: float = 20.0, seed: in
     model = fuzzer.open(session, target)
     try:
         corpus = CorpusDatabase(corpus_dir, key=model.corpus_key, read_corpus=generate_corpus or replay_only)
-        return fuzz(model, budget_s, seed, corpus, generate=not replay_only, shrink_budget_s=30, minimize_budget_s=60)
+        from bench.report.progress import note  # the session heartbeat says how far the fuzz run is
+
+        return fuzz(model, budget_s, seed, corpus, generate=not replay_only, shrink_budget_s=30, minimize_budget_s=60,
+                    progress=lambda r: note(f"{r.progress_line().strip()}, ~{max(0.0, budget_s - r.elapsed_s):.0f} s left"))
     finally:
         model.close()
 

@@ -55,9 +55,9 @@ def trace_png(recording: Any, title: str = "") -> bytes:
         over = np.flatnonzero(recording.overflow)
         if over.size:
             ax.plot(over / tr.sample_rate_hz, x[over] * 1e3, "r|", ms=6, label="over range")
-        ax.set_yscale("symlog", linthresh=0.01)
+        _current_axis(ax, np.concatenate([lo, hi]) * 1e3)
         ax.set_xlabel(f"time (s) from {tr.t0_s:.3f} s CLOCK_MONOTONIC")
-        ax.set_ylabel("current (mA)")
+        ax.set_ylabel("current")
         ax.set_title(title or f"{recording.instrument} — {recording.segmentation} segmentation", fontsize=9)
         ax.legend(loc="upper right", fontsize=7, ncol=4)
         ax.margins(x=0)
@@ -67,6 +67,23 @@ def trace_png(recording: Any, title: str = "") -> bytes:
         return buf.getvalue()
     finally:
         plt.close(fig)
+
+
+def _current_axis(ax: Any, y_ma: np.ndarray) -> None:
+    """Current (plotted in mA) in readable units on every tick (2.5 µA, 10 mA): a log axis (linear around
+    zero, from the decade of the quietest samples) when the trace spans more than ~30×, linear otherwise."""
+    from matplotlib.ticker import FuncFormatter, MaxNLocator, SymmetricalLogLocator
+
+    from bench.units import format_quantity
+
+    pos = y_ma[np.isfinite(y_ma) & (y_ma > 0)]
+    if pos.size and pos.max() / max(float(np.percentile(pos, 1)), 1e-12) >= 30:
+        linthresh = float(10 ** np.floor(np.log10(max(float(np.percentile(pos, 1)), 1e-6))))
+        ax.set_yscale("symlog", linthresh=linthresh)
+        ax.yaxis.set_major_locator(SymmetricalLogLocator(base=10, linthresh=linthresh))
+    else:
+        ax.yaxis.set_major_locator(MaxNLocator(6))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: format_quantity(v * 1e-3, "A", 3) if v else "0 A"))
 
 
 def samples_npz(recording: Any) -> bytes:

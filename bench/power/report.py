@@ -29,7 +29,7 @@ def power_table(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
         if state is None or (state in rows and rows[state]["variant"] == "lc3"):
             continue   # one row per state; for streaming, prefer LC3 (the codec every board has)
         rows[state] = {"state": state, "current_a": float(rec["value"]), "variant": variant,
-                       "verdict": rec.get("verdict"), "test": rec.get("test"), "share": None, "contribution_a": None}
+                       "verdict": judged(rec), "test": rec.get("test"), "share": None, "contribution_a": None}
     life = latest.get("battery_life_h")
     if life is not None:
         shares = life.get("shares") or {}
@@ -45,8 +45,15 @@ def power_table(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     if life is not None:
         ordered.append({"state": "battery life", "life_h": float(life["value"]), "profile": life.get("profile"),
                         "battery_mah": life.get("battery_mah"), "mean_current_a": life.get("mean_current_a"),
-                        "verdict": life.get("verdict"), "test": life.get("test")})
+                        "verdict": judged(life), "test": life.get("test")})
     return ordered
+
+
+def judged(rec: Mapping[str, Any]) -> str | None:
+    """The record's verdict where it had a limit; "no limit" where nothing was judged (not a "pass")."""
+    if rec.get("low") is None and rec.get("high") is None and rec.get("verdict") != "fail":
+        return "no limit"
+    return rec.get("verdict")
 
 
 def format_power_table(rows: list[dict[str, Any]]) -> str:

@@ -46,7 +46,7 @@ CATEGORIES: list[dict[str, Any]] = [
      "messageRegex": _anywhere(DUT_CRASH, r"DutCrash\w*", r"DUTCrash\w*")},
     {"name": "Link lost", "matchedStatuses": ["failed", "broken"],
      "messageRegex": _anywhere(LINK_LOST, r"LinkLost\w*")},
-    {"name": "Instrument fault", "matchedStatuses": ["failed", "broken"],
+    {"name": "Instrument fault", "matchedStatuses": ["broken"],
      "messageRegex": _anywhere(INSTRUMENT_FAULT, r"InstrumentFault\w*", r"VisaIOError")},
     {"name": "DUT hang", "matchedStatuses": ["failed", "broken"],
      "messageRegex": _anywhere(DUT_TIMEOUT, r"DutTimeout\w*", r"FuzzHang\w*")},
@@ -55,7 +55,12 @@ CATEGORIES: list[dict[str, Any]] = [
     {"name": "Pairing failed", "matchedStatuses": ["failed", "broken"],
      "messageRegex": _anywhere(PAIRING_FAILED, r"PairingFailed\w*")},
     {"name": "Harness error", "matchedStatuses": ["broken"]},
+    # any other failed assertion is the DUT's, not the bench's: a product defect (Allure's default
+    # "Product errors" would do the same, but without saying the bench classes above were ruled out)
+    {"name": "Product defect", "matchedStatuses": ["failed"]},
 ]
+PRODUCT = ("Limit exceeded", "DUT crash", "DUT hang", "Protocol violation", "Pairing failed", "Link lost", "Product defect")
+BENCH = ("Bench overloaded", "Bench fault", "Instrument fault", "Harness error")
 
 
 def classify(status: str, message: str, categories: Iterable[Mapping[str, Any]] = CATEGORIES) -> str | None:
@@ -93,13 +98,14 @@ class EnvironmentInfo:
     profile: str = ""
     capabilities: list[str] = field(default_factory=list)
     link: dict[str, str] = field(default_factory=dict)  # link.* (bench/links/link_params.LinkState.environment)
+    run_id: str = ""
 
     def properties(self) -> dict[str, str]:
         props = {
             "firmware.version": self.firmware_version, "dut.board": self.board, "dut.sku": self.sku,
             "dut.serial": self.serial_number, "bench.id": self.bench_id, "plan": self.plan,
             "harness.version": self.harness_version, "git.commit": self.git_commit or git_commit(),
-            "dut.profile": self.profile, "dut.capabilities": ", ".join(self.capabilities),
+            "dut.profile": self.profile, "dut.capabilities": ", ".join(self.capabilities), "run.id": self.run_id,
         }
         props.update({f"instrument.{role}": ident for role, ident in sorted(self.instruments.items())})
         props.update(self.link)
@@ -146,17 +152,24 @@ def area_of(item: Any) -> str:
 
 
 def labels_for(item: Any, plan: Any) -> dict[str, Any]:
-    """Labels and links a test gets from the plan (pure function, testable without pytest)."""
-    story = getattr(item, "originalname", None) or item.name
-    reqs = list(plan.requirements_of(story))
+    """Labels and links a test gets from the plan (pure function, testable without pytest): epic the plan,
+    feature the area, story the requirement it verifies (else the test), severity from a ``severity`` marker
+    or the plan (globs on the test name, ``@marker`` keys on its markers), requirement links when the plan's
+    ``requirement_url`` makes a URL of the id (else a ``requirement`` label each)."""
+    name = getattr(item, "originalname", None) or item.name
+    reqs = list(plan.requirements_of(name))
     for marker in item.iter_markers("requirement"):
         reqs += [r for r in marker.args if r not in reqs]
+    titles = [f"{r} {plan.requirements[r].title}" if r in plan.requirements else r for r in reqs]
+    marked = next((m.args[0] for m in item.iter_markers("severity") if m.args), None)
+    urls = [(plan.requirement_url.format(id=r), r) for r in reqs]
     return {
         "epic": plan.name,
         "feature": area_of(item),
-        "story": story,
-        "severity": plan.severity_of(story),
-        "links": [(plan.requirement_url.format(id=r), r) for r in reqs],
+        "story": titles[0] if titles else name,
+        "severity": marked or plan.severity_of(name, [m.name for m in item.iter_markers()]),
+        "links": [(url, r) for url, r in urls if "://" in url],
+        "requirements": [r for url, r in urls if "://" not in url],
     }
 
 
@@ -177,6 +190,49 @@ def apply_allure_labels(item: Any, plan: Any) -> None:
             item.add_marker(pytest.mark.allure_label(wanted[label], label_type=label))
     for url, name in wanted["links"]:
         item.add_marker(pytest.mark.allure_link(url, name=name, link_type="tms"))
+    for req in wanted["requirements"]:
+        item.add_marker(pytest.mark.allure_label(req, label_type="requirement"))
+
+
+# CI systems and the variables that say which build a run belongs to (Allure executor.json)
+EXECUTORS: list[tuple[str, str, str, str, str, str]] = [
+    # (name, type, env var that identifies it, build number, build name, build URL)
+    ("GitHub Actions", "github", "GITHUB_ACTIONS", "GITHUB_RUN_NUMBER", "GITHUB_WORKFLOW", ""),
+    ("GitLab CI", "gitlab", "GITLAB_CI", "CI_PIPELINE_IID", "CI_JOB_NAME", "CI_JOB_URL"),
+    ("Jenkins", "jenkins", "JENKINS_URL", "BUILD_NUMBER", "JOB_NAME", "BUILD_URL"),
+    ("Buildkite", "buildkite", "BUILDKITE", "BUILDKITE_BUILD_NUMBER", "BUILDKITE_PIPELINE_SLUG", "BUILDKITE_BUILD_URL"),
+]
+
+
+def executor_info(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Allure's executor.json for the CI this runs in (name, type, build number/name/URL), or a local one."""
+    for name, kind, marker, number, build, url in EXECUTORS:
+        if environ.get(marker):
+            info: dict[str, Any] = {"name": name, "type": kind, "buildName": environ.get(build, "")}
+            if environ.get(number, "").isdigit():
+                info["buildOrder"] = int(environ[number])
+            build_url = environ.get(url, "") if url else ""
+            if kind == "github" and environ.get("GITHUB_SERVER_URL") and environ.get("GITHUB_RUN_ID"):
+                build_url = f"{environ['GITHUB_SERVER_URL']}/{environ.get('GITHUB_REPOSITORY', '')}/actions/runs/" \
+                            f"{environ['GITHUB_RUN_ID']}"
+            if build_url:
+                info["buildUrl"] = build_url
+            return info
+    return {"name": "local", "type": "local", "buildName": environ.get("GLASSBENCH_RUN_ID", "")}
+
+
+def write_executor(results_dir: str | Path, environ: Mapping[str, str] | None = None, run_id: str = "") -> Path:
+    """executor.json into the Allure results dir (which CI build produced them)."""
+    import os
+
+    path = Path(results_dir) / "executor.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    info = executor_info(os.environ if environ is None else environ)
+    if run_id:
+        info["reportName"] = f"run {run_id}"
+        info["buildName"] = info.get("buildName") or run_id
+    path.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    return path
 
 
 def attach_measurement(record: Mapping[str, Any]) -> None:

@@ -96,7 +96,8 @@ def generate_report(
             config.update(historyPath=str(history_path.resolve()), historyLimit=HISTORY_LIMIT)
         (tmpdir / "allurerc.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
         gen_dir = tmpdir / "report"
-        argv = cmd + ["awesome", str(results), "--single-file", "-o", str(gen_dir),
+        shown = quiet_fixtures(results, tmpdir / "results")
+        argv = cmd + ["awesome", str(shown), "--single-file", "-o", str(gen_dir),
                       "--config", str(tmpdir / "allurerc.json"), "--name", name]
         env = {**os.environ, "NO_COLOR": "1", "FORCE_COLOR": "0"}
         try:
@@ -123,6 +124,45 @@ def generate_report(
                "history": str(history_path) if history_path else None}
     out.with_suffix(".json").write_text(json.dumps(sidecar, indent=2) + "\n", encoding="utf-8")
     return info
+
+
+def quiet_fixtures(results: Path, into: Path) -> Path:
+    """A view of ``results`` in which fixture set-up and tear-down (Allure containers' befores/afters) appear
+    only when they failed or attached something: a passing ``codec`` fixture is not a step QA needs to read.
+    Result and attachment files are hard-linked (copied across file systems; Allure does not follow symbolic
+    links); the results folder itself is left as it was."""
+    into.mkdir(parents=True, exist_ok=True)
+    for path in results.iterdir():
+        if not path.is_file():
+            continue
+        target = into / path.name
+        if path.name.endswith("-container.json"):
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError):
+                _link(path, target)
+                continue
+            for key in ("befores", "afters"):
+                data[key] = [f for f in data.get(key, []) if _worth_showing(f)]
+            target.write_text(json.dumps(data), encoding="utf-8")
+        else:
+            _link(path, target)
+    return into
+
+
+def _link(src: Path, dst: Path) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def _worth_showing(fixture: dict) -> bool:
+    if fixture.get("status") in ("failed", "broken"):
+        return True
+    if fixture.get("attachments"):
+        return True
+    return any(_worth_showing(step) for step in fixture.get("steps", []))
 
 
 def _categories(results: Path) -> list[dict]:

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from bench.report.html import ReportError, generate_report
+from bench.report.runs import history_path
 from bench.report.summary import format_table, read_measurements, summarize, write_csv
 
 
@@ -27,11 +28,35 @@ def summary_main(measurements: Path, csv_path: Path) -> None:
         print(f"  skipped {measurements}:{lineno}: {reason}", file=sys.stderr)
 
 
-def report_main(results_dir: str | Path, output: str | Path = "out/report.html", name: str = "glassbench") -> int:
-    """Generate the report; 0 when it was written (whatever the test verdicts), 1 with a reason if not."""
-    results, out = Path(results_dir), Path(output)
+def history_for(results: Path, output: Path) -> Path:
+    """The Allure history a report reads and extends: its plan's (out/history/<plan>.jsonl) for a run folder
+    (out/runs/<id>/allure-results, run.json names the plan), else allure-history.jsonl next to the report."""
+    import json
+
+    run_json = results.parent / "run.json"
+    if run_json.exists() and results.parent.parent.name == "runs":
+        try:
+            plan = str(json.loads(run_json.read_text(encoding="utf-8")).get("plan") or "")
+        except (OSError, json.JSONDecodeError, AttributeError):
+            plan = ""
+        return history_path(results.parent.parent.parent, plan)
+    return output.parent / "allure-history.jsonl"
+
+
+def default_results() -> str:
+    """out/latest/allure-results (the last `bench run`/`bench demo`) if there is one, else out/allure-results."""
+    return "out/latest/allure-results" if Path("out/latest/allure-results").is_dir() else "out/allure-results"
+
+
+def report_main(results_dir: str | Path, output: str | Path | None = None, name: str = "glassbench",
+                history: str | Path | None = "auto") -> int:
+    """Generate the report; 0 when it was written (whatever the test verdicts), 1 with a reason if not.
+    ``output`` defaults to report.html next to the results folder."""
+    results = Path(results_dir)
+    out = Path(output) if output is not None else results.parent / "report.html"
     try:
-        info = generate_report(results, out, name=name)
+        info = generate_report(results, out, name=name,
+                               history=history_for(results, out) if history == "auto" else history)
     except ReportError as exc:
         print(f"bench report: {exc}", file=sys.stderr)
         return 1

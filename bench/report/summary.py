@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from bench.units import format_quantity  # noqa: F401 - re-exported: reports import it from here
+
 CSV_COLUMNS = ["test", "name", "value", "unit", "low", "high", "marginal_low", "marginal_high",
                "verdict", "sku", "board", "t"]
 _VERDICT_RANK = {"pass": 0, "marginal": 1, "fail": 2}
-_PREFIXES = [(1e-9, "n"), (1e-6, "µ"), (1e-3, "m"), (1.0, "")]
-_SI_UNITS = {"s", "A", "C", "V", "W"}
 
 
 @dataclass
@@ -62,20 +61,6 @@ def _number(v: Any) -> float | None:
         return None
 
 
-def format_quantity(value: float | None, unit: str) -> str:
-    """0.0123 s → "12.3 ms"; 3e-6 A → "3 µA"; other units print as is."""
-    if value is None:
-        return ""
-    if math.isnan(value) or math.isinf(value):
-        return f"{value} {unit}".strip()
-    if unit in _SI_UNITS and value != 0:
-        for scale, prefix in reversed(_PREFIXES):
-            if abs(value) >= scale:
-                return f"{value / scale:.4g} {prefix}{unit}"
-        return f"{value / 1e-9:.4g} n{unit}"
-    return f"{value:.4g} {unit}".strip() if unit not in ("1", "count") else f"{value:.4g}"
-
-
 def summarize(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per (measurement, board, SKU): count, min, median, max, limits, worst verdict, fails."""
     groups: dict[tuple, list[dict[str, Any]]] = {}
@@ -103,7 +88,9 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     for r in rows:
         u = r["unit"]
         verdict = r["verdict"].upper() if r["verdict"] in ("fail", "marginal") else r["verdict"]
-        if r["fails"] or r["marginals"]:
+        if r["low"] is None and r["high"] is None and not r["fails"]:
+            verdict = "no limit"  # nothing was judged: "pass" would claim a check that did not happen
+        elif r["fails"] or r["marginals"]:
             verdict += f" ({r['fails']} fail, {r['marginals']} marginal)"
         body.append([r["name"], r["board"], r["sku"], str(r["n"]), format_quantity(r["min"], u),
                      format_quantity(r["median"], u), format_quantity(r["max"], u),

@@ -12,7 +12,18 @@ import pytest
 
 from bench.plan import PlanError
 from bench.report import html as report_html
-from bench.report.allure import CATEGORIES, EnvironmentInfo, classify, git_commit, write_categories, write_environment
+from bench.report.allure import (
+    BENCH,
+    CATEGORIES,
+    PRODUCT,
+    EnvironmentInfo,
+    classify,
+    executor_info,
+    git_commit,
+    write_categories,
+    write_environment,
+    write_executor,
+)
 from bench.report.main import report_main
 from bench.report.sample import SAMPLE_COUNTS, make_sample_results
 from bench.run import pytest_args_for_run, run_plan
@@ -33,7 +44,9 @@ needs_allure = pytest.mark.skipif(not report_html.ALLURE_BIN.exists(),
     ("broken", "INSTRUMENT FAULT: PPK2 stream stalled", "Instrument fault"),
     ("failed", "PROTOCOL VIOLATION: reply seq 7 to request seq 6", "Protocol violation"),
     ("broken", "KeyError: 'x'", "Harness error"),
-    ("failed", "AssertionError: assert 1 == 2", None),
+    ("failed", "AssertionError: assert 1 == 2", "Product defect"),  # the DUT's, once the bench is ruled out
+    ("failed", "INSTRUMENT FAULT: failed is not how instruments fail", "Product defect"),
+    ("broken", "BENCH OVERLOADED: the host starved the harness; LINK LOST: ...", "Bench overloaded"),
     ("passed", "", None),
 ])
 def test_classify(status, message, category):
@@ -43,7 +56,53 @@ def test_classify(status, message, category):
 def test_categories_json_round_trips(tmp_path):
     path = write_categories(tmp_path)
     assert json.loads(path.read_text()) == CATEGORIES
-    assert [c["name"] for c in CATEGORIES][-1] == "Harness error"  # the fallback comes last
+    assert [c["name"] for c in CATEGORIES][-2:] == ["Harness error", "Product defect"]  # the fallbacks come last
+
+
+def test_categories_separate_product_from_bench():
+    """Every category is either a product defect (failed) or a bench/instrument/harness fault (broken)."""
+    by_name = {c["name"]: set(c["matchedStatuses"]) for c in CATEGORIES}
+    assert set(by_name) == set(PRODUCT) | set(BENCH)
+    assert all(by_name[n] == {"broken"} for n in BENCH)
+    assert all("failed" in by_name[n] for n in PRODUCT)
+
+
+@pytest.mark.parametrize("environ, expected", [
+    ({"GITLAB_CI": "true", "CI_PIPELINE_IID": "42", "CI_JOB_NAME": "hw nrf52", "CI_JOB_URL": "https://gl/j/7"},
+     {"name": "GitLab CI", "type": "gitlab", "buildOrder": 42, "buildName": "hw nrf52", "buildUrl": "https://gl/j/7"}),
+    ({"GITHUB_ACTIONS": "true", "GITHUB_RUN_NUMBER": "9", "GITHUB_WORKFLOW": "ci", "GITHUB_SERVER_URL": "https://gh",
+      "GITHUB_REPOSITORY": "o/r", "GITHUB_RUN_ID": "123"},
+     {"name": "GitHub Actions", "type": "github", "buildOrder": 9, "buildName": "ci",
+      "buildUrl": "https://gh/o/r/actions/runs/123"}),
+    ({"JENKINS_URL": "https://j", "BUILD_NUMBER": "x", "JOB_NAME": "bench", "BUILD_URL": "https://j/b/1"},
+     {"name": "Jenkins", "type": "jenkins", "buildName": "bench", "buildUrl": "https://j/b/1"}),  # no order: not a number
+    ({}, {"name": "local", "type": "local", "buildName": ""}),
+])
+def test_executor_from_ci_environment(environ, expected):
+    assert executor_info(environ) == expected
+
+
+def test_executor_json_names_the_run(tmp_path):
+    data = json.loads(write_executor(tmp_path, {}, run_id="20261202-101010-demo").read_text())
+    assert data["buildName"] == "20261202-101010-demo" and data["reportName"] == "run 20261202-101010-demo"
+
+
+def test_fixtures_hidden_unless_they_fail_or_attach(tmp_path):
+    results, view = tmp_path / "res", tmp_path / "view"
+    results.mkdir()
+    container = {"uuid": "c", "children": ["t"], "befores": [
+        {"name": "codec", "status": "passed"}, {"name": "dut", "status": "broken"},
+        {"name": "bench", "status": "passed", "steps": [{"name": "inner", "status": "failed"}]}],
+        "afters": [{"name": "codec::<lambda>"}, {"name": "glp_record::_finalizer", "status": "passed",
+                                                 "attachments": [{"name": "GLP transcript", "source": "a.txt"}]}]}
+    (results / "c-container.json").write_text(json.dumps(container))
+    (results / "t-result.json").write_text("{}")
+    report_html.quiet_fixtures(results, view)
+    shown = json.loads((view / "c-container.json").read_text())
+    assert [f["name"] for f in shown["befores"]] == ["dut", "bench"]
+    assert [f["name"] for f in shown["afters"]] == ["glp_record::_finalizer"]
+    assert (view / "t-result.json").read_text() == "{}"
+    assert len(json.loads((results / "c-container.json").read_text())["befores"]) == 3  # the results are untouched
 
 
 def test_environment_properties(tmp_path):
@@ -96,13 +155,40 @@ def test_plan_labels_reach_allure_results(tmp_path):
     for f in results.glob("*-result.json"):
         r = json.loads(f.read_text())
         by_name[r["name"]] = ({lb["name"]: lb["value"] for lb in r["labels"]}, r.get("links", []))
+        by_name[r["name"] + " requirements"] = sorted(lb["value"] for lb in r["labels"] if lb["name"] == "requirement")
     labels, links = by_name["test_connect_time[1]"]
     assert (labels["epic"], labels["feature"], labels["story"], labels["severity"]) == \
-        ("smoke", "smoke", "test_connect_time", "blocker")
-    assert [(lk["name"], lk["type"]) for lk in links] == [("REQ-BLE-001", "tms")]
+        ("smoke", "smoke", "REQ-BLE-001 Phone connects within 3 s of advertising start", "blocker")
+    assert links == [] and labels["requirement"] == "REQ-BLE-001"  # no requirement_url: a label, not a bare-id link
     labels, links = by_name["test_write_notify_rtt"]
     assert labels["feature"] == "custom" and labels["severity"] == "normal"  # the test's own label wins
-    assert sorted(lk["name"] for lk in links) == ["REQ-BLE-002", "REQ-EXTRA-9"]
+    assert by_name["test_write_notify_rtt requirements"] == ["REQ-BLE-002", "REQ-EXTRA-9"]
+
+
+class _Item:
+    """Just enough of a pytest item for labels_for."""
+
+    def __init__(self, name, *marks):
+        self.name = self.originalname = name
+        self.nodeid, self.fspath = f"tests/dut/test_smoke.py::{name}", "tests/dut/test_smoke.py"
+        self.marks = list(marks)
+
+    def iter_markers(self, name=None):
+        return iter([m for m in self.marks if name is None or m.name == name])
+
+
+def test_labels_from_plan_with_url_template_and_severity_markers():
+    from bench.plan import load_plan
+    from bench.report.allure import labels_for
+
+    plan = load_plan("smoke").model_copy(update={"requirement_url": "https://jira.example/browse/{id}",
+                                                 "severity": {"@power": "minor", "test_boot*": "blocker"}})
+    got = labels_for(_Item("test_connect_time", pytest.mark.power.mark), plan)
+    assert got["links"] == [("https://jira.example/browse/REQ-BLE-001", "REQ-BLE-001")] and got["requirements"] == []
+    assert got["severity"] == "minor" and got["feature"] == "power" and got["story"].startswith("REQ-BLE-001 ")
+    got = labels_for(_Item("test_boot_banner", pytest.mark.severity("trivial").mark), plan)
+    assert got["severity"] == "trivial"  # the test's own marker wins over the plan
+    assert labels_for(_Item("test_other"), plan)["severity"] == "normal"
 
 
 @needs_allure

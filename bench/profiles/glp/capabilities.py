@@ -59,6 +59,14 @@ class GlpLink:
             client, self._client = self._client, None
             client.close()
 
+    def transcript_since(self, t_s: float) -> str | None:
+        """The frames of the current session since ``t_s`` (CLOCK_MONOTONIC), one line each; None when no
+        session is open. Failure evidence (bench/report/evidence.py): reads, never builds a session."""
+        if self._client is None:
+            return None
+        lines = [e.line() for e in self._client.session.transcript if e.t_s >= t_s]
+        return f"== GLP over BLE transcript ({len(lines)} frames) ==\n" + "\n".join(lines)
+
     @property
     def capability_bits(self) -> m.Capability:
         client = self.client
