@@ -15,7 +15,7 @@ import pytest
 
 from bench import project
 from bench.config import BenchConfig, load_bench
-from bench.errors import BenchError, BenchFault, ConfigError, DutTimeout, LinkLost
+from bench.errors import BenchError, BenchFault, BenchOverloaded, ConfigError, DutTimeout, LinkLost
 from bench.measure import Measurement, Recorder
 from bench.plan import limits_source, load_plan
 from bench.recovery import DutHung, for_session
@@ -80,6 +80,19 @@ def _terminated(signum: int, _frame: Any) -> None:
     raise KeyboardInterrupt(f"signal {signum}")  # pytest then tears down and writes junit, Allure files, measurements
 
 
+def _retry_overloaded(config: pytest.Config) -> None:
+    """A test the host starved (BENCH OVERLOADED, bench/faults.py) is run again, up to
+    $GLASSBENCH_BENCH_RETRIES times (default 2), through pytest-rerunfailures: the bench, not the DUT,
+    failed it, and a retry on a quieter moment is evidence again. Nothing else is retried; a user's own
+    --reruns wins."""
+    if not config.pluginmanager.hasplugin("rerunfailures") or getattr(config.option, "reruns", None):
+        return
+    retries = int(os.environ.get("GLASSBENCH_BENCH_RETRIES", "2"))
+    if retries > 0:
+        config.option.reruns = retries
+        config.option.only_rerun = [*(getattr(config.option, "only_rerun", None) or []), BenchOverloaded.TAG]
+
+
 def pytest_configure(config: pytest.Config) -> None:
     import signal
     import threading
@@ -88,6 +101,7 @@ def pytest_configure(config: pytest.Config) -> None:
         signal.signal(signal.SIGTERM, _terminated)  # a CI job cancelled, a `kill`: end like Ctrl-C, not mid-write
     for name, text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
+    _retry_overloaded(config)
     project.use(config.rootpath)  # plans, benches, boards, corpus and out are looked up from here
     plan = config.getoption("--plan", default=None)
     try:  # a bad plan or bench file is one line and exit 4, not an error in every test

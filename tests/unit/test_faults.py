@@ -118,10 +118,13 @@ def test_link_loss_is_link_lost_and_the_next_test_runs(tmp_path):
     assert [r["status"] for r in results[1:]] == ["passed"]
 
 
-def test_host_stall_is_bench_overloaded_not_a_dut_failure(tmp_path):
+def test_host_stall_is_bench_overloaded_retried_and_not_a_dut_failure(tmp_path):
     results, _, _ = run_suite(tmp_path, "bench_stall or test_next")
-    assert results[0]["status"] == "broken" and category(results[0]) == "Bench overloaded", results[0]["statusDetails"]
-    assert [r["status"] for r in results[1:]] == ["passed"]
+    stalls = [r for r in results if r["name"] == "test_bench_stall"]
+    assert 2 <= len(stalls) <= 3, "a starved test runs again ($GLASSBENCH_BENCH_RETRIES = 2 retries)"
+    assert stalls[0]["status"] == "broken" and category(stalls[0]) == "Bench overloaded", stalls[0]["statusDetails"]
+    assert all(r["status"] in ("broken", "passed") for r in stalls), "starving is never a DUT failure"
+    assert [r["status"] for r in results if r["name"] == "test_next"] == ["passed"]
 
 
 def test_garbage_on_the_console_is_survived(tmp_path):
