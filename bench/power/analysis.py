@@ -16,8 +16,7 @@ from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 
-from bench.power.segments import (CHUNK_SAMPLES, Segment, SegmentTable, marker_label, segments_from_events,
-                                  segments_from_markers)
+from bench.power.segments import CHUNK_SAMPLES, Segment, SegmentTable, marker_label, segments_from_events, segments_from_markers
 
 __all__ = ["CHUNK_SAMPLES", "FileSamples", "Segment", "SegmentTable", "StateStats", "Trace", "charge_per_event",
            "marker_label", "segment", "segments_by_level", "segments_from_events", "segments_from_markers",
@@ -168,7 +167,7 @@ def segments_by_level(trace: Trace, block_s: float = 0.1, rel_step: float = 0.3,
 
 
 def segment(trace: Trace, *, events: Sequence[tuple[float, str]] | None = None,
-            names: Mapping[int, str] | Sequence[str] | None = None) -> list[Segment]:
+            names: Mapping[int, str] | Sequence[str] | None = None) -> Sequence[Segment]:
     """Best available segmentation: markers, else events, else level detection."""
     if trace.markers is not None:
         return segments_from_markers(trace, names)

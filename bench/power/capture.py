@@ -241,6 +241,7 @@ class PowerRig:
             notes.append(f"{lost} samples lost: statistics use the samples that arrived")
         if overflow.size:
             notes.append(f"{overflow.size} samples above the range: their values are lower bounds")
+        segments: Sequence[Segment]
         if trace.markers is not None and self.markers is not None:
             segments, how = segments_from_markers(trace, self.markers, mask=self.marker_mask), "markers"
         else:
@@ -252,8 +253,8 @@ class PowerRig:
                 segments, how = [Segment(expect_state, 0, len(trace))], "action"
             elif action_s is not None and expect_state is not None:
                 cut = trace.index_at(action_s[1] + settle_s)
-                segments = [Segment("before", 0, trace.index_at(action_s[0])), Segment(expect_state, cut, len(trace))]
-                segments, how = [s for s in segments if s.i1 > s.i0], "action"
+                cuts = [Segment("before", 0, trace.index_at(action_s[0])), Segment(expect_state, cut, len(trace))]
+                segments, how = [s for s in cuts if s.i1 > s.i0], "action"
             else:
                 raise ValueError("no markers and no console state lines: pass action and expect_state "
                                  "so the recording can be cut at the action")
