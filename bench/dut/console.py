@@ -12,6 +12,7 @@ import re
 import threading
 import time
 
+from bench.dut.records import MAX_RECORDS, RecordRing
 from bench.errors import DutCrash, DutTimeout
 from bench.links.serial import SerialLink
 
@@ -59,10 +60,10 @@ class BootInfo:
 class Console:
     """Shell and log of one DUT over a SerialLink."""
 
-    def __init__(self, link: SerialLink, prompt: str = PROMPT) -> None:
+    def __init__(self, link: SerialLink, prompt: str = PROMPT, max_records: int = MAX_RECORDS) -> None:
         self.link = link
         self.prompt = prompt
-        self.records: list[LogRecord] = []
+        self.records: RecordRing[LogRecord] = RecordRing(max_records)   # absolute positions; older lines: console.log
         self._partial = bytearray()
         self._lock = threading.Lock()
         link.taps.append(self._tap)
@@ -80,7 +81,7 @@ class Console:
                     self.records.append(parse_line(text, now))
 
     def mark(self) -> int:
-        """A position in the record list, for ``records_since`` and crash checks."""
+        """A position in the record list, for ``records_since`` and crash checks (RecordsLost once too old)."""
         with self._lock:
             return len(self.records)
 
