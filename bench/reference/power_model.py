@@ -20,7 +20,7 @@ import numpy as np
 from bench.reference.power_profiles import BOARDS, SKUS, STATE_IDS, STATES, BoardProfile
 
 T_IFS_S = 150e-6
-HISTORY_S = 900.0        # radio and advertising events kept this far behind the newest (memory bound)
+HISTORY_S = 60.0         # radio and advertising events kept this far behind the newest (memory bound)
 _PRUNE_EVERY = 4096
 _NOISE_BLOCK = 1 << 16
 _CONNECTED = ("connected_idle", "audio_streaming", "camera_capture", "display_tts", "ota")
