@@ -23,6 +23,7 @@ T_IFS_S = 150e-6
 HISTORY_S = 60.0         # radio and advertising events kept this far behind the newest (memory bound)
 _PRUNE_EVERY = 4096
 _NOISE_BLOCK = 1 << 16
+_NOISE_CACHE_BLOCKS = 16   # 8 MB: a 512 k-point SCPI acquisition is 8 blocks (it was 65 blocks, 34 MB)
 _CONNECTED = ("connected_idle", "audio_streaming", "camera_capture", "display_tts", "ota")
 
 
@@ -237,7 +238,7 @@ class PowerTimeline:
             arr = self._noise_cache.get(blk)
             if arr is None:
                 arr = np.random.default_rng([self.seed, 2, blk]).standard_normal(_NOISE_BLOCK)
-                if len(self._noise_cache) > 64:
+                if len(self._noise_cache) >= _NOISE_CACHE_BLOCKS:
                     self._noise_cache.clear()
                 self._noise_cache[blk] = arr
             take = min(n - pos, _NOISE_BLOCK - off)
