@@ -119,9 +119,11 @@ def main() -> int:
             up = wait_connected_line(con, mark)
             boot, _err = glasses_boot_s(con)          # the reboot restarted the glasses' uptime
             crash_truth.append(boot + up - t_fault if up is not None else float("nan"))
+        link_timeouts = []
         for _ in range(trials):
             dut.ensure_connected()
             time.sleep(0.3)
+            link_timeouts.append(dut.link.supervision_timeout_s)   # what the connection runs (HCI read-back)
             t_fault = time.monotonic()
             con.link.write(f"fault linkloss {JAM_S}\r".encode())
             dut.wait_disconnected(JAM_S + 2)
@@ -136,7 +138,8 @@ def main() -> int:
         "glasses_connected_after_scan_s": round(med(connect_truth), 3),
         "reconnect_after_crash_s": round(med(crash), 3), "reconnect_after_crash_s_max": round(max(crash), 3),
         "glasses_reconnected_after_crash_s": round(med(crash_truth), 3),
-        "linkloss_detect_s": round(med(detect), 3), "supervision_timeout_s": timeout_s,
+        "linkloss_detect_s": round(med(detect), 3), "supervision_timeout_s_bench_file": timeout_s,
+        "supervision_timeout_s_link": link_timeouts[0], "linkloss_detect_s_all": [round(x, 3) for x in detect],
         "reconnect_after_linkloss_s": round(med(relink), 3), "reconnect_after_linkloss_s_max": round(max(relink), 3),
         "trials": trials, "load_avg_1m": round(os.getloadavg()[0], 2)})
     crash_target = timeout_s + 0.1 + 1.5
@@ -148,7 +151,7 @@ def main() -> int:
         "connect_s": res["connect_s"] <= TARGETS["connect_s"],
         "connect_truth": 0 < res["glasses_connected_after_scan_s"] <= res["connect_s"],   # the glasses saw it first
         "reconnect_after_crash_s": res["reconnect_after_crash_s"] <= crash_target,
-        "linkloss_detect_s": -ci_s <= res["linkloss_detect_s"] - timeout_s <= 0.1,
+        "linkloss_detect_s": -ci_s <= res["linkloss_detect_s"] - (link_timeouts[0] or timeout_s) <= 0.1,
         "reconnect_after_linkloss_s": res["reconnect_after_linkloss_s"] <= TARGETS["reconnect_after_linkloss_s"]}
     res["missed"] = [k for k, ok in checks.items() if not ok]
     res["ok"] = not res["missed"]
