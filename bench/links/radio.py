@@ -291,8 +291,8 @@ class TimedLink(LocalLink):
             try:
                 now = asyncio.get_running_loop().time()
             except RuntimeError:   # not on the radio's loop: nothing is running to supervise
-                now = None
-            for conn in self.connections.values() if now is not None else ():
+                now = -math.inf
+            for conn in self.connections.values():
                 if not conn.queues[True] and not conn.queues[False] and now >= conn.anchor_s:
                     last_event_s = conn.anchor_s + math.floor((now - conn.anchor_s) / conn.interval_s) * conn.interval_s
                     conn.last_success_s = max(conn.last_success_s, last_event_s)
