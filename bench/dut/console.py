@@ -17,6 +17,7 @@ from typing import Callable, Optional, TypeVar
 
 from bench.dut import ansi, consoles
 from bench.dut.consoles import ConsoleDriver
+from bench.dut.records import MAX_RECORDS, RecordRing
 from bench.errors import DutCrash, DutTimeout, ShellError
 from bench.links.serial import SerialLink
 
@@ -63,11 +64,11 @@ class Console:
     """Shell and log of one DUT over a SerialLink, read through a console driver."""
 
     def __init__(self, link: SerialLink, prompt: Optional[str] = None,
-                 driver: ConsoleDriver | str = "zephyr") -> None:
+                 driver: ConsoleDriver | str = "zephyr", max_records: int = MAX_RECORDS) -> None:
         self.link = link
         self.driver = consoles.get(driver) if isinstance(driver, str) else driver
         self.prompt = prompt if prompt is not None else self.driver.prompt
-        self.records: list[LogRecord] = []
+        self.records: RecordRing[LogRecord] = RecordRing(max_records)   # absolute positions; older lines: console.log
         self.boots: dict[int, BootInfo] = {}  # record index of a boot line → what wait_for_boot found
         self._partial = bytearray()
         self._prompt_at: int | None = None  # records before the prompt now shown (None: no prompt shown)
@@ -94,7 +95,7 @@ class Console:
             self._cond.notify_all()
 
     def mark(self) -> int:
-        """A position in the record list, for ``records_since`` and crash checks."""
+        """A position in the record list, for ``records_since`` and crash checks (RecordsLost once too old)."""
         with self._cond:
             return len(self.records)
 

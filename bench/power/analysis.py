@@ -16,7 +16,12 @@ from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 
-CHUNK_SAMPLES = 1 << 20
+from bench.power.segments import CHUNK_SAMPLES, Segment, SegmentTable, marker_label, segments_from_events, segments_from_markers
+
+__all__ = ["CHUNK_SAMPLES", "FileSamples", "Segment", "SegmentTable", "StateStats", "Trace", "charge_per_event",
+           "marker_label", "segment", "segments_by_level", "segments_from_events", "segments_from_markers",
+           "state_stats"]
+
 _HIST_SHIFT = 15
 _HIST_BINS = 1 << (31 - _HIST_SHIFT)
 
@@ -104,15 +109,6 @@ class FileSamples:
         return self[key:key + 1][0]
 
 
-@dataclass(frozen=True)
-class Segment:
-    """Samples [i0, i1) spent in ``state``."""
-
-    state: str
-    i0: int
-    i1: int
-
-
 @dataclass
 class StateStats:
     """What one state cost over the whole trace."""
@@ -130,52 +126,6 @@ class StateStats:
 def _chunks(n: int, size: int) -> Iterator[tuple[int, int]]:
     for c0 in range(0, n, size):
         yield c0, min(n, c0 + size)
-
-
-def marker_label(value: int) -> str:
-    """Name of a marker value nobody declared: kept as its own segment, never an error."""
-    return f"undeclared_marker_{value:#04x}"
-
-
-def segments_from_markers(trace: Trace, names: Mapping[int, str] | Sequence[str] | None = None,
-                          chunk_samples: int = CHUNK_SAMPLES, mask: int = 0xFF) -> list[Segment]:
-    """Segments where the masked marker value (e.g. PPK2 D0..D7 = state id) stays constant.
-
-    ``mask`` keeps only the wired logic inputs (unwired ones float or read 0). A value ``names`` does
-    not declare becomes its own segment named by :func:`marker_label`: a stray GPIO pattern is data.
-    """
-    if trace.markers is None:
-        raise ValueError("trace has no markers; use segments_from_events or segments_by_level")
-    table: Mapping[int, str] = dict(enumerate(names)) if isinstance(names, Sequence) else (names or {})
-
-    def label(v: int) -> str:
-        if names is None:
-            return f"state_{v}"
-        return table.get(v) or marker_label(v)
-
-    if not len(trace):
-        return []
-    starts, values = [0], [int(trace.markers[0]) & mask]
-    for c0, c1 in _chunks(len(trace), chunk_samples):
-        lo = max(c0 - 1, 0)
-        m = np.asarray(trace.markers[lo:c1]) & mask
-        edges = np.flatnonzero(m[1:] != m[:-1]) + 1
-        starts.extend(int(e) + lo for e in edges)
-        values.extend(int(m[e]) for e in edges)
-    bounds = starts + [len(trace)]
-    return [Segment(label(v), bounds[k], bounds[k + 1]) for k, v in enumerate(values) if bounds[k + 1] > bounds[k]]
-
-
-def segments_from_events(trace: Trace, events: Sequence[tuple[float, str]]) -> list[Segment]:
-    """Segments from timestamped state entries (console log lines, protocol events): (t_s, state)."""
-    ordered = sorted(events)
-    out: list[Segment] = []
-    for k, (t, state) in enumerate(ordered):
-        i0 = trace.index_at(t)
-        i1 = trace.index_at(ordered[k + 1][0]) if k + 1 < len(ordered) else len(trace)
-        if i1 > i0:
-            out.append(Segment(state, i0, i1))
-    return out
 
 
 def segments_by_level(trace: Trace, block_s: float = 0.1, rel_step: float = 0.3, floor_a: float = 1e-6,
@@ -217,7 +167,7 @@ def segments_by_level(trace: Trace, block_s: float = 0.1, rel_step: float = 0.3,
 
 
 def segment(trace: Trace, *, events: Sequence[tuple[float, str]] | None = None,
-            names: Mapping[int, str] | Sequence[str] | None = None) -> list[Segment]:
+            names: Mapping[int, str] | Sequence[str] | None = None) -> Sequence[Segment]:
     """Best available segmentation: markers, else events, else level detection."""
     if trace.markers is not None:
         return segments_from_markers(trace, names)
@@ -226,48 +176,84 @@ def segment(trace: Trace, *, events: Sequence[tuple[float, str]] | None = None,
     return segments_by_level(trace)
 
 
-class _Acc:
-    def __init__(self) -> None:
-        self.n = self.lost = 0
-        self.total = 0.0
-        self.peak = -np.inf
-        self.hist = np.zeros(_HIST_BINS, dtype=np.int64)
+_NAN_BIN = 0x7F800000 >> _HIST_SHIFT   # bins from here up hold inf/NaN bit patterns: lost samples
 
-    def add(self, x: np.ndarray) -> None:
-        x32 = np.asarray(x, dtype=np.float32)
-        nan = np.isnan(x32)
-        if nan.any():
-            self.lost += int(nan.sum())
-            x32 = x32[~nan]
-        if not x32.size:
-            return
-        self.n += x32.size
-        self.total += float(np.sum(x32, dtype=np.float64))
-        self.peak = max(self.peak, float(x32.max()))
-        self.hist += np.bincount(np.maximum(x32, 0).view(np.int32) >> _HIST_SHIFT, minlength=_HIST_BINS)
 
-    def quantile(self, q: float) -> float:
-        cum = np.cumsum(self.hist)
-        target = q * cum[-1]
-        b = int(np.searchsorted(cum, target))
-        below = cum[b - 1] if b else 0
-        frac = (target - below) / max(self.hist[b], 1)
-        lo, hi = np.array([b << _HIST_SHIFT, (b + 1) << _HIST_SHIFT], dtype=np.int32).view(np.float32)
-        return float(lo + (hi - lo) * frac)
+def _pieces(table: SegmentTable, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(start, code) of contiguous pieces covering [0, n): the segments plus gaps (code -1), sorted."""
+    keep = table.i1 > table.i0
+    i0, i1, code = np.clip(table.i0[keep], 0, n), np.clip(table.i1[keep], 0, n), table.code[keep]
+    order = np.argsort(i0, kind="stable")
+    i0, i1, code = i0[order], i1[order], code[order]
+    if i0.size and np.any(i0[1:] < i1[:-1]):
+        k = int(np.flatnonzero(i0[1:] < i1[:-1])[0])
+        raise ValueError(f"segments overlap: [{i0[k]}, {i1[k]}) and [{i0[k + 1]}, {i1[k + 1]}); each sample "
+                         "belongs to one state")
+    gap_at = np.concatenate([[0], i1])                      # a gap may start after each segment end
+    gap_end = np.concatenate([i0, [n]])
+    has_gap = gap_end > gap_at
+    starts = np.concatenate([i0, gap_at[has_gap]])
+    codes = np.concatenate([code, np.full(int(has_gap.sum()), -1, dtype=np.int32)])
+    order = np.argsort(starts, kind="stable")
+    starts, codes = starts[order], codes[order]
+    nonempty = np.diff(np.append(starts, n)) > 0
+    return starts[nonempty], codes[nonempty]
+
+
+def _quantile(hist: np.ndarray, q: float) -> float:
+    cum = np.cumsum(hist)
+    target = q * cum[-1]
+    b = int(np.searchsorted(cum, target))
+    below = cum[b - 1] if b else 0
+    frac = (target - below) / max(hist[b], 1)
+    lo, hi = np.array([b << _HIST_SHIFT, (b + 1) << _HIST_SHIFT], dtype=np.int32).view(np.float32)
+    return float(lo + (hi - lo) * frac)
 
 
 def state_stats(trace: Trace, segments: Sequence[Segment], chunk_samples: int = CHUNK_SAMPLES) -> dict[str, StateStats]:
-    """Mean, p99, peak and charge per state, one chunked pass over the trace."""
-    acc: dict[str, _Acc] = {}
-    for seg in segments:
-        a = acc.setdefault(seg.state, _Acc())
-        for c0, c1 in _chunks(seg.i1 - seg.i0, chunk_samples):
-            a.add(trace.current_a[seg.i0 + c0:seg.i0 + c1])
+    """Mean, p99, peak and charge per state, one chunked pass over the trace.
+
+    Per chunk, not per segment: one ``bincount`` over (state, float32 bit-pattern bin) keys makes
+    every state's histogram at once, and ``reduceat`` gives each piece's sum and peak, so the cost
+    is per sample whether the trace has 5 segments or 10⁶. Segments must not overlap.
+    """
+    table = SegmentTable.from_segments(segments)
+    names = list(dict.fromkeys(table.names))
+    name_of_code = np.array([names.index(s) for s in table.names] + [len(names)], dtype=np.int32)  # -1 → ignored
+    n_states = len(names)
+    starts, codes = _pieces(table, len(trace))
+    state = name_of_code[codes]
+    hist = np.zeros((n_states + 1, _HIST_BINS), dtype=np.int64)
+    total = np.zeros(n_states + 1)
+    peak = np.full(n_states + 1, -np.inf)
+    for c0, c1 in _chunks(len(trace), chunk_samples):
+        j0 = int(np.searchsorted(starts, c0, side="right")) - 1
+        j1 = int(np.searchsorted(starts, c1, side="left"))
+        local = np.maximum(starts[j0:j1], c0) - c0
+        st = state[j0:j1]
+        x = np.asarray(trace.current_a[c0:c1], dtype=np.float32)
+        present, st_local = np.unique(st, return_inverse=True)
+        lengths = np.diff(np.append(local, c1 - c0))
+        key = np.repeat(st_local.astype(np.int32).reshape(-1) * _HIST_BINS, lengths)
+        key += np.maximum(x, 0).view(np.int32) >> _HIST_SHIFT
+        h = np.bincount(key, minlength=present.size * _HIST_BINS).reshape(present.size, _HIST_BINS)
+        hist[present] += h
+        if h[:, _NAN_BIN:].any():   # lost samples (NaN): left out of sum and peak
+            sums = np.add.reduceat(np.where(np.isnan(x), 0, x), local, dtype=np.float64)
+            peaks = np.fmax.reduceat(x, local)
+        else:
+            sums = np.add.reduceat(x, local, dtype=np.float64)
+            peaks = np.maximum.reduceat(x, local)
+        np.add.at(total, st, sums)
+        np.fmax.at(peak, st, peaks.astype(np.float64))
     dt = 1.0 / trace.sample_rate_hz
     out = {}
-    for state, a in acc.items():
-        if a.n:
-            out[state] = StateStats(state, a.n * dt, a.n, a.total / a.n, a.quantile(0.99), a.peak, a.total * dt, a.lost)
+    for k, name in enumerate(names):
+        good = hist[k, :_NAN_BIN]
+        n = int(good.sum())
+        if n:
+            out[name] = StateStats(name, n * dt, n, total[k] / n, _quantile(good, 0.99), float(peak[k]), total[k] * dt,
+                                   int(hist[k, _NAN_BIN:].sum()))
     return out
 
 

@@ -8,21 +8,33 @@ best markers available: PPK2 logic inputs *as the bench file wires them* (``mark
 nobody declared are ignored), else the console's ``pm: state …`` lines, else the action's own timing
 (``expect_state`` after it).
 
+Memory: samples are spooled to disk as they stream (``bench/power/spool.py``, one raw float32 file
+and one uint8 logic file, read back through ``numpy.memmap``), so an hour at 100 kS/s holds a few
+MB of Python memory, not the ~50 B/sample of joined chunks. ``spool_dir`` keeps the files (one
+``capture-N`` stem per recording); without it they go to a temporary folder that is removed when
+the ``Recording`` is garbage-collected.
+
 Safety: a sourcing meter gets its current limit before its output goes on, and a supply voltage
 above ``max_voltage_v`` (the board's rating, from the bench file) is refused before anything is sent.
 """
 
 from __future__ import annotations
 
+import itertools
+import shutil
+import tempfile
 import time
+import weakref
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
 from bench.errors import InstrumentFault
 from bench.instruments import Capture, InstrumentError, Ppk2Meter, open_power_meter
-from bench.power.analysis import Segment, StateStats, Trace, segments_from_events, segments_from_markers, state_stats
+from bench.power.analysis import Segment, SegmentTable, StateStats, Trace, segments_from_events, segments_from_markers, state_stats
+from bench.power.spool import SampleSpool, open_spool
 from bench.power.states import CONSOLE_MESSAGE, CONSOLE_MODULE, STATES
 
 POLL_S = 0.05
@@ -32,14 +44,22 @@ POLL_S = 0.05
 class Recording:
     """One capture, its state segments and what the instrument said about its quality."""
 
-    trace: Trace
-    segments: list[Segment]
-    overflow: np.ndarray            # bool per trace sample: above the range (value is a lower bound)
+    trace: Trace                    # memory-mapped from the spool files
+    segments: Sequence[Segment]
+    overflow_idx: np.ndarray        # indices of samples above the range (their value is a lower bound)
     lost_samples: int               # samples the instrument or the link lost (NaN in the trace or unplaced)
     segmentation: str               # "markers" | "console" | "action"
     instrument: str
     action_s: tuple[float, float] | None = None   # when the action ran (CLOCK_MONOTONIC)
     notes: list[str] = field(default_factory=list)
+    spool: Path | None = None       # the files' stem (docs/power.md, "Spool files")
+
+    @property
+    def overflow(self) -> np.ndarray:
+        """Bool per trace sample, True above the range (dense: prefer ``overflow_idx`` on long traces)."""
+        dense = np.zeros(len(self.trace), dtype=bool)
+        dense[self.overflow_idx] = True
+        return dense
 
     def stats(self) -> dict[str, StateStats]:
         """Mean, p99, peak and charge per state seen in the recording."""
@@ -55,7 +75,10 @@ class Recording:
         return stats[name]
 
     def overflow_in(self, name: str) -> int:
-        return int(sum(np.count_nonzero(self.overflow[s.i0:s.i1]) for s in self.segments if s.state == name))
+        table = SegmentTable.from_segments(self.segments)   # vectorised: 10⁶ segments in an hour's capture
+        sel = np.isin(table.code, [k for k, n in enumerate(table.names) if n == name])
+        idx = self.overflow_idx
+        return int((np.searchsorted(idx, table.i1[sel]) - np.searchsorted(idx, table.i0[sel])).sum())
 
     def context(self, name: str) -> dict[str, Any]:
         """Extra fields for ``measure(...)``: quality flags and the state's other statistics."""
@@ -85,7 +108,7 @@ class PowerRig:
                  timeout_s: float = 5.0, mode: str = "source", range_a: float | None = None,
                  console: Callable[[], Any] | None = None, current_limit_a: float = 0.1,
                  max_voltage_v: float | None = 3.6, markers: Mapping[int, str] | None = None, marker_mask: int = 0xFF,
-                 channel: int = 1) -> None:
+                 channel: int = 1, spool_dir: str | Path | None = None) -> None:
         sources = kind != "ppk2" or mode == "source"
         if sources and max_voltage_v is not None and supply_voltage_v > max_voltage_v:
             raise ValueError(f"refusing to source {supply_voltage_v:g} V: above the DUT's {max_voltage_v:g} V rating "
@@ -95,6 +118,8 @@ class PowerRig:
         self.timeout_s, self.mode = timeout_s, mode
         self.current_limit_a, self.max_voltage_v, self.channel = current_limit_a, max_voltage_v, channel
         self.markers, self.marker_mask = markers, marker_mask
+        self.spool_dir = Path(spool_dir) if spool_dir is not None else None
+        self._spool_ids = itertools.count()
         self.console = console or (lambda: None)
         self._meter: Any = None
         self.identity = ""
@@ -148,21 +173,30 @@ class PowerRig:
     def record(self, duration_s: float, action: Callable[[], Any] | None = None, *, lead_s: float = 0.15,
                expect_state: str | None = None, settle_s: float = 0.02) -> Recording:
         """Capture ``duration_s`` of current; ``action`` runs ``lead_s`` after the start."""
+        spool, cleanup = self._new_spool()
         try:
-            captures, action_s = self._capture(duration_s, action, lead_s)
+            action_s = self._capture(duration_s, action, lead_s, spool)
         except InstrumentError as exc:
             self.broken()
             raise InstrumentFault(f"{self.kind} meter {self.resource}: {exc}") from exc
-        return self.recording(captures, action_s, expect_state, settle_s)
+        finally:
+            spool.close()
+        return self._recording(spool, action_s, expect_state, settle_s, cleanup)
+
+    def _new_spool(self) -> tuple[SampleSpool, str | None]:
+        """A spool in ``spool_dir`` (kept), else in a temporary folder (removed with its Recording)."""
+        if self.spool_dir is not None:
+            return SampleSpool(self.spool_dir / f"capture-{time.strftime('%H%M%S')}-{next(self._spool_ids)}"), None
+        tmp = tempfile.mkdtemp(prefix="glassbench-power-")
+        return SampleSpool(Path(tmp) / "capture"), tmp
 
     def _capture(self, duration_s: float, action: Callable[[], Any] | None,
-                 lead_s: float) -> tuple[list[Capture], tuple[float, float] | None]:
+                 lead_s: float, spool: SampleSpool) -> tuple[float, float] | None:
         meter = self.meter
         rate = min(self.sample_rate_hz, meter.max_sample_rate_hz)
         streaming = isinstance(meter, Ppk2Meter)
         if not streaming:   # another client may have changed the instrument's range since we opened it
             meter.set_range(self.range_a)
-        captures: list[Capture] = []
         meter.start_capture(rate, duration_s)
         t0 = time.monotonic()
         last_data_s = t0
@@ -177,35 +211,39 @@ class PowerRig:
             if streaming:   # drain as we go and notice a stream that stopped
                 cap = meter.read_samples()
                 if len(cap):
-                    captures.append(cap)
+                    spool.append(cap)
                     last_data_s = time.monotonic()
                 elif time.monotonic() - last_data_s > min(self.timeout_s, 1.0):
                     raise InstrumentError(f"no samples for {time.monotonic() - last_data_s:.1f} s: the stream stopped",
                                           resource=self.resource)
-        captures.append(meter.stop_capture(self.timeout_s))
+        spool.append(meter.stop_capture(self.timeout_s))
         if action is not None and action_s is None:
             raise ValueError(f"lead_s {lead_s} leaves no time for the action in a {duration_s} s capture")
-        return captures, action_s
+        return action_s
 
-    def recording(self, captures: list[Capture], action_s: tuple[float, float] | None,
+    def recording(self, captures: Sequence[Capture], action_s: tuple[float, float] | None,
                   expect_state: str | None, settle_s: float = 0.02) -> Recording:
-        """Join captures into a trace and cut it into states (markers, console lines, or the action)."""
-        caps = [c for c in captures if len(c)]
-        if not caps:
+        """Spool captures (taken elsewhere) and cut them into states (markers, console lines, or the action)."""
+        spool, cleanup = self._new_spool()
+        with spool:
+            for cap in captures:
+                spool.append(cap)
+        return self._recording(spool, action_s, expect_state, settle_s, cleanup)
+
+    def _recording(self, spool: SampleSpool, action_s: tuple[float, float] | None, expect_state: str | None,
+                   settle_s: float, cleanup: str | None) -> Recording:
+        if not spool.samples:
+            if cleanup:
+                shutil.rmtree(cleanup, ignore_errors=True)
             raise InstrumentFault(f"{self.kind} meter {self.resource}: the capture returned no samples")
-        trace = Trace.from_captures(caps)
-        overflow = np.zeros(len(trace), dtype=bool)
-        for c in caps:
-            if c.overflow is not None:
-                idx = np.rint((c.t_s - trace.t0_s) * trace.sample_rate_hz).astype(np.int64)
-                overflow[idx] = c.overflow
-        holes = int(np.isnan(np.asarray(trace.current_a)).sum())   # gaps placed in time
-        lost = max(holes, sum(c.lost_samples for c in caps))         # + shortfalls that cannot be placed
+        trace, overflow, header = open_spool(spool.stem)
+        lost = header["lost_samples"]   # holes placed in time, or more when the instrument counted unplaced ones
         notes = list(dict.fromkeys(trace.notes))
         if lost:
             notes.append(f"{lost} samples lost: statistics use the samples that arrived")
-        if overflow.any():
-            notes.append(f"{int(overflow.sum())} samples above the range: their values are lower bounds")
+        if overflow.size:
+            notes.append(f"{overflow.size} samples above the range: their values are lower bounds")
+        segments: Sequence[Segment]
         if trace.markers is not None and self.markers is not None:
             segments, how = segments_from_markers(trace, self.markers, mask=self.marker_mask), "markers"
         else:
@@ -217,9 +255,12 @@ class PowerRig:
                 segments, how = [Segment(expect_state, 0, len(trace))], "action"
             elif action_s is not None and expect_state is not None:
                 cut = trace.index_at(action_s[1] + settle_s)
-                segments = [Segment("before", 0, trace.index_at(action_s[0])), Segment(expect_state, cut, len(trace))]
-                segments, how = [s for s in segments if s.i1 > s.i0], "action"
+                cuts = [Segment("before", 0, trace.index_at(action_s[0])), Segment(expect_state, cut, len(trace))]
+                segments, how = [s for s in cuts if s.i1 > s.i0], "action"
             else:
                 raise ValueError("no markers and no console state lines: pass action and expect_state "
                                  "so the recording can be cut at the action")
-        return Recording(trace, segments, overflow, lost, how, self.identity, action_s, notes)
+        rec = Recording(trace, segments, overflow, lost, how, self.identity, action_s, notes, spool.stem)
+        if cleanup:
+            weakref.finalize(rec, shutil.rmtree, cleanup, True)
+        return rec

@@ -52,7 +52,7 @@ def trace_png(recording: Any, title: str = "") -> bytes:
             ax.axvspan(seg.i0 / tr.sample_rate_hz, seg.i1 / tr.sample_rate_hz, color=_COLOURS.get(seg.state, "#eeeeee"),
                        alpha=0.6, lw=0, label=label)
         ax.fill_between(t, lo * 1e3, hi * 1e3, color="#1a237e", lw=0.6, step="post")
-        over = np.flatnonzero(recording.overflow)
+        over = np.asarray(recording.overflow_idx)
         if over.size:
             ax.plot(over / tr.sample_rate_hz, x[over] * 1e3, "r|", ms=6, label="over range")
         _current_axis(ax, np.concatenate([lo, hi]) * 1e3)

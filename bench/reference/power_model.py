@@ -20,7 +20,10 @@ import numpy as np
 from bench.reference.power_profiles import BOARDS, SKUS, STATE_IDS, STATES, BoardProfile
 
 T_IFS_S = 150e-6
+HISTORY_S = 60.0         # radio and advertising events kept this far behind the newest (memory bound)
+_PRUNE_EVERY = 4096
 _NOISE_BLOCK = 1 << 16
+_NOISE_CACHE_BLOCKS = 16   # 8 MB: a 512 k-point SCPI acquisition is 8 blocks (it was 65 blocks, 34 MB)
 _CONNECTED = ("connected_idle", "audio_streaming", "camera_capture", "display_tts", "ota")
 
 
@@ -33,12 +36,17 @@ class PowerTimeline:
     that the radio reported (an event carrying data) is not synthesised again, so each connection
     event is counted exactly once. Advertising events are synthesised every ``adv_interval_s``
     (+ 0–10 ms advDelay) until the first explicit ``advertising_event`` call.
+
+    Memory stays bounded on hour-long runs: reported radio and advertising events older than
+    ``history_s`` behind the newest one are dropped (a 7.5 ms interval reports ~480 k events an
+    hour, ~70 MB), and a window that reaches back before what was dropped raises ``ValueError``
+    instead of rendering without them. State changes are few and all kept.
     """
 
     def __init__(self, board: str = "nrf52840dk", sku: str = "audio", seed: int = 0, *,
                  initial_state: str = "sleep", t0_s: float | None = None,
                  synth_connection_interval_s: float | None = None, empty_pdu_s: float = 80e-6,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, history_s: float = HISTORY_S) -> None:
         if board not in BOARDS:
             raise ValueError(f"unknown board {board!r}; known: {', '.join(sorted(BOARDS))}")
         if sku not in SKUS:
@@ -54,6 +62,9 @@ class PowerTimeline:
         self._radio: list[tuple[float, float, float]] = []   # (t_s, tx_s, rx_s), sorted
         self._adv: list[float] = []
         self._auto_adv = True
+        self.history_s = history_s
+        self.forgotten_before_s = -math.inf   # events before this time were dropped
+        self._since_prune = 0
         self._noise_cache: dict[int, np.ndarray] = {}
         self.enter(initial_state, self.clock() if t0_s is None else t0_s)
 
@@ -78,6 +89,7 @@ class PowerTimeline:
         """
         with self._lock:
             bisect.insort(self._radio, (float(t_s), float(tx_s), float(rx_s)))
+            self._prune()
             ci = self.synth_ci_s
             if ci and (self._anchor_s is None or abs((t_s - self._anchor_s) / ci - round((t_s - self._anchor_s) / ci)) > 0.01):
                 self._anchor_s = float(t_s)
@@ -92,7 +104,26 @@ class PowerTimeline:
         with self._lock:
             self._auto_adv = False
             bisect.insort(self._adv, float(t_s))
+            self._prune()
 
+    def _prune(self) -> None:
+        """Drop events older than ``history_s`` behind the newest (every few thousand inserts; lock held)."""
+        self._since_prune += 1
+        if self._since_prune < _PRUNE_EVERY:
+            return
+        self._since_prune = 0
+        newest = max(self._radio[-1][0] if self._radio else -math.inf, self._adv[-1] if self._adv else -math.inf)
+        cut = newest - self.history_s
+        if cut <= self.forgotten_before_s:
+            return
+        del self._radio[:bisect.bisect_left(self._radio, (cut,))]
+        del self._adv[:bisect.bisect_left(self._adv, cut)]
+        self.forgotten_before_s = cut
+
+    def _check_window(self, t0_s: float) -> None:
+        if t0_s < self.forgotten_before_s:
+            raise ValueError(f"window from {t0_s:.3f} s reaches back before {self.forgotten_before_s:.3f} s: radio "
+                             f"events older than history_s={self.history_s:g} s were dropped to bound memory")
     def state_at(self, t_s: float) -> str:
         """The state the glasses were in at ``t_s``."""
         with self._lock:
@@ -116,6 +147,7 @@ class PowerTimeline:
     # -- the current model ----------------------------------------------------------------------------
     def _rectangles(self, t0_s: float, t1_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Every constant-current piece (start, end, amperes) overlapping the window."""
+        self._check_window(t0_s - 0.02)   # the margin below: an event just before the window still ramps into it
         p = self.profile
         starts: list[float] = []
         ends: list[float] = []
@@ -206,7 +238,7 @@ class PowerTimeline:
             arr = self._noise_cache.get(blk)
             if arr is None:
                 arr = np.random.default_rng([self.seed, 2, blk]).standard_normal(_NOISE_BLOCK)
-                if len(self._noise_cache) > 64:
+                if len(self._noise_cache) >= _NOISE_CACHE_BLOCKS:
                     self._noise_cache.clear()
                 self._noise_cache[blk] = arr
             take = min(n - pos, _NOISE_BLOCK - off)

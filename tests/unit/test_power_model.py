@@ -106,3 +106,15 @@ def test_reported_event_off_the_grid_moves_the_anchor():
     peaks = 0.4 + np.flatnonzero(x > 1e-3) / 100_000
     slots = (peaks - 0.5123) / ci
     assert np.allclose(slots, np.round(slots), atol=0.02)
+
+
+def test_radio_events_are_bounded_and_old_windows_fail_clearly():
+    tl = PowerTimeline("nrf52840dk", "audio", seed=1, t0_s=0.0, history_s=60.0)
+    tl.enter("connected_idle", 0.0)
+    for k in range(40_000):                      # 300 s of 7.5 ms connection events
+        tl.radio_event(0.001 + k * 0.0075, 1e-4, 1e-4)
+    assert len(tl._radio) <= 60 / 0.0075 + 4096 + 1
+    recent = tl.truth_means(290.0, 299.0)["connected_idle"]
+    assert recent > tl.profile.state_a["connected_idle"]          # the recent events still count
+    with pytest.raises(ValueError, match="history_s=60 s were dropped"):
+        tl.truth_means(10.0, 20.0)

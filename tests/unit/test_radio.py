@@ -174,7 +174,7 @@ def test_jammed_link_drops_after_supervision_timeout():
             return asyncio.get_running_loop().time() - t0, reason, len(pair.peripheral.connections)
     elapsed_s, reason, remaining = run(body())
     assert reason == hci.HCI_ErrorCode.CONNECTION_TIMEOUT_ERROR
-    assert elapsed_s >= 0.3  # never before the supervision timeout (how late a loaded host fires it is not checked)
+    assert elapsed_s >= 0.3 - 0.0075  # from the last good event, up to one CI before the jam (how late a loaded host fires it is not checked)
     assert remaining == 0
 
 
@@ -264,3 +264,21 @@ def test_le_set_phy_changes_the_air_time_and_both_hosts_read_it(phy):
     wanted = hci.Phy.LE_1M if phy == "1M" else hci.Phy.LE_2M
     assert central_phy == peripheral_phy == wanted and radio_phy == phy
     assert air_time_s(100 + 7, phy) in [pytest.approx(r) for r in rx]  # ATT 3 + L2CAP 4 header bytes
+
+
+@pytest.mark.parametrize("idle_s", [0.2, 0.5])
+def test_jam_on_an_idle_link_drops_one_timeout_after_its_last_event(idle_s):
+    """The timeout counts from the last good empty-PDU event, not from the last supervision check."""
+    params = LinkParams(interval_s=0.0075, supervision_timeout_s=0.3)
+
+    async def body() -> float:
+        async with Pair(params) as pair:
+            lost = asyncio.get_running_loop().create_future()
+            pair.connection.on("disconnection", lambda reason: lost.done() or lost.set_result(reason))
+            await asyncio.sleep(idle_s)        # the jam falls between two supervision checks
+            t0 = time.monotonic()
+            pair.link.jam(True)
+            await asyncio.wait_for(lost, 3)
+            return time.monotonic() - t0
+    elapsed_s = run(body())
+    assert 0.3 - 0.0075 <= elapsed_s <= 0.3 + 0.05

@@ -39,9 +39,9 @@ class TranscriptEntry:
 
 
 class Transcript:
-    """Bounded log (oldest entries fall off after `max_entries`)."""
+    """Bounded log (oldest entries fall off after `max_entries`: an hour of audio would be ~300 k frames)."""
 
-    def __init__(self, max_entries: int = 100_000) -> None:
+    def __init__(self, max_entries: int = 20_000) -> None:   # ~4 MB; ~4 min of audio frames
         self.entries: deque[TranscriptEntry] = deque(maxlen=max_entries)
 
     def add(self, t_s: float, direction: str, channel: Channel, raw: bytes, note: str = "") -> None:

@@ -1,0 +1,115 @@
+"""Soak: stream audio and power against the reference bench for SOAK_S seconds; RSS growth per hour. One JSON line.
+
+    SOAK_S=600 python benchmarks/soak.py      # default 120 s
+
+While one live PPK2 capture runs for the whole budget (PowerRig.record: the simulated PPK2's 100 kS/s
+stream, decoded and spooled to disk), the main thread runs LC3 uplink latency trials back to back
+(glasses mic → timed radio → harness, through the acoustic rig). Every 2 s the RSS of this process
+(the harness) and of the reference bench process is read from /proc/<pid>/status — the kernel's
+count, not anything the code under test reports. Growth per hour = least-squares slope of RSS over
+the second half of the run (the first half is warm-up: caches, the PowerTimeline's 60 s event
+history, Bumble's pools) × 3600. Target ≤ 50 MB/h for each process. A short budget extrapolates far:
+the slope's standard error is printed too, and on a busy machine the allocator's noise shows in it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.audio.rig import SocketRig  # noqa: E402
+from bench.audio.session import AudioLatency  # noqa: E402
+from bench.config import load_bench  # noqa: E402
+from bench.power.fixtures import session_rig  # noqa: E402
+from bench.session import BenchSession  # noqa: E402
+
+OUT = Path("out/benchmarks/soak")
+TARGET_MB_PER_H = 50.0
+SAMPLE_EVERY_S = 2.0
+
+
+def rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
+
+
+def growth(t_s: np.ndarray, mb: np.ndarray) -> tuple[float, float]:
+    """(slope MB/h, its standard error MB/h) over the second half of the samples."""
+    half = t_s >= t_s[0] + (t_s[-1] - t_s[0]) / 2
+    t, y = t_s[half], mb[half]
+    if t.size < 3:
+        return float("nan"), float("nan")
+    (slope, icpt), cov = np.polyfit(t, y, 1, cov=True)
+    return float(slope * 3600), float(np.sqrt(cov[0, 0]) * 3600)
+
+
+def main() -> int:
+    budget_s = float(os.environ.get("SOAK_S", "120"))
+    cfg = load_bench(os.environ.get("SOAK_BENCH", "fixtures/benches/reference.yaml"))
+    OUT.mkdir(parents=True, exist_ok=True)
+    samples: list[tuple[float, float, float]] = []
+    trials = missed = 0
+    with BenchSession(cfg, OUT) as session:
+        assert session.reference is not None, "the soak needs the reference bench"
+        ref_pid = session.reference.proc.pid
+        dut = session.dut
+        dut.connect()
+        host, port = session.endpoint("auto", "rig").rsplit(":", 1)
+        rig = SocketRig(host, int(port))
+        al = AudioLatency(dut, rig, seed=5)
+        power = session_rig(session)
+        assert power is not None, "the bench file has no power: section"
+        power.spool_dir = OUT / "spool"
+        result: dict = {}
+
+        def capture() -> None:
+            try:
+                rec = power.record(budget_s)
+                st = rec.stats()
+                result["power"] = {"samples": len(rec.trace), "lost_samples": rec.lost_samples,
+                                   "states": sorted(st), "spool_mb": round(len(rec.trace) * 5 / 2**20, 1)}
+            except Exception as exc:  # noqa: BLE001 - reported in the JSON line
+                result["power_error"] = f"{type(exc).__name__}: {exc}"
+
+        thread = threading.Thread(target=capture, name="soak-power", daemon=True)
+        t0 = time.monotonic()
+        thread.start()
+        next_sample = t0
+        while time.monotonic() - t0 < budget_s:
+            run = al.uplink("lc3", 4)
+            trials += len(run.found)
+            missed += len(run.missed)
+            while time.monotonic() >= next_sample:
+                samples.append((time.monotonic() - t0, rss_mb(os.getpid()), rss_mb(ref_pid)))
+                next_sample += SAMPLE_EVERY_S
+        thread.join(budget_s + 30)
+        samples.append((time.monotonic() - t0, rss_mb(os.getpid()), rss_mb(ref_pid)))
+        rig.close()
+        for stem in (OUT / "spool").glob("capture-*"):
+            stem.unlink()
+    arr = np.array(samples)
+    h_slope, h_err = growth(arr[:, 0], arr[:, 1])
+    r_slope, r_err = growth(arr[:, 0], arr[:, 2])
+    ok = "power_error" not in result and h_slope <= TARGET_MB_PER_H and r_slope <= TARGET_MB_PER_H and trials > 0
+    print(json.dumps({
+        "benchmark": "soak", "soak_s": round(float(arr[-1, 0]), 1), "audio_trials": trials, "audio_missed": missed,
+        **result,
+        "harness_rss_mb_start": round(float(arr[0, 1]), 1), "harness_rss_mb_end": round(float(arr[-1, 1]), 1),
+        "harness_growth_mb_per_h": round(h_slope, 1), "harness_growth_stderr_mb_per_h": round(h_err, 1),
+        "reference_rss_mb_start": round(float(arr[0, 2]), 1), "reference_rss_mb_end": round(float(arr[-1, 2]), 1),
+        "reference_growth_mb_per_h": round(r_slope, 1), "reference_growth_stderr_mb_per_h": round(r_err, 1),
+        "growth_target_mb_per_h": TARGET_MB_PER_H, "rss_samples": len(samples),
+        "load_avg_1m": round(os.getloadavg()[0], 2), "ok": ok}))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
