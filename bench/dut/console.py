@@ -128,6 +128,7 @@ class Console:
         regex = re.compile(pattern) if isinstance(pattern, str) else pattern
 
         def scan() -> re.Match[str] | None:
+            self._expect_from = max(self._expect_from, self.records.first)  # lines that fell out were not matched
             texts = [r.text for r in self.records[self._expect_from:]]
             m = regex.search("\n".join(texts) + "\n" + _render(self._partial))
             if m is None:
