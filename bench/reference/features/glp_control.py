@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.profiles.glp import gatt as glp_gatt
 from bench.reference.features import feature
 from bench.reference.shell import UsageError
 
@@ -17,7 +18,7 @@ def _reset_ble(bench: Any) -> None:
         g._outbox.get_nowait()
     g.protocol.reset()
     if g.connection is not None:
-        g.protocol.connected(g.connection.att_mtu - 3)
+        g.protocol.connected(glp_gatt.link_max_payload(g.connection.att_mtu))  # never above an attribute's 512
     if getattr(bench, "ble_bugs", None) is not None:
         bench.ble_bugs.reset()
 
