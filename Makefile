@@ -38,6 +38,7 @@ test: setup lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 	$(PY) -m pytest tests/dut --bench fixtures/benches/reference-omi.yaml --bench-out out/omi -rs $(PYTEST_ARGS)
 	$(PY) -m pytest tests/dut --bench fixtures/benches/reference-stock.yaml --bench-out out/stock $(PYTEST_ARGS)
+	$(PY) -m pytest tests/dut --bench fixtures/benches/reference-esp32s3.yaml --bench-out out/esp32s3 $(PYTEST_ARGS)
 	@$(MAKE) --no-print-directory test-product
 
 # The wheel in a fresh venv (out/product-venv), examples/product-repo's tests run from a temp dir.
