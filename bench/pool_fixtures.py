@@ -4,9 +4,9 @@ Every test that uses ``bench`` gets one session-scoped parameter, its requiremen
 between two tests, pytest tears down the session fixtures built on the DUT (rig, power meter, ...) and
 the worker keeps or re-leases a DUT that fits. Without xdist the requirement is the test's ``on_dut``
 (ids end in ``[any]``, ``[sku=audio]``); under xdist each test module is assigned one fitting DUT at
-collection (the least loaded; ids end in ``[ref-a]``) and put in that DUT's ``xdist_group``, and the run
-uses ``--dist loadgroup``: one worker per DUT, so no worker waits for a DUT an idle worker holds (an idle
-xdist worker keeps its session fixtures).
+collection (the least loaded; ids end in ``[dut=ref-a]``) and the pool's scheduler sends all of one DUT's
+tests to one worker, so no worker waits for a DUT an idle worker holds (an idle xdist worker keeps its
+session fixtures, and so its lease).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from bench.pool_plugin import PoolState
 
 
 def _state(config: pytest.Config) -> PoolState:
-    return config._glassbench_pool  # type: ignore[attr-defined, no-any-return]
+    return config._glassbench_pool  # type: ignore[attr-defined]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -32,18 +32,15 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         req = Requirement.of(metafunc.definition)
         if hasattr(metafunc.config, "workerinput"):  # an xdist worker: every test goes to one DUT, fixed at collection
             req = state.assign(req, metafunc.definition.module.__name__)
-        metafunc.parametrize("bench", [req], indirect=True, scope="session", ids=[req.id or req.key])
+        metafunc.parametrize("bench", [req], indirect=True, scope="session",
+                             ids=[f"dut={req.id}" if req.id else req.key])
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """One xdist group per DUT: with --dist loadgroup all of a DUT's tests run on one worker, so no worker
-    ever waits for a DUT another (idle, but still holding it) worker has."""
-    for item in items:
-        callspec = getattr(item, "callspec", None)
-        req = callspec.params.get("bench") if callspec is not None else None
-        if isinstance(req, Requirement) and req.id is not None:
-            item.add_marker(pytest.mark.xdist_group(name=f"dut:{req.id}"))
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Under xdist, a pool run is scheduled by DUT (whatever --dist says): see bench/pool_schedule.py."""
+    from bench.pool_schedule import PoolScheduling
+
+    return PoolScheduling(config, log, [d.id for d in _state(config).pool.duts])
 
 
 @pytest.hookimpl(trylast=True)
@@ -74,7 +71,7 @@ def bench(request: pytest.FixtureRequest, pytestconfig: pytest.Config) -> Iterat
 @pytest.fixture(scope="session")
 def bench_config(bench: Any) -> BenchConfig:
     """The leased DUT's bench file."""
-    return bench.config  # type: ignore[no-any-return]
+    return bench.config
 
 
 @pytest.fixture(scope="session")

@@ -83,8 +83,6 @@ def install_pool(config: pytest.Config) -> bool:
     out_root = Path(config.getoption("--bench-out", default=None) or project.current().out)
     config._glassbench_pool = PoolState(load_pool(path, out_root), out_root)  # type: ignore[attr-defined]
     config._glassbench_bench = None  # type: ignore[attr-defined]
-    if getattr(config.option, "dist", "no") == "load":  # -n N: one worker per DUT (bench/pool_fixtures.py)
-        config.option.dist, config.option.loadgroup = "loadgroup", True
     from bench import pool_fixtures
 
     config.pluginmanager.register(pool_fixtures, "glassbench-pool")
