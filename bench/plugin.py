@@ -64,6 +64,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="output folder for measurements.jsonl, console logs (default: the project's out)")
     group.addoption("--plan", default=os.environ.get("GLASSBENCH_PLAN"),
                     help="test plan (name in test_plans/ or path): limits, parameters, Allure labels")
+    group.addoption("--lg-place", default=os.environ.get("LG_PLACE"), metavar="PLACE",
+                    help="the labgrid place to reserve and acquire (overrides the bench file's lab.place)")
     group.addoption("--flash", default=os.environ.get("GLASSBENCH_FLASH"), metavar="IMAGE",
                     help="flash IMAGE with the bench file's dut.flash driver before the session's first DUT test")
 
@@ -88,6 +90,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
         if not install_pool(config):  # --bench names a DUT pool: the pool plugin leases a DUT per worker
             config._glassbench_bench = load_bench(config.getoption("--bench", default=None))  # type: ignore[attr-defined]
+            place = config.getoption("--lg-place", default=None)
+            if place:
+                from bench.lab.config import with_place
+
+                config._glassbench_bench = with_place(config._glassbench_bench, place)  # type: ignore[attr-defined]
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
 
