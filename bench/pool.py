@@ -49,6 +49,7 @@ class PoolDut:
     id: str
     config: BenchConfig
     capabilities: tuple[str, ...] = ()
+    source: Path | None = None  # its bench file
 
     @property
     def board(self) -> str:
@@ -233,8 +234,8 @@ def load_pool(path: Path, out_dir: Path) -> Pool:
     duts = []
     for entry in spec.duts:
         bench = Path(entry.bench)
-        target = base / bench if not bench.is_absolute() and (base / bench).is_file() else entry.bench
-        duts.append(PoolDut(entry.id, load_bench(target), tuple(entry.capabilities)))
+        target = base / bench if not bench.is_absolute() and (base / bench).is_file() else find_bench(entry.bench)
+        duts.append(PoolDut(entry.id, load_bench(target), tuple(entry.capabilities), Path(target)))
     if spec.lock_dir is not None:
         lock_dir = Path(spec.lock_dir)
     elif all(d.config.reference is not None for d in duts):

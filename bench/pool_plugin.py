@@ -59,6 +59,7 @@ class PoolState:
         except BaseException:
             self._release(lease)
             raise
+        self.session.bench_file = lease.dut.source  # the DUT's own bench file, for a test that starts a pytest of its own
         self.lease = lease
         return self.session
 
