@@ -13,6 +13,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import socket
 import time
 from dataclasses import dataclass
@@ -23,14 +24,15 @@ from pydantic import Field
 
 from bench.config import BenchConfig, Strict, find_bench, load_bench
 from bench.errors import BenchError, ConfigError
-from bench.yamlconf import load_yaml, validate
+from bench.yamlconf import line_of, load_yaml, validate
 
 HOST_LOCK_DIR = Path(os.environ.get("GLASSBENCH_LOCK_DIR", "/tmp/glassbench-locks"))  # hardware DUTs of this host
 POLL_S = 0.05
+ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 class PoolEntry(Strict):
-    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$", description="the DUT's name: lock file, out/duts/<id>/")
+    id: str = Field(pattern=ID_RE.pattern, description="the DUT's name: lock file, out/duts/<id>/")
     bench: str = Field(description="its bench file (path relative to the pool file, or a name in benches/)")
     capabilities: list[str] = Field([], description="capabilities a test may select it by (on_dut(capability=...))")
 
@@ -112,6 +114,8 @@ class Requirement:
 
 class PoolBusy(BenchError):
     """Every DUT that fits is leased by another worker, for longer than the pool's wait."""
+
+    TAG = "POOL BUSY"
 
 
 class DutLock:
@@ -225,17 +229,24 @@ def load_pool(path: Path, out_dir: Path) -> Pool:
         files = sorted(path.glob("*.yaml"))
         if not files:
             raise ConfigError(f"{path}: a pool folder needs bench files (*.yaml); it has none")
+        bad = [f.name for f in files if not ID_RE.match(f.stem)]
+        if bad:
+            raise ConfigError(f"{path}: {', '.join(bad)}: a DUT's id is its file name, which must match {ID_RE.pattern}")
         spec = PoolFile(name=path.name, duts=[PoolEntry(id=f.stem, bench=str(f)) for f in files])
-        base = path
+        base, lines = path, dict[tuple[Any, ...], int]()
     else:
         data, lines = load_yaml(path)
         spec = validate(PoolFile, data, lines, path)
         base = path.parent
     duts = []
-    for entry in spec.duts:
+    for i, entry in enumerate(spec.duts):
         bench = Path(entry.bench)
-        target = base / bench if not bench.is_absolute() and (base / bench).is_file() else find_bench(entry.bench)
-        duts.append(PoolDut(entry.id, load_bench(target), tuple(entry.capabilities), Path(target)))
+        try:
+            target = base / bench if not bench.is_absolute() and (base / bench).is_file() else find_bench(entry.bench)
+            duts.append(PoolDut(entry.id, load_bench(target), tuple(entry.capabilities), Path(target)))
+        except ConfigError as exc:
+            where = f"{path}:{line_of(lines, ('duts', i, 'bench'))}" if not path.is_dir() else str(path)
+            raise ConfigError(f"{where}: duts.{i}.bench ({entry.id}): {str(exc).removeprefix(f'{ConfigError.TAG}: ')}") from None
     if spec.lock_dir is not None:
         lock_dir = Path(spec.lock_dir)
     elif all(d.config.reference is not None for d in duts):
