@@ -3,7 +3,7 @@
 Every test that uses ``bench`` gets one session-scoped parameter, its requirement: when it changes
 between two tests, pytest tears down the session fixtures built on the DUT (rig, power meter, ...) and
 the worker keeps or re-leases a DUT that fits. Without xdist the requirement is the test's ``on_dut``
-(ids end in ``[any]``, ``[sku=audio]``); under xdist each test module is assigned one fitting DUT at
+(ids end in ``[any]``, ``[sku=audio]``); under xdist each test function is assigned one fitting DUT at
 collection (the least loaded; ids end in ``[dut=ref-a]``) and the pool's scheduler sends all of one DUT's
 tests to one worker, so no worker waits for a DUT an idle worker holds (an idle xdist worker keeps its
 session fixtures, and so its lease).
@@ -31,7 +31,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         state = _state(metafunc.config)
         req = Requirement.of(metafunc.definition)
         if hasattr(metafunc.config, "workerinput"):  # an xdist worker: every test goes to one DUT, fixed at collection
-            req = state.assign(req, metafunc.definition.module.__name__)
+            req = state.assign(req, metafunc.definition.nodeid)  # per test function: all its parameters on one DUT
         metafunc.parametrize("bench", [req], indirect=True, scope="session",
                              ids=[f"dut={req.id}" if req.id else req.key])
 

@@ -32,7 +32,7 @@ class PoolState:
     load: dict[str, int] = field(default_factory=dict)
 
     def assign(self, req: Requirement, group: str) -> Requirement:
-        """``req`` pinned to one fitting DUT: the same for every test of ``group`` (a module), else the
+        """``req`` pinned to one fitting DUT: the same for every test of ``group`` (a test function), else the
         fitting DUT with the fewest tests so far. Deterministic: every xdist worker collects alike."""
         fits = tuple(d.id for d in self.pool.matching(req))
         if not fits:

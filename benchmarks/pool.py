@@ -11,7 +11,7 @@ Prints one JSON line:
   lab_release_s_p50   release + cancel the reservation
 On this 2-core machine each reference DUT is a process of its own, so 4 DUTs compete for the cores:
 the figure says how far one host scales with virtual DUTs, not with dev kits (which cost no host CPU).
-Usage: python benchmarks/pool.py [pytest paths...]   (default: the smoke and GLP message suites)
+Usage: python benchmarks/pool.py [pytest paths...]   (default: the smoke, GLP message and power-state suites)
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.lab import services  # noqa: E402
 
-SUITES = ["tests/dut/test_smoke.py", "tests/dut/test_protocol_messages.py"]
+SUITES = ["tests/dut/test_smoke.py", "tests/dut/test_protocol_messages.py", "tests/dut/test_power_states.py"]
 COUNTS = (1, 2, 4)
 
 

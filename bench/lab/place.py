@@ -67,9 +67,16 @@ class LabPlace:
         self.token = self._reserve()
         self._start_guard()
         t1 = time.monotonic()
-        out = run_client(self.coordinator, "-p", f"+{self.token}", "acquire")
-        self.name = out.strip().rsplit(" ", 1)[-1]
-        self.resources = self._wait_resources()
+        try:
+            out = run_client(self.coordinator, "-p", f"+{self.token}", "acquire")
+            self.name = out.strip().rsplit(" ", 1)[-1]
+            self.resources = self._wait_resources()
+        except BaseException:
+            try:
+                self.release()
+            except LabError:
+                pass  # the guard was not told "done": it releases on its own
+            raise
         self.reserve_s, self.acquire_s = t1 - t0, time.monotonic() - t1
         return self
 
@@ -129,23 +136,27 @@ class LabPlace:
             pass
 
     def release(self) -> None:
-        """Release the place and cancel the reservation; the guard is told it has nothing to do."""
+        """Release the place and cancel the reservation. The guard is told it has nothing to do, unless the
+        release failed: then it tries again on its own."""
         if self.token is None:
             return
+        released = False
         try:
             if self.name is not None:
                 run_client(self.coordinator, "-p", self.name, "release")
+            released = True
         finally:
             self._cancel(self.token)
             self.token = self.name = None
             if self._guard is not None:
                 assert self._guard.stdin is not None
                 try:
-                    self._guard.stdin.write(b"done\n")
+                    self._guard.stdin.write(b"done\n" if released else b"")
                     self._guard.stdin.close()
                 except BrokenPipeError:
                     pass
-                self._guard.wait(30)
+                try:
+                    self._guard.wait(70)  # two labgrid-client calls of at most 30 s each
+                except subprocess.TimeoutExpired:
+                    self._guard.kill()
                 self._guard = None
-
-
