@@ -36,6 +36,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                              ids=[f"dut={req.id}" if req.id else req.key])
 
 
+@pytest.hookimpl(optionalhook=True)  # a pool run without pytest-xdist installed has no such hook
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """Under xdist, a pool run is scheduled by DUT (whatever --dist says): see bench/pool_schedule.py."""
     from bench.pool_schedule import PoolScheduling
