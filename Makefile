@@ -43,7 +43,7 @@ test: setup lint
 
 # A pool of two reference DUTs (docs/lab.md): part of the DUT suites spread over two xdist workers, one DUT
 # each (outputs in out/pool/duts/<id>/), then the two-DUT tests, which need both DUTs in one process.
-# (~60 s here; the labgrid place and the killed-worker case are tests/unit/test_lab.py and test_pool.py.)
+# (30-60 s on this 2-core machine; the labgrid place and the killed-worker case are tests/unit/test_lab.py and test_pool.py.)
 POOL_SUITES := tests/dut/test_smoke.py tests/dut/test_link.py tests/dut/test_protocol_messages.py tests/dut/test_power_states.py
 test-pool: setup
 	$(PY) -m pytest -n 2 --bench pool-reference --bench-out out/pool $(POOL_SUITES) $(PYTEST_ARGS)
