@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.glassbench-installed
 ALLURE  := node_modules/.bin/allure
 PYTEST_ARGS ?=
 
-.PHONY: setup demo lint test test-product benchmarks clean clean-history system-deps
+.PHONY: setup demo lint test test-pool test-product benchmarks clean clean-history system-deps
 
 setup: $(STAMP) $(ALLURE)
 
@@ -39,7 +39,16 @@ test: setup lint
 	$(PY) -m pytest tests/dut --bench fixtures/benches/reference-omi.yaml --bench-out out/omi -rs $(PYTEST_ARGS)
 	$(PY) -m pytest tests/dut --bench fixtures/benches/reference-stock.yaml --bench-out out/stock $(PYTEST_ARGS)
 	$(PY) -m pytest tests/dut --bench fixtures/benches/reference-esp32s3.yaml --bench-out out/esp32s3 $(PYTEST_ARGS)
+	@$(MAKE) --no-print-directory test-pool
 	@$(MAKE) --no-print-directory test-product
+
+# A pool of two reference DUTs (docs/lab.md): part of the DUT suites spread over two xdist workers, one DUT
+# each (outputs in out/pool/duts/<id>/), then the two-DUT tests, which need both DUTs in one process.
+# (30-60 s on this 2-core machine; the labgrid place and the killed-worker case are tests/unit/test_lab.py and test_pool.py.)
+POOL_SUITES := tests/dut/test_smoke.py tests/dut/test_link.py tests/dut/test_protocol_messages.py tests/dut/test_power_states.py
+test-pool: setup
+	$(PY) -m pytest -n 2 --bench pool-reference --bench-out out/pool $(POOL_SUITES) $(PYTEST_ARGS)
+	$(PY) -m pytest --bench pool-reference --bench-out out/pool-pair tests/dut/test_two_duts.py $(PYTEST_ARGS)
 
 # The wheel in a fresh venv (out/product-venv), examples/product-repo's tests run from a temp dir.
 test-product: setup

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from bench.dut.consoles import ConsoleDriver
 
 AUTO = "auto"
+LAB = "lab"  # an endpoint taken from the acquired labgrid place (bench/lab/endpoints.py)
 DEFAULT_BENCH = project.builtin_folder("benches") / "reference.yaml"  # glassbench's own reference bench
 
 
@@ -178,7 +179,7 @@ class BleSpec(Strict):
     link: ConnectionSpec = ConnectionSpec()
     unapplied: Literal["refuse", "record"] = Field(
         "refuse", description="link settings this backend cannot apply: refuse to run, or run and record them")
-    pairing: Optional[Literal["none", "just-works", "passkey", "auto"]] = Field(
+    pairing: Optional[Literal["none", "just-works", "passkey", "auto", "lab"]] = Field(
         None, description="pairing the DUT's firmware offers (None: unknown, pairing tests skip); "
                           "'auto' = the reference bench's")
     passkey: Optional[int] = Field(None, ge=0, le=999999,
@@ -327,10 +328,28 @@ class RigSpec(Strict):
     sample_rate_hz: int = 48_000
 
 
+class LabSpec(Strict):
+    """A DUT on a labgrid place (another bench PC's, or this one's exporter): reserve, acquire, release."""
+
+    coordinator: Optional[str] = Field(None, description="host:port of the labgrid coordinator (default: "
+                                                         "$LG_COORDINATOR, else 127.0.0.1:20408)")
+    place: Optional[str] = Field(None, description="a place by name (--lg-place overrides); else by tags")
+    tags: dict[str, str] = Field({}, description="place tags to reserve by, e.g. {board: nrf52840dk, sku: camera}")
+    reserve_timeout_s: float = Field(600.0, gt=0, description="how long to queue for a free place")
+    ready_timeout_s: float = Field(30.0, gt=0, description="after acquiring, the exporter serves the ports within this")
+
+    @model_validator(mode="after")
+    def _place_or_tags(self) -> "LabSpec":
+        if not self.place and not self.tags:
+            raise ValueError("give the place's name ('place') or the tags to reserve one by ('tags')")
+        return self
+
+
 class BenchConfig(Strict):
     name: str
     description: str = ""
     reference: Optional[ReferenceSpec] = None
+    lab: Optional[LabSpec] = Field(None, description="take the DUT from a labgrid place; endpoints marked 'lab'")
     dut: DutSpec
     power: Optional[PowerSpec] = None
     rig: Optional[RigSpec] = None
@@ -346,7 +365,18 @@ class BenchConfig(Strict):
                                 ("rig.address", self.rig and self.rig.address)) if v == AUTO]
         if autos and self.reference is None:
             raise ValueError(f"{', '.join(autos)} set to 'auto' but there is no 'reference:' section to supply it")
+        labs = [f for f, v in self._endpoints() if v == LAB]
+        if labs and self.lab is None:
+            raise ValueError(f"{', '.join(labs)} set to 'lab' but there is no 'lab:' section (coordinator, place or tags)")
+        if self.lab is not None and self.reference is not None:
+            raise ValueError("'lab' and 'reference' exclude each other: a lab place's reference bench runs on its bench PC")
         return self
+
+    def _endpoints(self) -> list[tuple[str, object]]:
+        return [("dut.console.port", self.dut.console and self.dut.console.port), ("dut.ble.name", self.dut.ble.name),
+                ("dut.ble.address", self.dut.ble.address), ("dut.ble.hci", self.dut.ble.hci),
+                ("dut.glp_port", self.dut.glp_port), ("dut.ble.pairing", self.dut.ble.pairing),
+                ("power.resource", self.power and self.power.resource), ("rig.address", self.rig and self.rig.address)]
 
 
 def with_bugs(config: BenchConfig, bugs: list[str]) -> BenchConfig:

@@ -35,7 +35,7 @@ def _plugins() -> list[str]:
     from bench.profiles import load_profiles
 
     mods = ["bench.power.fixtures", "bench.audio.fixtures", "bench.report.evidence", "bench.report.runs",
-            "bench.report.progress"]
+            "bench.report.progress", "bench.pool_plugin"]
     for profile in load_profiles().values():
         mods += [m for m in profile.fixtures if m not in mods]
     return mods
@@ -60,6 +60,8 @@ MARKERS = {
     "recovery": "hangs the DUT on purpose (the recovery ladder brings it back)",
     "reference": "needs the reference bench (its fault switches or ground truth)",
     "slow": "takes more than a few seconds",
+    "on_dut(board=, sku=, profile=, capability=, id=)": "runs on a DUT that fits (a pool leases one; a single bench skips)",
+    "second_dut(board=, sku=, ...)": "what the second_dut fixture's DUT must fit (bench/pool.py)",
     "needs(capability, ...)": "skips unless the DUT has these capabilities (bench/capabilities.py: audio_uplink, ...)",
 }
 
@@ -72,6 +74,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="output folder for measurements.jsonl, console logs (default: the project's out)")
     group.addoption("--plan", default=os.environ.get("GLASSBENCH_PLAN"),
                     help="test plan (name in test_plans/ or path): limits, parameters, Allure labels")
+    group.addoption("--lg-place", default=os.environ.get("LG_PLACE"), metavar="PLACE",
+                    help="the labgrid place to reserve and acquire (overrides the bench file's lab.place)")
     group.addoption("--flash", default=os.environ.get("GLASSBENCH_FLASH"), metavar="IMAGE",
                     help="flash IMAGE with the bench file's dut.flash driver before the session's first DUT test")
 
@@ -106,7 +110,15 @@ def pytest_configure(config: pytest.Config) -> None:
     plan = config.getoption("--plan", default=None)
     try:  # a bad plan or bench file is one line and exit 4, not an error in every test
         config._glassbench_plan = load_plan(plan) if plan else None  # type: ignore[attr-defined]
-        config._glassbench_bench = load_bench(config.getoption("--bench", default=None))  # type: ignore[attr-defined]
+        from bench.pool_plugin import install_pool
+
+        if not install_pool(config):  # --bench names a DUT pool: the pool plugin leases a DUT per worker
+            config._glassbench_bench = load_bench(config.getoption("--bench", default=None))  # type: ignore[attr-defined]
+            place = config.getoption("--lg-place", default=None)
+            if place:
+                from bench.lab.config import with_place
+
+                config._glassbench_bench = with_place(config._glassbench_bench, place)  # type: ignore[attr-defined]
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
 
@@ -151,10 +163,20 @@ def bench_out(run_out: Path) -> Path:
 @pytest.fixture(scope="session")
 def bench(bench_config: BenchConfig, bench_out: Path, pytestconfig: pytest.Config) -> Iterator[Any]:
     """The bench session: the reference bench process (if the bench file has one) and the loop."""
+    session = open_session(pytestconfig, bench_config, bench_out)
+    yield session
+    _write_allure_files(pytestconfig, session)
+    note_firmware(pytestconfig, session)
+    session.close()
+
+
+def open_session(pytestconfig: pytest.Config, bench_config: BenchConfig, out_dir: Path) -> Any:
+    """A started BenchSession on ``bench_config`` (the plan's radio, Allure files, --flash); also used by
+    the DUT pool (bench/pool_plugin.py) for each DUT it leases."""
     from bench.session import BenchSession
 
     plan = getattr(pytestconfig, "_glassbench_plan", None)
-    session = BenchSession(with_plan_radio(bench_config, plan), bench_out)
+    session = BenchSession(with_plan_radio(bench_config, plan), out_dir)
     session.plan = plan  # type: ignore[attr-defined]  # the DUT asks for the plan's link settings
     pytestconfig._glassbench_session = session  # type: ignore[attr-defined]  # failure evidence, run info
     try:
@@ -166,10 +188,7 @@ def bench(bench_config: BenchConfig, bench_out: Path, pytestconfig: pytest.Confi
     except BenchError:
         session.close()
         raise
-    yield session
-    _write_allure_files(pytestconfig, session)
-    note_firmware(pytestconfig, session)
-    session.close()
+    return session
 
 
 @pytest.fixture
@@ -204,6 +223,9 @@ def dut(bench: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
         reporter = request.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None:
             reporter.write_line(line)
+    from bench.pool_plugin import check_on_dut
+
+    check_on_dut(request.node, bench)  # on_dut(board=, sku=, ...) against a single bench's DUT: skip if it differs
     for marker in request.node.iter_markers("needs"):
         for cap in marker.args:
             if device.get(cap) is None:

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.config import AUTO, BenchConfig, PowerSpec, ReferenceSpec
+from bench.config import AUTO, LAB, BenchConfig, PowerSpec, ReferenceSpec
 from bench.errors import BenchError
 from bench.links.loop import LoopThread
 
@@ -132,11 +132,17 @@ class BenchSession:
         self.out_dir = Path(out_dir or config.out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.reference: ReferenceProcess | None = None
+        self.lab: Any = None  # bench.lab.place.LabPlace when the bench file has a lab: section
         self.loop: LoopThread | None = None
         self._dut: Any = None
         self.power_rig: Any = None   # bench.power.capture.PowerRig, opened by whoever needs it first
 
     def start(self) -> "BenchSession":
+        if self.config.lab is not None:
+            from bench.lab.place import LabPlace
+
+            lab = self.config.lab
+            self.lab = LabPlace(lab.coordinator, lab.place, lab.tags, lab.reserve_timeout_s, lab.ready_timeout_s).acquire()
         if self.config.reference is not None:
             spec = self.config.reference
             if "power.supply" not in spec.settings:  # wire the simulated supply the bench file powers the DUT with
@@ -150,7 +156,9 @@ class BenchSession:
         return self
 
     def endpoint(self, value: str | None, key: str) -> str | None:
-        """Resolve an ``auto`` endpoint from the reference bench's ready line."""
+        """Resolve an ``auto`` endpoint from the reference bench's ready line, a ``lab`` one from the place."""
+        if value == LAB and self.lab is not None:
+            return str(self.lab.endpoint(key))
         if value != AUTO:
             return value
         assert self.reference is not None
@@ -185,6 +193,9 @@ class BenchSession:
         if self.reference is not None:
             self.reference.stop()
             self.reference = None
+        if self.lab is not None:
+            self.lab.release()
+            self.lab = None
 
     def __enter__(self) -> "BenchSession":
         return self.start()

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Debian packages glassbench needs: libopus0 (opuslib), chromium (browser check of the report),
-# nodejs/npm only if missing (Allure 3 report generator), socat (pty tooling).
+# nodejs/npm only if missing (Allure 3 report generator), socat (pty tooling), ser2net (labgrid exporter:
+# serial ports over the network, docs/lab.md).
 # Installs them when run as root; otherwise prints the exact command to run.
 set -euo pipefail
-pkgs=(libopus0 socat chromium)
+pkgs=(libopus0 socat chromium ser2net)
 command -v npm >/dev/null 2>&1 || pkgs+=(nodejs npm)
 missing=()
 for p in "${pkgs[@]}"; do

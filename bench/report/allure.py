@@ -26,6 +26,7 @@ DUT_TIMEOUT = "DUT TIMEOUT"  # a hang: the DUT stopped answering (fuzz oracle, c
 BENCH_FAULT = "BENCH FAULT"  # the reference bench died or froze, a rig went away
 BENCH_OVERLOADED = "BENCH OVERLOADED"  # the host starved the bench or the harness during the test
 PAIRING_FAILED = "PAIRING FAILED"
+LAB_ERROR, POOL_BUSY = "LAB ERROR", "POOL BUSY"  # no labgrid place, or no free DUT in the pool (docs/lab.md)
 
 AREAS = ("smoke", "protocol", "latency", "power", "fuzz", "ota", "audio", "camera")
 
@@ -54,6 +55,8 @@ CATEGORIES: list[dict[str, Any]] = [
      "messageRegex": _anywhere(PROTOCOL_VIOLATION, r"ProtocolViolation\w*", r"ProtocolError\w*")},
     {"name": "Pairing failed", "matchedStatuses": ["failed", "broken"],
      "messageRegex": _anywhere(PAIRING_FAILED, r"PairingFailed\w*")},
+    {"name": "No DUT available", "matchedStatuses": ["broken"],
+     "messageRegex": _anywhere(LAB_ERROR, POOL_BUSY, r"LabError\w*", r"PoolBusy\w*")},
     {"name": "Harness error", "matchedStatuses": ["broken"]},
     # any other failed assertion is the DUT's, not the bench's: a product defect (Allure's default
     # "Product errors" would do the same, but without saying the bench classes above were ruled out)

@@ -91,7 +91,7 @@ def test_hang_fails_that_test_with_the_recovery_and_the_next_one_runs(bench, sup
     suite = tmp_path / "test_hang_suite.py"
     suite.write_text(SUITE)
     results = tmp_path / "allure"
-    bench_file = pytestconfig.getoption("--bench") or "reference"
+    bench_file = getattr(bench, "bench_file", None) or pytestconfig.getoption("--bench") or "reference"  # a pool: this DUT's
     t0 = time.monotonic()
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", str(suite), "-q", "-p", "no:cacheprovider", f"--alluredir={results}",
