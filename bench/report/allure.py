@@ -63,7 +63,7 @@ CATEGORIES: list[dict[str, Any]] = [
     {"name": "Product defect", "matchedStatuses": ["failed"]},
 ]
 PRODUCT = ("Limit exceeded", "DUT crash", "DUT hang", "Protocol violation", "Pairing failed", "Link lost", "Product defect")
-BENCH = ("Bench overloaded", "Bench fault", "Instrument fault", "Harness error")
+BENCH = ("Bench overloaded", "Bench fault", "Instrument fault", "No DUT available", "Harness error")
 
 
 def classify(status: str, message: str, categories: Iterable[Mapping[str, Any]] = CATEGORIES) -> str | None:
