@@ -21,7 +21,7 @@ from typing import Any
 from bench.errors import BenchFault, BenchOverloaded, DutCrash
 from bench.stalls import HEARTBEAT_S, OVERLOAD_S
 
-SILENT_S = 2 * HEARTBEAT_S + 0.1  # no heartbeat for this long: the bench's loop is not running
+SILENT_S = HEARTBEAT_S + 0.05  # no heartbeat for this long: the bench's loop may not be running (wait and see)
 FROZEN_S = 10.0  # ... and if it does not come back within this, it is frozen
 
 

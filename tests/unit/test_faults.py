@@ -50,7 +50,7 @@ SUITE = textwrap.dedent('''
 
     def test_bench_stall(dut):
         dut.console.link.write(b"fault stall 1.5\\r")
-        _read_until_it_fails(dut, timeout_s=0.5, budget_s=4)
+        _read_until_it_fails(dut, timeout_s=1.0, budget_s=4)
 
     def test_console_garbage(dut):
         dut.console.link.write(b"fault garbage\\r")
