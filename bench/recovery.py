@@ -5,7 +5,7 @@ console and BLE times out) the ladder tries, each step with its own timeout and 
 same probe: reconnect the BLE link; reset through the bench's flash driver (``dut.flash``); switch
 the bench's supply off and on (a PPK2 in source mode, a SCPI supply's output). The outcome says which
 step worked and how long it took — "DUT hung; recovered by power-cycle (ppk2) in 3.2 s" — and the
-pytest plugin puts that on the terminal, in Allure and in the test's result (bench/plugin.py).
+pytest plugin puts that on the terminal, in Allure and in the test's result (bench/stopped_tests.py).
 """
 
 from __future__ import annotations

@@ -6,8 +6,6 @@ where they go (an Allure attachment, a file).
 """
 from __future__ import annotations
 
-import io
-
 import matplotlib
 
 matplotlib.use("Agg")
@@ -15,14 +13,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from bench.audio.session import Run  # noqa: E402
+from bench.figures import png_bytes  # noqa: E402
 
 
 def _png(fig: plt.Figure) -> bytes:
-    buf = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buf, format="png", dpi=90)
-    plt.close(fig)
-    return buf.getvalue()
+    return png_bytes(fig, dpi=90)
 
 
 def correlation_png(run: Run, index: int = 0) -> bytes:

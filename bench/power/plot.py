@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from bench.figures import png_bytes
 from bench.power.states import STATES
 
 MAX_POINTS = 4000
@@ -61,12 +62,10 @@ def trace_png(recording: Any, title: str = "") -> bytes:
         ax.set_title(title or f"{recording.instrument} — {recording.segmentation} segmentation", fontsize=9)
         ax.legend(loc="upper right", fontsize=7, ncol=4)
         ax.margins(x=0)
-        fig.tight_layout()
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png")
-        return buf.getvalue()
-    finally:
+    except BaseException:
         plt.close(fig)
+        raise
+    return png_bytes(fig)
 
 
 def _current_axis(ax: Any, y_ma: np.ndarray) -> None:

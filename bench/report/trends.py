@@ -9,12 +9,12 @@ Only runs in the `bench run`/`bench demo` layout (out/runs/<run-id>) have earlie
 
 from __future__ import annotations
 
-import io
 import json
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.figures import png_bytes
 from bench.measure import Measurement
 from bench.units import format_quantity, readable_name
 
@@ -82,12 +82,10 @@ def trend_png(name: str, points: list[Point]) -> bytes:
         ax.set_xticks(x, [p.run_id[:15] for p in points], rotation=30, ha="right", fontsize=7)
         ax.set(title=f"{name} over the last {len(points)} run(s)", xlabel="run", ylabel=readable_name(name))
         ax.legend(fontsize=7)
-        fig.tight_layout()
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png")
-        return buf.getvalue()
-    finally:
+    except BaseException:
         plt.close(fig)
+        raise
+    return png_bytes(fig)
 
 
 _cache: dict[tuple[str, str, str], dict[str, list[Point]]] = {}

@@ -70,7 +70,7 @@ def test_hung_dut_is_recovered_by_a_power_cycle(dut, bench, supply, request):
     assert dut.last_boot is not None and dut.last_boot.reset_reason == "POWER_ON"
     assert recovery.unanswered() is None
     assert _power_cycles(dut) == before + 1     # the ground truth: exactly one power cycle reached the glasses
-    from bench.plugin import report_recovery
+    from bench.stopped_tests import report_recovery
 
     report_recovery(request.node, outcome)
     assert ("dut_recovery", outcome.summary()) in request.node.user_properties

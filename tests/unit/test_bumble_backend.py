@@ -9,11 +9,11 @@ import bleak
 import pytest
 from bleak import BleakClient, BleakScanner
 from bleak.exc import BleakError
+from bumble_run import run
 
 from bench.config import ReferenceSpec
 from bench.links import bumble_backend, bumble_host
-from bench.links.bumble_backend import BumbleClient, BumbleScanner, close_hosts
-from bench.links.loop import new_event_loop
+from bench.links.bumble_backend import BumbleClient, BumbleScanner
 from bench.session import ReferenceProcess
 
 GLP_SERVICE = "7f1a0000-6c3b-4e0a-9d6c-3f5b8a2e4c10"
@@ -31,17 +31,6 @@ def reference(tmp_path_factory):
     ref.stop()
 
 
-def run(coro, timeout_s=30):
-    loop = new_event_loop()
-    async def body():
-        try:
-            return await asyncio.wait_for(coro, timeout_s)
-        finally:
-            await close_hosts()
-    try:
-        return loop.run_until_complete(body())
-    finally:
-        loop.close()
 
 
 def kw(ready):

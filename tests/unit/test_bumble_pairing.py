@@ -2,35 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from bleak import BleakClient
 from bleak.exc import BleakError
+from bumble_run import run
 
 from bench.config import ReferenceSpec
 from bench.links import bumble_security
-from bench.links.bumble_backend import close_hosts
 from bench.links.bumble_host import get_host
-from bench.links.loop import new_event_loop
 from bench.session import ReferenceProcess
 
 PASSKEY = 654321
 BATTERY = "00002a19-0000-1000-8000-00805f9b34fb"
 
 
-def run(coro, timeout_s=30):
-    loop = new_event_loop()
-
-    async def body():
-        try:
-            return await asyncio.wait_for(coro, timeout_s)
-        finally:
-            await close_hosts()
-    try:
-        return loop.run_until_complete(body())
-    finally:
-        loop.close()
 
 
 def _reference(tmp_path_factory, pairing: str) -> ReferenceProcess:

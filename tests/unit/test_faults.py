@@ -56,7 +56,7 @@ SUITE = textwrap.dedent('''
         dut.console.link.write(b"fault garbage\\r")
         time.sleep(0.3)
         assert dut.read(BATTERY_LEVEL)
-        assert "Uptime" in dut.console.command("kernel uptime") or True
+        assert dut.console.command("kernel uptime").startswith("Uptime: ")  # the shell still answers through the noise
         print("ELAPSED 0")
 
     def test_next(dut):

@@ -1,4 +1,5 @@
-"""The reference bench's feature settings (``--set key=value``, a bench file's ``reference.settings``):
+"""The reference bench's feature settings (``--set key=value``, a bench file's ``reference.settings``), shared by the
+bench-file schema (bench/config.py) and the reference bench (no harness module imports bench.reference for them):
 every key the features read, its type and range, in one table, so a typo or a bad value is refused
 with one line before anything starts, instead of being ignored.
 
