@@ -9,6 +9,7 @@ hypothesis can replay and shrink a failure to the shortest sequence of steps tha
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from hypothesis import strategies as st
@@ -19,10 +20,10 @@ from bench.fuzz.oracles import failure_for
 from bench.fuzz.runner import Stats, stateful_chunk
 from bench.profiles.glp import messages as m
 from bench.profiles.glp.frames import OVERHEAD, Frame, encode_frame, fragment
+from bench.profiles.glp.fuzz_steps import StepRecord, dump_steps, event_check, load_steps, replay_steps
 from bench.profiles.glp.fuzz_target import Target
 from bench.profiles.glp.gatt import Channel
 from bench.profiles.glp.mutations import MUTATIONS, invalid_request_frame, mutate, request_classes
-from bench.profiles.glp.fuzz_steps import StepRecord, _event_check, replay_steps
 from bench.profiles.glp.strategies import boundary_first, length_strategy, message_strategy, wire_strategy
 
 REQUESTS = st.one_of([message_strategy(c) for c in request_classes()])  # type: ignore[arg-type]  # class objects are hashable; mypy reads Message.__hash__ as unbound
@@ -206,7 +207,7 @@ def make_machine(target: Target, stats: Stats) -> type[RuleBasedStateMachine]:
                 return
             if self.target.trigger_event(kind.name.lower(), detail.name.lower()):
                 self.model.expect_event(f"DeviceEvent({kind.name}, {detail.name})",
-                                        _event_check(kind, detail), self.writes)
+                                        event_check(kind, detail), self.writes)
             self._step(f"event:{kind.name.lower()}-{detail.name.lower()}", [],
                        action=("event", kind.name.lower(), detail.name.lower()))
 
@@ -294,6 +295,12 @@ class GlpFuzzModel:
 
     def replay(self, steps: list[Any], stats: Stats) -> Any:
         return replay_steps(self.target, steps, stats)
+
+    def dump_steps(self, steps: list[StepRecord], path: Path) -> Path:
+        return dump_steps(steps, path, self.kind)
+
+    def load_steps(self, path: Path) -> list[StepRecord]:
+        return load_steps(path)
 
     def close(self) -> None:
         self.target.close()

@@ -78,7 +78,7 @@ def replay_steps(target: Any, steps: list[StepRecord], stats: Any) -> FuzzFailur
             kind, detail = rec.action[1], rec.action[2]
             if target.trigger_event(kind, detail):
                 k, d = m.EventKind[kind.upper()], m.EventDetail[detail.upper()]
-                model.expect_event(f"DeviceEvent({k.name}, {d.name})", _event_check(k, d), writes)
+                model.expect_event(f"DeviceEvent({k.name}, {d.name})", event_check(k, d), writes)
         elif rec.action[:1] == ("reconnect",):
             target.reconnect(model)
         main = [(ch, data) for _, ch, data, note in rec.writes if note != "probe"]
@@ -94,7 +94,7 @@ def replay_steps(target: Any, steps: list[StepRecord], stats: Any) -> FuzzFailur
     return None
 
 
-def _event_check(kind: m.EventKind, detail: m.EventDetail) -> Any:
+def event_check(kind: m.EventKind, detail: m.EventDetail) -> Any:
     def check(_frame: Frame, msg: m.Message | None) -> str | None:
         ok = isinstance(msg, m.DeviceEvent) and msg.kind is kind and msg.detail is detail
         return None if ok else f"expected DeviceEvent({kind.name}, {detail.name})"

@@ -169,6 +169,7 @@ class Target:
                     raise BenchError(f"{self.kind} write failed while the link is up: {exc}") from exc
                 return False
             self.frames_sent += 1
+            self._last_progress = time.monotonic()  # no answer is due before the input is out (long steps)
         return True
 
     def _judged(self, outcome: Outcome) -> Outcome:
