@@ -37,6 +37,7 @@ class Bug:
     name = ""
     description = ""
     kind = ""  # crash | hang | violation: what the fuzzer should report
+    links = ("ble", "serial")  # where the faulty code runs (serial frames are whole: no reassembly there)
 
     def reset(self) -> None:
         """Forget state (called on reset and reboot)."""
@@ -219,6 +220,7 @@ class SettingCorrupts(Bug):
      "crash")
 class ReassemblyOverflow(Bug):
     LIMIT = 16
+    links = ("ble",)
 
     def reset(self) -> None:
         self.count: dict[Channel, int] = {}
