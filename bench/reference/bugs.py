@@ -37,7 +37,7 @@ class Bug:
     name = ""
     description = ""
     kind = ""  # crash | hang | violation: what the fuzzer should report
-    links = ("ble", "serial")  # where the faulty code runs (serial frames are whole: no reassembly there)
+    links: tuple[str, ...] = ("ble", "serial")  # where the faulty code runs (serial frames are whole: no reassembly there)
 
     def reset(self) -> None:
         """Forget state (called on reset and reboot)."""

@@ -189,6 +189,18 @@ def make_machine(target: Target, stats: Stats) -> type[RuleBasedStateMachine]:
                       "inside": fraction * (size - 1) >> 16}[where]
             self._step("photo_read", [(Channel.CONTROL_IN, self._msg(m.PhotoRead(photo_id, offset, credits)))])
 
+        @rule(quality=boundary_first([1, 100], st.integers(1, 100)), where=st.sampled_from(["size", "past", "last"]))
+        def photo_edge(self, quality: int, where: str) -> None:
+            """Capture, then read the new photo right at its end (size - 1, size, size + 1): the offset
+            boundary, two steps apart instead of a lucky order of three rules."""
+            self._step("photo_capture", [(Channel.CONTROL_IN, self._msg(m.PhotoCapture(quality)))])
+            self._settle()
+            photos = self.model.photos if self.model is not None else {}
+            photo_id = next(reversed(photos), 1)
+            size = photos[photo_id][0] if photo_id in photos else 1000
+            offset = {"last": size - 1, "size": size, "past": size + 1}[where]
+            self._step(f"photo_read:{where}", [(Channel.CONTROL_IN, self._msg(m.PhotoRead(photo_id, offset, 1)))])
+
         @rule(n=st.integers(1, 8))
         def photo_credit(self, n: int) -> None:
             self._step("photo_credit", [(Channel.CONTROL_IN, self._msg(m.Credit(m.CreditChannel.MEDIA, n)))])
