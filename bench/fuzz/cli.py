@@ -23,6 +23,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--corpus", default=None, help="corpus folder (default fixtures/corpus: hypothesis example database)")
     p.add_argument("--no-save", action="store_true", help="do not add the failure to the corpus")
     p.add_argument("--replay-only", action="store_true", help="replay the corpus, generate nothing")
+    p.add_argument("--replay", default=None, metavar="FILE",
+                   help="run only the steps saved in FILE (written on failure: <out>/fuzz-minimal-<target>.json) "
+                        "on a fresh device, one step at a time; exit 1 if they still fail")
     p.add_argument("--steps", type=int, default=50, help="max steps per example (default 50)")
     p.add_argument("--shrink-budget", type=float, default=60.0, metavar="SECONDS", help="cap on shrinking")
     p.add_argument("--reply-timeout", type=float, default=2.0, metavar="SECONDS",
@@ -39,6 +42,9 @@ def fuzz_main(args: argparse.Namespace) -> int:
     from bench.fuzz.runner import fuzz, print_progress, save_failure
     from bench.session import BenchSession
 
+    if args.replay and not Path(args.replay).is_file():
+        print(f"bench fuzz --replay: no such file {args.replay}", file=sys.stderr)
+        return 2
     if args.budget <= 0 or args.steps < 1 or args.shrink_budget < 0 or args.reply_timeout <= 0:
         print("bench fuzz: --budget and --reply-timeout must be > 0, --steps >= 1, --shrink-budget >= 0", file=sys.stderr)
         return 2
@@ -60,6 +66,11 @@ def fuzz_main(args: argparse.Namespace) -> int:
             return 2
         model = fuzzer.open(session, args.target, args.reply_timeout, args.serial_port)
         corpus = CorpusDatabase(Path(args.corpus) if args.corpus else CORPUS_DIR, key=model.corpus_key)
+        if args.replay:
+            try:
+                return _replay(model, Path(args.replay))
+            finally:
+                model.close()
         try:
             result = fuzz(model, args.budget, args.seed, corpus, generate=not args.replay_only,
                           steps=args.steps, shrink_budget_s=args.shrink_budget, progress=print_progress)
@@ -78,9 +89,44 @@ def fuzz_main(args: argparse.Namespace) -> int:
         print(f"\ndelta debugging: {result.shrunk_from} -> {len(failure.steps)} steps in {result.shrink_s:.1f} s")
     if result.time_to_find_s is not None:
         print(f"found after {result.time_to_find_s:.1f} s")
+    dump = getattr(model, "dump_steps", None)
+    if dump is not None:
+        path = dump(failure.steps, Path(args.out) / f"fuzz-minimal-{args.target}.json")
+        print(f"replay: {replay_command(args, path)}")
     if not args.no_save and not args.replay_only:
         n = save_failure(result, corpus)
         print(f"saved {n} example(s) to {corpus.path}")
     if args.alluredir:
         print(f"Allure result: {write_result(failure, Path(args.alluredir))}")
+    return 1
+
+
+def replay_command(args: argparse.Namespace, path: Path) -> str:
+    """The one line that reruns a saved minimal example against the same bench, link and bugs."""
+    parts = ["bench fuzz", f"--target {args.target}"]
+    parts += [f"--bench {args.bench}"] if args.bench else []
+    parts += [f"--bug {b}" for b in args.bug]
+    parts += [f"--reply-timeout {args.reply_timeout:g}"] if args.reply_timeout != 2.0 else []
+    return " ".join(parts + [f"--replay {path}"])
+
+
+def _replay(model: object, path: Path) -> int:
+    from bench.fuzz.runner import Replayable, Stats
+
+    load = getattr(model, "load_steps", None)
+    if not isinstance(model, Replayable) or load is None:
+        print("bench fuzz --replay: this profile's fuzz model cannot replay saved steps", file=sys.stderr)
+        return 2
+    from bench.errors import BenchError
+
+    try:
+        steps = load(path)
+    except BenchError as exc:
+        print(f"bench fuzz --replay: {exc}", file=sys.stderr)
+        return 2
+    failure = model.replay(steps, Stats())
+    if failure is None:
+        print(f"replay of {len(steps)} steps from {path}: no failure")
+        return 0
+    print(failure.report())
     return 1

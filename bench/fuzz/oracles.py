@@ -55,13 +55,25 @@ class FuzzViolation(FuzzFailure, ProtocolViolation):
 CLASSES: dict[str, type[FuzzCrash | FuzzHang | FuzzViolation]] = {"crash": FuzzCrash, "hang": FuzzHang, "violation": FuzzViolation}
 
 
+def blamed_step(steps: list[Any], source: int) -> int:
+    """The step that made write #source (its first unanswered or wrongly answered write), else the last."""
+    for n, step in enumerate(steps):
+        if any(w[0] == source for w in getattr(step, "writes", ())):
+            return n
+    return len(steps) - 1
+
+
 def failure_for(outcome: Any, steps: list[Any], target: Any) -> FuzzCrash | FuzzHang | FuzzViolation:
     """The exception for a failed step (raised inside the state machine, so hypothesis shrinks it)."""
-    step = steps[-1]
-    where = f"step {len(steps) - 1} ({step.rule})"
+    n = blamed_step(steps, outcome.source)
+    where = f"step {n} ({steps[n].rule})"
     if outcome.source >= 0:
         where += f", write #{outcome.source}"
-    exc = CLASSES[outcome.kind](f"fuzz {outcome.kind} at {where}: {outcome.reason}")
+    if outcome.kind == "hang":  # liveness: no crash, no wrong answer, just silence
+        text = f"fuzz hang after {where}: the device stopped answering (liveness probe unanswered, no crash): {outcome.reason}"
+    else:
+        text = f"fuzz {outcome.kind} at {where}: {outcome.reason}"
+    exc = CLASSES[outcome.kind](text)
     exc._fill(outcome.reason, outcome.source, list(steps), target.transcript.dump(), list(outcome.console),
               target.kind)
     return exc

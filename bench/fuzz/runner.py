@@ -23,7 +23,7 @@ from hypothesis.internal.conjecture import engine
 from hypothesis.stateful import RuleBasedStateMachine, run_state_machine_as_test
 
 from bench.fuzz.corpus import CORPUS_DIR, CorpusDatabase
-from bench.fuzz.oracles import FuzzFailure
+from bench.fuzz.oracles import FuzzFailure, blamed_step
 
 EXAMPLES_PER_CHUNK = 50  # hypothesis scales its shrinking effort with max_examples
 
@@ -245,7 +245,12 @@ def _minimize(model: Replayable, failure: FuzzFailure, stats: Stats, result: Fuz
         return False
 
     t0 = time.monotonic()
-    minimal = ddmin(steps, fails, deadline_s=t0 + budget_s)
+    blamed = blamed_step(steps, failure.source)  # steps sent after the guilty one (pipelining) rarely matter
+    if blamed < len(steps) - 1 and fails(steps[:blamed + 1]):
+        steps_tried = steps[:blamed + 1]
+    else:
+        steps_tried = steps
+    minimal = ddmin(steps_tried, fails, deadline_s=t0 + budget_s)
     result.shrink_s = time.monotonic() - t0
     result.shrunk_from = len(steps)
     if len(minimal) < len(steps) and last:

@@ -17,7 +17,7 @@ from typing import Any, Callable, Protocol, cast
 
 from bench.profiles.glp import messages as m
 from bench.profiles.glp.device import DeviceHooks, GlassesProtocol
-from bench.profiles.glp.frames import CRC_LEN, HEADER_LEN, SUPPORTED_VERSIONS, Frame, crc16, frame_length
+from bench.profiles.glp.frames import CRC_LEN, HEADER_LEN, OVERHEAD, SUPPORTED_VERSIONS, Frame, crc16, frame_length
 from bench.profiles.glp.gatt import Channel
 
 log = logging.getLogger(__name__)
@@ -37,6 +37,7 @@ class Bug:
     name = ""
     description = ""
     kind = ""  # crash | hang | violation: what the fuzzer should report
+    links: tuple[str, ...] = ("ble", "serial")  # where the faulty code runs (serial frames are whole: no reassembly there)
 
     def reset(self) -> None:
         """Forget state (called on reset and reboot)."""
@@ -219,6 +220,7 @@ class SettingCorrupts(Bug):
      "crash")
 class ReassemblyOverflow(Bug):
     LIMIT = 16
+    links = ("ble",)
 
     def reset(self) -> None:
         self.count: dict[Channel, int] = {}
@@ -272,4 +274,60 @@ class UnknownTypeAcked(Bug):
             p: Any = ctx.protocol
             p._send_raw(Channel.CONTROL_OUT, p._frame(Channel.CONTROL_OUT, m.Ack(), seq=frame.seq, reply=True))
             return None
+        return frame
+
+
+# The three classes a fuzzer with uniform draws misses (issue 15): one exact length at a buffer boundary,
+# a counter that misbehaves only after it wraps, a device that silently stops answering after valid input.
+@bug("frame-at-max-len", "a frame of exactly max_frame_len bytes (the rx buffer size) writes its terminator "
+     "one past the buffer: crash", "crash")
+class FrameAtMaxLen(Bug):
+    def on_frame(self, ctx: BugSet, channel: Channel, frame: Frame) -> Frame | None:
+        if OVERHEAD + len(frame.payload) == ctx.protocol.max_frame_len:
+            ctx.crash("BUS FAULT")
+            return None
+        return frame
+
+
+@bug("audio-index-wrap", "the downlink jitter buffer computes the frame_index gap unsigned: an AudioFrame "
+     "with frame_index 0 right after 65535 indexes slot -1: crash", "crash")
+class AudioIndexWrap(Bug):
+    def reset(self) -> None:
+        self.last: int | None = None
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def on_frame(self, ctx: BugSet, channel: Channel, frame: Frame) -> Frame | None:
+        if channel is not Channel.AUDIO_DOWN or frame.type != m.AudioFrame.TYPE or len(frame.payload) < 6:
+            return frame
+        if ctx.protocol.downlink is None:  # only a running stream has a jitter buffer
+            self.last = None
+            return frame
+        index = int.from_bytes(frame.payload[4:6], "little")  # §5.8: the packet header's frame_index
+        if self.last == 0xFFFF and index == 0:
+            ctx.crash("USAGE FAULT")
+            return None
+        self.last = index
+        return frame
+
+
+@bug("text-queue-stall", "the 100th TextNotify of a session fills the display queue and the control task "
+     "blocks on it forever: no crash, no reply, nothing on the console", "hang")
+class TextQueueStall(Bug):
+    LIMIT = 100
+
+    def reset(self) -> None:
+        self.texts = 0
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def on_frame(self, ctx: BugSet, channel: Channel, frame: Frame) -> Frame | None:
+        if channel is not Channel.CONTROL_IN:
+            return frame
+        if self.texts >= self.LIMIT:
+            return None  # the control task is blocked: every later request goes unanswered
+        if frame.type == m.TextNotify.TYPE and not frame.is_reply:
+            self.texts += 1
         return frame

@@ -17,7 +17,8 @@ pytestmark = [pytest.mark.fuzz]
 # Per profile, the bugs whose minimal examples are committed; each must be reproduced by replaying the corpus.
 CORPUS_BUGS = {
     "glp": ["bad-crc-accepted", "unknown-type-acked", "hello-v0-hang", "setting-corrupts", "zero-length-fragment",
-            "photo-read-past-end"],
+            "photo-read-past-end", "seq-wrap-stall", "audio-start-leak", "reassembly-overflow", "frame-at-max-len",
+            "audio-index-wrap", "text-queue-stall"],
     "omi": ["omi-photo-interval"],
 }
 CORPUS_KEYS = {"glp": b"glp-session-v1", "omi": b"omi-gatt-writes-v1"}

@@ -9,7 +9,7 @@ hypothesis can replay and shrink a failure to the shortest sequence of steps tha
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from hypothesis import strategies as st
@@ -19,12 +19,12 @@ from bench.fuzz.corpus import CORPUS_KEY
 from bench.fuzz.oracles import failure_for
 from bench.fuzz.runner import Stats, stateful_chunk
 from bench.profiles.glp import messages as m
-from bench.profiles.glp.errors import ProtocolError
-from bench.profiles.glp.frames import Frame, decode_frame, encode_frame, fragment
+from bench.profiles.glp.frames import OVERHEAD, Frame, encode_frame, fragment
+from bench.profiles.glp.fuzz_steps import StepRecord, dump_steps, event_check, load_steps, replay_steps
 from bench.profiles.glp.fuzz_target import Target
 from bench.profiles.glp.gatt import Channel
 from bench.profiles.glp.mutations import MUTATIONS, invalid_request_frame, mutate, request_classes
-from bench.profiles.glp.strategies import boundary_first, message_strategy, wire_strategy
+from bench.profiles.glp.strategies import boundary_first, length_strategy, message_strategy, wire_strategy
 
 REQUESTS = st.one_of([message_strategy(c) for c in request_classes()])  # type: ignore[arg-type]  # class objects are hashable; mypy reads Message.__hash__ as unbound
 LC3: dict[str, Any] = dict(codec=m.Codec.LC3, sample_rate_hz=16000, frame_duration_us=10000)
@@ -32,34 +32,13 @@ STREAM_CONTROL = [m.AudioUplinkStart(**LC3), m.AudioUplinkStop(), m.AudioDownlin
 OFFSETS = ["zero", "last", "size", "past", "inside"]
 PIPELINE_FRAMES = 96  # frames sent before the machine waits for their answers
 EVENTS = [(k, d) for k, ds in m.EVENT_DETAILS.items() for d in ds]
-
-
-@dataclass
-class StepRecord:
-    rule: str
-    writes: list[tuple[int, Channel, bytes, str]]  # (write index, channel, bytes, note)
-
-    def lines(self, n: int, source: int) -> list[str]:
-        """This step as written: one line per write, decoded and in hex; the write #source is marked."""
-        out = [f"step {n}: {self.rule}"]
-        for index, channel, data, note in self.writes:
-            mark = ">>" if index == source else "  "
-            out.append(f" {mark} #{index:<4} {channel.name:<10} {note:<6} {decode_write(data)}")
-            out.append(f"           {data.hex(' ') or '(zero-length write)'}")
-        return out
-
-
-def decode_write(data: bytes) -> str:
-    """What a written fragment says, if it is a whole frame; otherwise its length."""
-    try:
-        frame = decode_frame(data)
-    except ProtocolError as exc:
-        return f"<{len(data)} B, not a frame: {exc.reason}>"
-    try:
-        msg: Any = m.decode_message(frame)
-    except ProtocolError as exc:
-        return f"<frame type 0x{frame.type:02x} seq={frame.seq} flags={frame.flags}: {exc.reason}>"
-    return f"{'REPLY-flagged ' if frame.is_reply else ''}seq={frame.seq} {msg!r}"
+AUDIO_MIN = OVERHEAD + 5  # an AudioFrame: capture time + at least one data byte
+BURSTS = {"text": m.TextNotify(m.TextMode.DISPLAY, "fuzz"), "ping": m.Ping(7), "battery": m.BatteryGet(),
+          "settings": m.SettingsGet()}
+# Long sequences are dear over BLE (~360 frames/s): one in three crosses an 8-bit wrap, the rest are short
+LONG = st.one_of(st.just(256), st.integers(8, 64), st.integers(8, 64))
+WRAPS = [0xFFFF - 4, 0xFFFF, 0xFF - 4, 0x7FFF - 4]  # frame_index starts that cross a u16/u8/i16 edge in 8 frames
+WRAP_START = st.one_of(*[st.sampled_from(WRAPS)] * 3, st.integers(0, 0xFFFF))  # three in four at an edge
 
 
 def make_machine(target: Target, stats: Stats) -> type[RuleBasedStateMachine]:
@@ -110,7 +89,8 @@ def make_machine(target: Target, stats: Stats) -> type[RuleBasedStateMachine]:
                 self.raised = True
                 raise failure_for(outcome, self.steps, self.target)
 
-        def _step(self, rule: str, frames: list[tuple[Channel, bytes]], split: bool = True) -> None:
+        def _step(self, rule: str, frames: list[tuple[Channel, bytes]], split: bool = True,
+                  action: tuple[str, ...] = ()) -> None:
             """Send frames (fragmented to the link unless already fragments), flush, probe, judge."""
             if self.model is None:
                 return
@@ -118,7 +98,7 @@ def make_machine(target: Target, stats: Stats) -> type[RuleBasedStateMachine]:
             writes = [(ch, part) for ch, raw in frames for part in (fragment(raw, mp) if split else [raw])]
             probes = [(Channel.CONTROL_IN, self._msg(m.Ping(len(self.steps)))),
                       (Channel.CONTROL_IN, self._msg(m.SettingsGet()))]
-            record = StepRecord(rule if self.failed is None else f"{rule} (not sent: the DUT had failed)", [])
+            record = StepRecord(rule if self.failed is None else f"{rule} (not sent: the DUT had failed)", [], action)
             self.steps.append(record)
             first = self.writes
             self.unsettled += len(writes) + len(probes)
@@ -194,7 +174,8 @@ def make_machine(target: Target, stats: Stats) -> type[RuleBasedStateMachine]:
         def photo_capture(self, quality: int) -> None:
             self._step("photo_capture", [(Channel.CONTROL_IN, self._msg(m.PhotoCapture(quality)))])
 
-        @rule(which=st.integers(0, 4), where=st.sampled_from(OFFSETS), fraction=st.integers(0, 1 << 16),
+        @rule(which=boundary_first([0], st.integers(0, 4)), where=boundary_first(["size", "past"], st.sampled_from(OFFSETS)),
+              fraction=st.integers(0, 1 << 16),
               credits=boundary_first([1, 8], st.integers(1, 8)))
         def photo_read(self, which: int, where: str, fraction: int, credits: int) -> None:
             """Read a photo the model knows (or one past them) at an offset relative to its size.
@@ -208,6 +189,18 @@ def make_machine(target: Target, stats: Stats) -> type[RuleBasedStateMachine]:
             offset = {"zero": 0, "last": size - 1, "size": size, "past": size + 1,
                       "inside": fraction * (size - 1) >> 16}[where]
             self._step("photo_read", [(Channel.CONTROL_IN, self._msg(m.PhotoRead(photo_id, offset, credits)))])
+
+        @rule(quality=boundary_first([1, 100], st.integers(1, 100)), where=st.sampled_from(["size", "past", "last"]))
+        def photo_edge(self, quality: int, where: str) -> None:
+            """Capture, then read the new photo right at its end (size - 1, size, size + 1): the offset
+            boundary, two steps apart instead of a lucky order of three rules."""
+            self._step("photo_capture", [(Channel.CONTROL_IN, self._msg(m.PhotoCapture(quality)))])
+            self._settle()
+            photos = self.model.photos if self.model is not None else {}
+            photo_id = next(reversed(photos), 1)
+            size = photos[photo_id][0] if photo_id in photos else 1000
+            offset = {"last": size - 1, "size": size, "past": size + 1}[where]
+            self._step(f"photo_read:{where}", [(Channel.CONTROL_IN, self._msg(m.PhotoRead(photo_id, offset, 1)))])
 
         @rule(n=st.integers(1, 8))
         def photo_credit(self, n: int) -> None:
@@ -230,24 +223,67 @@ def make_machine(target: Target, stats: Stats) -> type[RuleBasedStateMachine]:
                 return
             if self.target.trigger_event(kind.name.lower(), detail.name.lower()):
                 self.model.expect_event(f"DeviceEvent({kind.name}, {detail.name})",
-                                        _event_check(kind, detail), self.writes)
-            self._step(f"event:{kind.name.lower()}-{detail.name.lower()}", [])
+                                        event_check(kind, detail), self.writes)
+            self._step(f"event:{kind.name.lower()}-{detail.name.lower()}", [],
+                       action=("event", kind.name.lower(), detail.name.lower()))
 
         @rule(go=st.integers(0, 15))
         def reconnect(self, go: int) -> None:
             if go == 15 and self.model is not None:
                 self._settle()
                 self.target.reconnect(self.model)
-                self._step("reconnect", [])
+                self._step("reconnect", [], action=("reconnect",))
+
+        # -- where firmware breaks: boundary lengths, long sequences, empty payloads ---------------------
+        @rule(data=st.data(), audio=st.booleans())
+        def sized_frame(self, data: st.DataObject, audio: bool) -> None:
+            """One frame whose whole length sits on a boundary of the link or the receiver's buffer
+            (MTU-3 and fragment edges, max_frame_len, each +-1): an AudioFrame on AUDIO_DOWN, or on
+            CONTROL_IN a TextNotify (a Ping padded past its fields when the text cannot be that long)."""
+            params = self.target.params
+            assert params is not None
+            mp, mfl = self.target.max_payload, params.hello.max_frame_len
+            length = data.draw(length_strategy(mp, mfl, lo=AUDIO_MIN if audio else OVERHEAD))
+            if audio:
+                self.capture_us = (self.capture_us + 10_000) & 0xFFFFFFFF
+                msg: m.Message = m.AudioFrame(self.capture_us, bytes(length - AUDIO_MIN + 1))
+                frames = [(Channel.AUDIO_DOWN, self._msg(msg, Channel.AUDIO_DOWN))]
+            elif 2 <= length - OVERHEAD <= 202:
+                frames = [(Channel.CONTROL_IN, self._msg(m.TextNotify(m.TextMode.DISPLAY, "x" * (length - OVERHEAD - 2))))]
+            else:
+                payload = m.Ping(0).encode()
+                payload = (payload + bytes(max(0, length - OVERHEAD - len(payload))))[:max(0, length - OVERHEAD)]
+                frames = [(Channel.CONTROL_IN, self._frame(m.Ping.TYPE, payload))]
+            self.stats.cover("lengths", "max_frame_len" if length == mfl else "other")
+            self._step(f"sized_frame:{length}", frames)
+
+        @rule(n=LONG, start=WRAP_START,
+              size=boundary_first([3, 40], st.integers(3, 60)))
+        def long_stream(self, n: int, start: int, size: int) -> None:
+            """A new session (Hello) and a downlink stream of AudioFrames in one step (256 one time in three: the 8-bit frame
+            seq wraps); the 16-bit frame_index (§5.8) runs from `start` across its 65535 -> 0 wrap where near."""
+            frames = [(Channel.CONTROL_IN, self._msg(m.Hello(1, 1, 8192))),  # its own session: one step is enough
+                      (Channel.CONTROL_IN, self._msg(m.AudioDownlinkStart(**LC3)))]
+            for k in range(n):
+                self.capture_us = (self.capture_us + 10_000) & 0xFFFFFFFF
+                packet = ((start + k) & 0xFFFF).to_bytes(2, "little") + b"\x00" + bytes(size - 3)
+                frames.append((Channel.AUDIO_DOWN, self._msg(m.AudioFrame(self.capture_us, packet), Channel.AUDIO_DOWN)))
+            self.stats.cover("long sequences", "audio stream")
+            self._step(f"long_stream:{n}@{start}", frames)
+
+        @rule(kind=st.sampled_from(sorted(BURSTS)), n=LONG)
+        def burst(self, kind: str, n: int) -> None:
+            """One valid request back to back, 256 times one time in three (the request seq wraps 255 -> 0)."""
+            self.stats.cover("long sequences", kind)
+            self._step(f"burst:{kind}x{n}", [(Channel.CONTROL_IN, self._msg(BURSTS[kind])) for _ in range(n)])
+
+        @rule(cls=st.sampled_from(request_classes()))
+        def zero_payload(self, cls: type[m.Message]) -> None:
+            """A frame of any request type with an empty payload (valid only for types without fields)."""
+            self.stats.cover("zero payloads", cls.TYPE)
+            self._step(f"zero_payload:{cls.__name__}", [(Channel.CONTROL_IN, self._frame(cls.TYPE, b""))])
 
     return GlpSession
-
-
-def _event_check(kind: m.EventKind, detail: m.EventDetail) -> Any:
-    def check(_frame: Frame, msg: m.Message | None) -> str | None:
-        ok = isinstance(msg, m.DeviceEvent) and msg.kind is kind and msg.detail is detail
-        return None if ok else f"expected DeviceEvent({kind.name}, {detail.name})"
-    return check
 
 
 class GlpFuzzModel:
@@ -257,7 +293,9 @@ class GlpFuzzModel:
 
     def __init__(self, target: Target) -> None:
         self.target, self.kind = target, target.kind
-        self.axes = {"message types": frozenset(c.TYPE for c in request_classes()), "mutations": frozenset(MUTATIONS)}
+        self.axes = {"message types": frozenset(c.TYPE for c in request_classes()), "mutations": frozenset(MUTATIONS),
+                     "zero payloads": frozenset(c.TYPE for c in request_classes()),
+                     "long sequences": frozenset([*BURSTS, "audio stream"]), "lengths": frozenset(["max_frame_len"])}
         self._machine: tuple[Stats, type[RuleBasedStateMachine]] | None = None
 
     def frames_sent(self) -> int:
@@ -270,6 +308,19 @@ class GlpFuzzModel:
         if self._machine is None or self._machine[0] is not stats:  # one machine class per run
             self._machine = (stats, make_machine(self.target, stats))
         stateful_chunk(self._machine[1], config, seed)
+
+    # -- bench.fuzz.runner.Replayable: delta debugging on a fresh device, pipelining off ------------------
+    def steps_of(self, failure: Any) -> list[Any]:
+        return [s for s in failure.steps if s.writes or s.action]  # steps never sent add nothing
+
+    def replay(self, steps: list[Any], stats: Stats) -> Any:
+        return replay_steps(self.target, steps, stats)
+
+    def dump_steps(self, steps: list[StepRecord], path: Path) -> Path:
+        return dump_steps(steps, path, self.kind)
+
+    def load_steps(self, path: Path) -> list[StepRecord]:
+        return load_steps(path)
 
     def close(self) -> None:
         self.target.close()

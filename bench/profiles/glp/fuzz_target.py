@@ -172,6 +172,7 @@ class Target:
                 return False
             self.frames_sent += 1
             self._count_whole(channel, data)
+            self._last_progress = time.monotonic()  # no answer is due before the input is out (long steps)
         return True
 
     def _count_whole(self, channel: Channel, data: bytes) -> None:

@@ -114,7 +114,30 @@ def _fit(parts: tuple[bytes, ...], max_payload: int) -> tuple[bytes, ...]:
 
 MUTATIONS = ("bad_crc", "truncate", "extend", "bit_flip", "wrong_length", "unknown_type", "bad_version",
              "reserved_flags", "reply_flag", "refragment", "tiny_fragments", "duplicate_fragment",
-             "drop_fragment", "reorder_fragments", "oversize", "zero_length")
+             "drop_fragment", "reorder_fragments", "oversize", "zero_length", "havoc")
+INTERESTING_BYTES = (0x00, 0x01, 0x7E, 0x7F, 0x80, 0xFE, 0xFF)  # sign and COBS-delimiter edges
+
+
+@st.composite
+def havoc(draw: st.DrawFn, raw: bytes) -> bytes:
+    """Byte-level mutation of a whole packet, as AFL's havoc stage does: a few overwrites with interesting
+    bytes, inserts, deletes and duplicated runs anywhere in the frame (header, payload or CRC). On serial the
+    result is one packet between COBS delimiters; over BLE it is cut to the link's writes."""
+    data = bytearray(raw)
+    byte = st.one_of(st.sampled_from(INTERESTING_BYTES), st.integers(0, 255))
+    for _ in range(draw(st.integers(1, 8))):
+        op = draw(st.sampled_from(("set", "insert", "delete", "duplicate")))
+        at = draw(st.integers(0, max(0, len(data) - 1)))
+        if op == "set" and data:
+            data[at] = draw(byte)
+        elif op == "insert":
+            data[at:at] = bytes([draw(byte)])
+        elif op == "delete" and len(data) > 1:
+            del data[at]
+        elif op == "duplicate" and data:
+            n = draw(st.integers(1, 16))
+            data[at:at] = data[at:at + n]
+    return bytes(data)
 
 
 @st.composite
@@ -170,10 +193,12 @@ def mutate(draw: st.DrawFn, raw: bytes, max_payload: int, max_frame_len: int) ->
         elif name == "reorder_fragments" and len(parts) > 1:
             i = draw(st.integers(0, len(parts) - 2))
             parts = parts[:i] + (parts[i + 1], parts[i]) + parts[i + 2:]
+    if name == "havoc":
+        data = bytearray(draw(havoc(raw)))
     if name == "zero_length":
         parts = (b"",)
     return Mutation(name, parts if parts is not None else _fit((bytes(data),), max_payload))
 
 
-__all__ = ["Mutation", "MUTATIONS", "mutate", "invalid_payload", "invalid_request_frame", "request_classes",
+__all__ = ["Mutation", "MUTATIONS", "havoc", "mutate", "invalid_payload", "invalid_request_frame", "request_classes",
            "UNASSIGNED_TYPES", "CRC_LEN"]

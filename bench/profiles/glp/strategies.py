@@ -11,13 +11,33 @@ from functools import lru_cache
 from hypothesis import strategies as st
 
 from bench.profiles.glp import messages as m
-from bench.profiles.glp.frames import MAX_PAYLOAD_LEN, Frame
+from bench.profiles.glp.frames import MAX_PAYLOAD_LEN, OVERHEAD, Frame
 from bench.profiles.glp.schema import Bool, Enum, Int, Rest, Str, WireType, wires
 
 
 def boundary_first(values: list, general: st.SearchStrategy) -> st.SearchStrategy:
     """Try the listed boundary values before the general strategy (hypothesis shrinks toward the left)."""
     return st.one_of(st.sampled_from(values), general) if values else general
+
+
+def boundary_lengths(max_payload: int, max_frame_len: int, phone_max_frame_len: int = 27,
+                     lo: int = OVERHEAD, hi: int | None = None) -> list[int]:
+    """Whole-frame lengths where firmware breaks: a write's payload (ATT MTU - 3) and the fragment edges
+    after it, the receiver's max_frame_len and the smallest frame a phone may accept, each +-1, and the
+    shortest frame; only those in [lo, hi] (hi defaults to max_frame_len + 1)."""
+    hi = max_frame_len + 1 if hi is None else hi
+    edges = {lo, lo + 1}
+    for edge in (max_payload, 2 * max_payload, 3 * max_payload, max_frame_len, phone_max_frame_len):
+        edges |= {edge - 1, edge, edge + 1}
+    return sorted(n for n in edges if lo <= n <= hi)
+
+
+def length_strategy(max_payload: int, max_frame_len: int, lo: int = OVERHEAD, hi: int | None = None) -> st.SearchStrategy:
+    """A frame length, boundary values drawn with high weight (three in four draws), else any in range."""
+    edges = boundary_lengths(max_payload, max_frame_len, lo=lo, hi=hi)
+    top = max_frame_len + 1 if hi is None else hi
+    edge = st.sampled_from(edges)
+    return st.one_of(edge, edge, edge, st.integers(lo, top))
 
 
 def wire_strategy(wire: WireType, max_bytes: int = 512) -> st.SearchStrategy:
