@@ -28,8 +28,7 @@ $(ALLURE): package.json package-lock.json
 demo: setup
 	$(VENV)/bin/bench demo
 
-# ruff + mypy on bench/ (config in pyproject.toml). Not yet a prerequisite of `test`: mypy still has findings.
-# ruff and mypy on bench/, both clean; `make test` starts with them
+# ruff and mypy on bench/ (config in pyproject.toml), both clean; `make test` starts with them
 lint: setup
 	$(VENV)/bin/ruff check bench
 	$(VENV)/bin/mypy
