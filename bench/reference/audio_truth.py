@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 from bench.audio.packets import AudioPacket
 
 
+MAX_INJECTIONS = 4096  # trials the truth remembers; the harness asks about a trial right after it ran
+
+
 def _need(table: dict[int, float], index: int, what: str) -> float:
     try:
         return table[index & 0xFFFF]
@@ -37,6 +40,14 @@ class AudioTruth:
     dl_written_s: dict[int, float] = field(default_factory=dict)
     dl_arrival_s: dict[int, float] = field(default_factory=dict)
     dl_play_s: dict[int, float] = field(default_factory=dict)
+
+    def injected(self, trial: str, start_s: float) -> None:
+        """The rig played trial ``trial``'s stimulus from ``start_s``; the oldest trials are forgotten
+        beyond MAX_INJECTIONS (a soak runs thousands back to back)."""
+        self.injections_s.pop(trial, None)
+        self.injections_s[trial] = start_s
+        while len(self.injections_s) > MAX_INJECTIONS:
+            del self.injections_s[next(iter(self.injections_s))]
 
     def uplink_packet_delivered(self, packet: bytes, t_s: float) -> None:
         """The link calls this when the phone receives an uplink packet; a frame counts as

@@ -18,6 +18,7 @@ import stat
 import sys
 from typing import Any
 
+from bench import memtrace
 from bench.links import bumble_speedups
 from bench.links.controller import TimedController
 from bench.links.radio import LinkParams, TimedLink
@@ -145,6 +146,10 @@ async def serve(options: ReferenceOptions) -> None:
     # whose full passes over it paused the radio's timers by tens of milliseconds.
     gc.collect()
     gc.freeze()
+    trace = memtrace.from_environment()  # GLASSBENCH_TRACEMALLOC: allocation-growth reports (bench/memtrace.py)
+    if trace is not None:
+        bench.shell.command("memtrace", "dump tracemalloc's top allocation growth to $GLASSBENCH_TRACEMALLOC")(
+            lambda _args: f"memtrace: {len(trace.dump('console').splitlines())} lines to {trace.path}")
     print(json.dumps(ready), flush=True)
     stalls = StallMonitor(lambda t_s, late_s: print(json.dumps({"event": "stall", "t_s": t_s, "late_s": late_s}),
                                                     flush=True),
@@ -157,6 +162,8 @@ async def serve(options: ReferenceOptions) -> None:
     watch_parent(loop, stop)
     await stop.wait()
     stalls.stop()
+    if trace is not None:
+        trace.stop()
     await bench.close()
 
 

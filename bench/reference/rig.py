@@ -85,7 +85,7 @@ class AcousticRig:
         self._prune(self._mouth)
         self._mouth.append((float(start_s), np.asarray(samples, dtype=float)))
         if trial is not None:
-            self.truth.injections_s[str(trial)] = float(start_s)
+            self.truth.injected(str(trial), float(start_s))
         return float(start_s)
 
     def mic_read(self, t_s: float, n_samples: int) -> np.ndarray:

@@ -12,6 +12,7 @@ from bench.audio.latency import LinearTimeline, trial_latency
 from bench.audio.rig import RigError, SocketRig, TruthClient
 from bench.audio.signals import log_sweep
 from bench.reference.audio_pipeline import AudioPipeline, board_audio
+from bench.reference.audio_truth import MAX_INJECTIONS, AudioTruth
 from bench.reference.rig import AcousticRig, RigConfig, RigServer, place
 
 
@@ -92,3 +93,13 @@ def test_phone_hand_off_reports_reach_the_truth(served):
             truth._conn.call({"op": "phone_uplink"})  # no frames: a clear error, the server lives on
     finally:
         truth.close()
+
+
+def test_truth_remembers_a_bounded_number_of_injections():
+    truth = AudioTruth()
+    for i in range(MAX_INJECTIONS + 10):
+        truth.injected(f"t{i}", float(i))
+    assert len(truth.injections_s) == MAX_INJECTIONS
+    assert "t0" not in truth.injections_s and truth.injections_s[f"t{MAX_INJECTIONS + 9}"] == MAX_INJECTIONS + 9
+    truth.injected("t20", -1.0)  # a repeated trial name is the newest again, not forgotten first
+    assert list(truth.injections_s)[-1] == "t20"
