@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 
 from bench.audio.packets import AudioPacket
 
-
 MAX_INJECTIONS = 4096  # trials the truth remembers; the harness asks about a trial right after it ran
 
 
