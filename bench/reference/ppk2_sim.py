@@ -30,6 +30,7 @@ O_ADC = (11.0, 9.0, 7.0, 5.0, 3.0)
 GI = (1.002, 0.998, 1.001, 0.999, 1.0)
 _ARG_LEN = {0x19: 0, 0x11: 1, 0x0D: 2, 0x0C: 1, 0x06: 0, 0x07: 0, 0x08: 1, 0x15: 0, 0x16: 0, 0x20: 0, 0x25: 5}
 MAX_QUEUE_BYTES = 256 * 1024
+RENDER_CHUNK = 8192  # samples per render call (~82 ms): bounds the temporaries behind one tick
 
 
 def metadata_text() -> str:
@@ -184,24 +185,21 @@ class Ppk2Simulator:
         n = due - self._next
         if n <= 0:
             return
-        t0 = self._t_start + self._next / RATE_HZ
+        first, self._next = self._next, due
+        k = min(self._skip, n)  # lost on the way (skip_samples)
+        self._skip -= k
+        room = max((MAX_QUEUE_BYTES - len(self._out)) // 4, 0)
+        keep = min(n - k, room)  # a reader that lags loses the newest samples, as the queue overflows
+        self.dropped_samples += n - keep
         powered = self.dut_power or self.mode == 1
-        current, states = self.timeline.render(t0, n, RATE_HZ)
-        if not powered:
-            current = np.zeros(n)
-        data = encode(current, states, self._next)
-        self._next += n
-        if self._skip:
-            k = min(self._skip, n)
-            self._skip -= k
-            data = data[k * 4:]
-            self.dropped_samples += k
-        room = (MAX_QUEUE_BYTES - len(self._out)) // 4 * 4
-        if room < len(data):
-            self.dropped_samples += (len(data) - max(room, 0)) // 4
-            data = data[: max(room, 0)]
-        self._out += data
-        self.sent_samples += len(data) // 4
+        for start in range(first + k, first + k + keep, RENDER_CHUNK):
+            # in chunks: a late tick (a stalled host) must not render seconds of samples in one piece
+            m = min(RENDER_CHUNK, first + k + keep - start)
+            current, states = self.timeline.render(self._t_start + start / RATE_HZ, m, RATE_HZ)
+            if not powered:
+                current = np.zeros(m)
+            self._out += encode(current, states, start)
+        self.sent_samples += keep
 
     def _flush(self) -> None:
         while self._out:
