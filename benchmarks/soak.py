@@ -32,7 +32,7 @@ from bench.config import load_bench  # noqa: E402
 from bench.power.fixtures import session_rig  # noqa: E402
 from bench.session import BenchSession  # noqa: E402
 
-OUT = Path("out/benchmarks/soak")
+OUT = Path(os.environ.get("SOAK_OUT", "out/benchmarks/soak"))
 TARGET_MB_PER_H = 50.0
 SAMPLE_EVERY_S = 2.0
 WARMUP_S = 300.0  # the bounded stores that fill slowest are full by then (docs/benchmarks.md, soak note)
