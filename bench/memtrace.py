@@ -55,28 +55,6 @@ def malloc_stats() -> dict[str, float] | None:
             "mmapped_mb": mi.hblkhd / 2**20, "mmapped_blocks": float(mi.hblks)}
 
 
-M_MMAP_THRESHOLD = -3  # glibc mallopt parameter (malloc.h)
-ENV_MMAP = "GLASSBENCH_MMAP_THRESHOLD"
-
-
-def pin_mmap_threshold(default_bytes: int) -> int | None:
-    """Blocks of at least ``$GLASSBENCH_MMAP_THRESHOLD`` (else ``default_bytes``; 0: leave glibc alone) get
-    their own mmap, returned to the kernel on free, instead of a place in the heap. Setting it also stops
-    glibc raising the threshold after each large free, which let mid-size buffers that grow and shrink
-    (lists, numpy chunks) fragment a long-running process's heap. Returns the threshold set, or None."""
-    try:
-        value = int(os.environ.get(ENV_MMAP, default_bytes))
-    except ValueError:
-        raise ValueError(f"{ENV_MMAP} must be a number of bytes, got {os.environ[ENV_MMAP]!r}") from None
-    if value <= 0:
-        return None
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (AttributeError, OSError):
-        return None
-    return value if mallopt(M_MMAP_THRESHOLD, value) == 1 else None
-
-
 def malloc_trim() -> float | None:
     """Hand the C allocator's free pages back to the kernel (glibc ``malloc_trim(0)``); the MB of RssAnon
     that went, or None without glibc."""

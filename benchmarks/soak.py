@@ -1,15 +1,17 @@
 """Soak: stream audio and power against the reference bench for SOAK_S seconds; RSS growth per hour. One JSON line.
 
-    SOAK_S=600 python benchmarks/soak.py      # default 120 s
+    SOAK_S=600 python benchmarks/soak.py      # default 120 s (too short for a figure: see the warm-up)
 
 While one live PPK2 capture runs for the whole budget (PowerRig.record: the simulated PPK2's 100 kS/s
 stream, decoded and spooled to disk), the main thread runs LC3 uplink latency trials back to back
-(glasses mic → timed radio → harness, through the acoustic rig). Every 2 s the RSS of this process
-(the harness) and of the reference bench process is read from /proc/<pid>/status — the kernel's
-count, not anything the code under test reports. Growth per hour = least-squares slope of RSS over
-the second half of the run (the first half is warm-up: caches, the PowerTimeline's 60 s event
-history, Bumble's pools) × 3600. Target ≤ 50 MB/h for each process. A short budget extrapolates far:
-the slope's standard error is printed too, and on a busy machine the allocator's noise shows in it.
+(glasses mic → timed radio → harness, through the acoustic rig). Every 2 s, while the capture streams,
+VmRSS and RssAnon of this process (the harness) and of the reference bench process are read from
+/proc/<pid>/status — the kernel's count, not anything the code under test reports — and saved to
+rss.csv. Growth per hour = least-squares slope after the warm-up (SOAK_WARMUP_S, default 300 s or half
+the run: the bounded stores — GLP transcript ring, PowerTimeline history, noise cache — are full by
+then), with its standard error; the warm-up's own slope is printed beside it. Target ≤ 50 MB/h each.
+SOAK_TRACE_DIR=DIR runs tracemalloc in both processes (bench/memtrace.py, reports in DIR; a diagnostic:
+its figures do not count, ok is false). SOAK_OUT sets the output folder (two soaks side by side).
 """
 
 from __future__ import annotations
@@ -100,8 +102,8 @@ def main() -> int:
             run = al.uplink("lc3", 4)
             trials += len(run.found)
             missed += len(run.missed)
-            # only while the capture streams: reading its spool back at the end (stats) is not growth
-            while time.monotonic() >= next_sample and thread.is_alive():
+            # only while the capture streams: its end (segmenting the spool through a memmap) is not growth
+            while time.monotonic() >= next_sample and time.monotonic() - t0 < budget_s and thread.is_alive():
                 samples.append((time.monotonic() - t0, *rss_mb(os.getpid()), *rss_mb(ref_pid)))
                 next_sample += SAMPLE_EVERY_S
         # no sample after the capture ends: reading its spool back (stats) maps the file into the harness

@@ -31,7 +31,6 @@ from bench.reference.shell import Shell
 from bench.stalls import StallMonitor
 
 logger = logging.getLogger(__name__)
-MMAP_THRESHOLD_BYTES = 64 * 1024  # a soak's heap grew ~20 MB/h with glibc's sliding threshold (docs/benchmarks.md)
 
 
 @dataclasses.dataclass
@@ -173,7 +172,6 @@ def run(options: ReferenceOptions) -> int:
 
     logging.basicConfig(level=os.environ.get("GLASSBENCH_LOG", "WARNING"), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    memtrace.pin_mmap_threshold(MMAP_THRESHOLD_BYTES)
     loop = new_event_loop()
     try:
         loop.run_until_complete(serve(options))

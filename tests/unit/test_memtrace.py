@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import tracemalloc
-from pathlib import Path
 
 import pytest
 
@@ -73,22 +69,3 @@ def test_environment(monkeypatch, tmp_path):
     trace.stop()
     assert "kernel: VmRSS" in text and "top 15" not in text
 
-
-def test_mmap_threshold(monkeypatch):
-    monkeypatch.setenv(memtrace.ENV_MMAP, "0")
-    assert memtrace.pin_mmap_threshold(65536) is None  # 0: glibc's own sliding threshold
-    monkeypatch.setenv(memtrace.ENV_MMAP, "64k")
-    with pytest.raises(ValueError, match=memtrace.ENV_MMAP):
-        memtrace.pin_mmap_threshold(65536)
-    if memtrace.malloc_stats() is None:
-        pytest.skip("not glibc")
-    # in a child (the setting lasts for the process): glibc's sliding threshold rises when a 4 MB mmapped
-    # block is freed, so the next 4 MB block goes to the heap; pinned, it is mmapped again
-    code = ("import numpy as np; from bench import memtrace as m; print(m.pin_mmap_threshold(65536));"
-            "c = np.ones(500_000); del c; b = m.malloc_stats()['mmapped_blocks']; c = np.ones(500_000);"
-            "print(m.malloc_stats()['mmapped_blocks'] - b)")
-    env = {**os.environ, "PYTHONPATH": str(Path(memtrace.__file__).parents[1])}
-    for setting, expected in (("65536", ["65536", "1.0"]), ("0", ["None", "0.0"])):
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True,
-                             env={**env, memtrace.ENV_MMAP: setting}).stdout.split()
-        assert out == expected, setting
