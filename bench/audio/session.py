@@ -202,7 +202,7 @@ class AudioLatency:
         up.start(codec, echo)
         try:
             up.wait_arrival_after(time.monotonic(), self.timeout_s)
-            with progress(f"{what} {codec}: {trials} latency trials", total=self.lead_s + trials * spacing_s,
+            with progress(f"{what} {codec}, {trials} latency trials", total=self.lead_s + trials * spacing_s,
                           unit="s", timed=True):
                 starts = self._inject_trials(prefix, trials, spacing_s)
                 end = starts[-1][1] + spacing_s
@@ -259,7 +259,7 @@ class AudioLatency:
             down.start(codec)
             t0 = time.monotonic() + self.lead_s
             try:
-                with progress(f"downlink stream {codec}: {trials} latency trials", total=self.lead_s + len(x) / self.fs,
+                with progress(f"downlink stream {codec}, {trials} latency trials", total=self.lead_s + len(x) / self.fs,
                               unit="s", timed=True):
                     written = down.send_paced(frames, t0, spec.frame_s, len(x) / self.fs + self.timeout_s)
             finally:
