@@ -179,6 +179,7 @@ def open_session(pytestconfig: pytest.Config, bench_config: BenchConfig, out_dir
     plan = getattr(pytestconfig, "_glassbench_plan", None)
     session = BenchSession(with_plan_radio(bench_config, plan), out_dir)
     session.plan = plan  # type: ignore[attr-defined]  # the DUT asks for the plan's link settings
+    session.bench_file = pytestconfig.getoption("--bench", default=None)  # type: ignore[attr-defined]  # fuzz replay commands
     pytestconfig._glassbench_session = session  # type: ignore[attr-defined]  # failure evidence, run info
     try:
         session.start()

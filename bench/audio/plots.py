@@ -69,11 +69,14 @@ def histogram_png(run: Run, limit_s: float | None = None) -> bytes:
     return _png(fig)
 
 
-def timeline_png(run: Run) -> bytes:
-    """One row per trial: stimulus start at 0, frame hand-offs (ticks), where the stimulus was found."""
+def timeline_png(run: Run, limit_s: float | None = None) -> bytes:
+    """One row per trial: stimulus start at 0, frame hand-offs (ticks), where the stimulus was found, and
+    the plan's limit when given."""
     fig, ax = plt.subplots(figsize=(9, max(2.4, 1.0 + 0.3 * len(run.found))))
     handoffs = np.array([t for _, t in run.handoffs]) if run.handoffs else np.zeros(0)
-    span_ms = 1.5 * float(np.max(run.latencies_s)) * 1e3
+    span_ms = 1.5 * max(float(np.max(run.latencies_s)), limit_s or 0.0) * 1e3
+    if limit_s is not None:
+        ax.axvline(limit_s * 1e3, color="r", lw=1.5, label=f"limit {limit_s * 1e3:g} ms")
     for i, trial in enumerate(run.found):
         rel = (handoffs - trial.start_s) * 1e3
         rel = rel[(rel >= 0) & (rel <= span_ms)]
@@ -96,5 +99,5 @@ def attach_run(run: Run, limit_s: float | None = None) -> None:
     png = allure.attachment_type.PNG
     allure.attach(correlation_png(run), f"{name}: correlation peak", png)
     allure.attach(histogram_png(run, limit_s), f"{name}: latency per trial", png)
-    allure.attach(timeline_png(run), f"{name}: per-trial timeline", png)
+    allure.attach(timeline_png(run, limit_s), f"{name}: per-trial timeline", png)
     allure.attach(run.csv(), f"{name}: trials.csv", allure.attachment_type.CSV)

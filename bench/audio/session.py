@@ -31,6 +31,7 @@ from bench.audio.rig import AudioRig
 from bench.audio.signals import log_sweep
 from bench.audio.stream import reconstruct, sent_timeline
 from bench.audio.variants import variant
+from bench.progress import progress
 
 _RUNS = itertools.count()
 
@@ -201,9 +202,11 @@ class AudioLatency:
         up.start(codec, echo)
         try:
             up.wait_arrival_after(time.monotonic(), self.timeout_s)
-            starts = self._inject_trials(prefix, trials, spacing_s)
-            end = starts[-1][1] + spacing_s
-            up.wait_arrival_after(end, end - time.monotonic() + self.timeout_s)
+            with progress(f"{what} {codec}, {trials} latency trials", total=self.lead_s + trials * spacing_s,
+                          unit="s", timed=True):
+                starts = self._inject_trials(prefix, trials, spacing_s)
+                end = starts[-1][1] + spacing_s
+                up.wait_arrival_after(end, end - time.monotonic() + self.timeout_s)
         finally:
             packets = up.stop()
         return starts, end, packets
@@ -256,7 +259,9 @@ class AudioLatency:
             down.start(codec)
             t0 = time.monotonic() + self.lead_s
             try:
-                written = down.send_paced(frames, t0, spec.frame_s, len(x) / self.fs + self.timeout_s)
+                with progress(f"downlink stream {codec}, {trials} latency trials", total=self.lead_s + len(x) / self.fs,
+                              unit="s", timed=True):
+                    written = down.send_paced(frames, t0, spec.frame_s, len(x) / self.fs + self.timeout_s)
             finally:
                 down.stop()
         capture, cap_t0 = self.rig.capture(written[0], len(x) / self.fs + self.max_latency_s, self.timeout_s)

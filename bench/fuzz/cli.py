@@ -6,10 +6,13 @@ so the same command fuzzes GLP, Omi or a product repo's own profile."""
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 from pathlib import Path
+from typing import Iterable
 
 FUZZ_BENCH = "fuzz.yaml"  # in the project's benches folder, else glassbench's own
+DEFAULT_REPLY_TIMEOUT_S = 2.0
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -28,7 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "on a fresh device, one step at a time; exit 1 if they still fail")
     p.add_argument("--steps", type=int, default=50, help="max steps per example (default 50)")
     p.add_argument("--shrink-budget", type=float, default=60.0, metavar="SECONDS", help="cap on shrinking")
-    p.add_argument("--reply-timeout", type=float, default=2.0, metavar="SECONDS",
+    p.add_argument("--reply-timeout", type=float, default=DEFAULT_REPLY_TIMEOUT_S, metavar="SECONDS",
                    help="no answer for this long = hang (default 2)")
     p.add_argument("--serial-port", default=None, help="protocol serial port for --target serial (default: the reference bench's)")
     p.add_argument("--alluredir", default=None, help="write the failure as an Allure result here")
@@ -37,9 +40,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def fuzz_main(args: argparse.Namespace) -> int:
     from bench.config import load_bench, with_bugs
-    from bench.fuzz.allure_result import write_result
+    from bench.fuzz.allure_result import FuzzEvidence, corpus_files, write_result
     from bench.fuzz.corpus import CORPUS_DIR, CorpusDatabase
-    from bench.fuzz.runner import fuzz, print_progress, save_failure
+    from bench.fuzz.runner import FuzzResult, fuzz, print_progress, save_failure
+    from bench.progress import progress
     from bench.session import BenchSession
 
     if args.replay and not Path(args.replay).is_file():
@@ -71,9 +75,14 @@ def fuzz_main(args: argparse.Namespace) -> int:
                 return _replay(model, Path(args.replay))
             finally:
                 model.close()
+        def report(r: FuzzResult) -> None:  # a rich bar on a terminal, a line every 2 s in a log
+            bar.update(r.elapsed_s, r.progress_detail(args.budget))
+            if not bar.shown:
+                print_progress(r)
         try:
-            result = fuzz(model, args.budget, args.seed, corpus, generate=not args.replay_only,
-                          steps=args.steps, shrink_budget_s=args.shrink_budget, progress=print_progress)
+            with progress(f"fuzz {args.target}", total=args.budget, unit="s") as bar:
+                result = fuzz(model, args.budget, args.seed, corpus, generate=not args.replay_only,
+                              steps=args.steps, shrink_budget_s=args.shrink_budget, progress=report)
         finally:
             model.close()
     print_progress(result)
@@ -89,25 +98,29 @@ def fuzz_main(args: argparse.Namespace) -> int:
         print(f"\ndelta debugging: {result.shrunk_from} -> {len(failure.steps)} steps in {result.shrink_s:.1f} s")
     if result.time_to_find_s is not None:
         print(f"found after {result.time_to_find_s:.1f} s")
-    dump = getattr(model, "dump_steps", None)
-    if dump is not None:
-        path = dump(failure.steps, Path(args.out) / f"fuzz-minimal-{args.target}.json")
-        print(f"replay: {replay_command(args, path)}")
+    evidence, new_values = None, corpus.failures()  # the shrunk example(s) hypothesis kept, not yet committed
     if not args.no_save and not args.replay_only:
         n = save_failure(result, corpus)
         print(f"saved {n} example(s) to {corpus.path}")
+    dump = getattr(model, "dump_steps", None)
+    if dump is not None:
+        path = dump(failure.steps, Path(args.out) / f"fuzz-minimal-{args.target}.json")
+        line = replay_command(args.target, path, args.bench, args.bug, args.reply_timeout)
+        print(f"replay: {line}")
+        evidence = FuzzEvidence(path, line, corpus_files(corpus.path, new_values) if result.saved else [])
     if args.alluredir:
-        print(f"Allure result: {write_result(failure, Path(args.alluredir))}")
+        print(f"Allure result: {write_result(failure, Path(args.alluredir), evidence=evidence)}")
     return 1
 
 
-def replay_command(args: argparse.Namespace, path: Path) -> str:
+def replay_command(target: str, steps_file: Path, bench: str | None = None, bugs: Iterable[str] = (),
+                   reply_timeout_s: float = DEFAULT_REPLY_TIMEOUT_S) -> str:
     """The one line that reruns a saved minimal example against the same bench, link and bugs."""
-    parts = ["bench fuzz", f"--target {args.target}"]
-    parts += [f"--bench {args.bench}"] if args.bench else []
-    parts += [f"--bug {b}" for b in args.bug]
-    parts += [f"--reply-timeout {args.reply_timeout:g}"] if args.reply_timeout != 2.0 else []
-    return " ".join(parts + [f"--replay {path}"])
+    parts = ["bench fuzz", f"--target {target}"]
+    parts += [f"--bench {shlex.quote(str(bench))}"] if bench else []
+    parts += [f"--bug {shlex.quote(b)}" for b in bugs]
+    parts += [f"--reply-timeout {reply_timeout_s:g}"] if reply_timeout_s != DEFAULT_REPLY_TIMEOUT_S else []
+    return " ".join(parts + [f"--replay {shlex.quote(str(steps_file))}"])
 
 
 def _replay(model: object, path: Path) -> int:

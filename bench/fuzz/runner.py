@@ -143,6 +143,10 @@ class FuzzResult:
     def fuzz_failure(self) -> FuzzFailure | None:
         return find_failure(self.failure)
 
+    def progress_detail(self, budget_s: float) -> str:
+        """``30 examples, 605 frames/s, ~8 s left``: a progress bar's figures."""
+        return f"{self.examples} examples, {self.frames_per_s:.0f} frames/s, ~{max(0.0, budget_s - self.elapsed_s):.0f} s left"
+
     def progress_line(self) -> str:
         reached = "  ".join(f"{axis} {n}/{total}" for axis, (n, total) in self.coverage.items())
         return (f"fuzz {self.target}: {self.elapsed_s:6.1f} s  examples {self.examples}  steps {self.steps}  "

@@ -36,6 +36,7 @@ from bench.instruments import Capture, InstrumentError, Ppk2Meter, open_power_me
 from bench.power.analysis import Segment, SegmentTable, StateStats, Trace, segments_from_events, segments_from_markers, state_stats
 from bench.power.spool import SampleSpool, open_spool
 from bench.power.states import CONSOLE_MESSAGE, CONSOLE_MODULE, STATES
+from bench.progress import progress
 
 POLL_S = 0.05
 
@@ -175,7 +176,8 @@ class PowerRig:
         """Capture ``duration_s`` of current; ``action`` runs ``lead_s`` after the start."""
         spool, cleanup = self._new_spool()
         try:
-            action_s = self._capture(duration_s, action, lead_s, spool)
+            with progress(f"power capture ({self.kind})", total=duration_s, unit="s", timed=True):
+                action_s = self._capture(duration_s, action, lead_s, spool)
         except InstrumentError as exc:
             self.broken()
             raise InstrumentFault(f"{self.kind} meter {self.resource}: {exc}") from exc

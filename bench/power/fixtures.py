@@ -107,8 +107,19 @@ def usage_profile(plan: Any, bench_config: Any) -> UsageProfile:
 
 
 @pytest.fixture
-def power_evidence(bench_out: Path, request: pytest.FixtureRequest) -> Callable[[Recording, str], None]:
-    """``power_evidence(recording, label)``: PNG with state bands + NPZ samples → Allure and out/power/."""
+def power_evidence(bench_out: Path, request: pytest.FixtureRequest, power_limits: Callable[[str], Any], plan: Any,
+                   measure: Callable[..., Any]) -> Callable[[Recording, str], None]:
+    """``power_evidence(recording, label)``: PNG with state bands + NPZ samples → Allure and out/power/. The
+    trace draws, for every state in it that has a mean-current limit, that limit and the state's mean (the
+    limits ``power_measure`` judges by: the plan's, else test_plans/power.yaml's)."""
+    from bench.power.report import STATE_OF
+
+    def limit_of(name: str) -> Any:
+        return power_limits(name) if plan is None else measure.limit(name)  # type: ignore[attr-defined]
+
     def _attach(recording: Recording, label: str) -> None:
-        attach(recording, f"{request.node.name} {label}", bench_out / "power")
+        states = {seg.state for seg in recording.segments}
+        limits = {state: limit_of(name) for name, state in STATE_OF.items() if state in states}
+        attach(recording, f"{request.node.name} {label}", bench_out / "power",
+               limits={s: lim for s, lim in limits.items() if lim is not None and (lim.low, lim.high) != (None, None)})
     return _attach

@@ -10,7 +10,7 @@ import io
 import re
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -33,8 +33,9 @@ def _envelope(x: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return np.arange(lo.size) * block, lo, hi
 
 
-def trace_png(recording: Any, title: str = "") -> bytes:
-    """PNG of the current (min/max envelope) over time with one coloured band per state segment."""
+def trace_png(recording: Any, title: str = "", limits: Mapping[str, Any] | None = None) -> bytes:
+    """PNG of the current (min/max envelope) over time with one coloured band per state segment; for each
+    state in ``limits`` (state → bench.limits.Limit of its mean current) the state's mean and its limit."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -44,7 +45,7 @@ def trace_png(recording: Any, title: str = "") -> bytes:
     x = np.asarray(tr.current_a, dtype=np.float64)
     idx, lo, hi = _envelope(x, MAX_POINTS)
     t = idx / tr.sample_rate_hz
-    fig, ax = plt.subplots(figsize=(10, 3.6), dpi=100)
+    fig, ax = plt.subplots(figsize=(10, 4.2), dpi=100)
     try:
         seen = set()
         for seg in recording.segments:
@@ -56,16 +57,44 @@ def trace_png(recording: Any, title: str = "") -> bytes:
         over = np.asarray(recording.overflow_idx)
         if over.size:
             ax.plot(over / tr.sample_rate_hz, x[over] * 1e3, "r|", ms=6, label="over range")
-        _current_axis(ax, np.concatenate([lo, hi]) * 1e3)
+        drawn_a = _limit_lines(ax, recording, limits or {})
+        _current_axis(ax, np.concatenate([lo, hi, drawn_a]) * 1e3)  # a limit decades above the trace: log axis
         ax.set_xlabel(f"time (s) from {tr.t0_s:.3f} s CLOCK_MONOTONIC")
         ax.set_ylabel("current")
         ax.set_title(title or f"{recording.instrument} — {recording.segmentation} segmentation", fontsize=9)
-        ax.legend(loc="upper right", fontsize=7, ncol=4)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), fontsize=7, ncol=4, frameon=False)  # not over the lines
         ax.margins(x=0)
     except BaseException:
         plt.close(fig)
         raise
     return png_bytes(fig)
+
+
+def _limit_lines(ax: Any, recording: Any, limits: Mapping[str, Any]) -> np.ndarray:
+    """Over each segment of a state with a limit: the state's mean (black) and the limit (red, dashed) that
+    mean is judged by — the spikes above a limit line are radio events, the mean is what must stay under it.
+    Returns the limits drawn (A)."""
+    from bench.units import format_quantity
+
+    drawn: list[float] = []
+
+    fs = recording.trace.sample_rate_hz
+    stats = recording.stats()
+    for state, limit in limits.items():
+        segments = [seg for seg in recording.segments if seg.state == state]
+        if limit is None or not segments or state not in stats:
+            continue
+        mean_a = stats[state].mean_a
+        for k, seg in enumerate(segments):
+            t0, t1 = seg.i0 / fs, seg.i1 / fs
+            ax.hlines(mean_a * 1e3, t0, t1, colors="k", lw=1.4,
+                      label=f"{state} mean {format_quantity(mean_a, 'A', 3)}" if k == 0 else None)
+            for edge_a, sign in ((limit.high, "≤"), (limit.low, "≥")):
+                if edge_a is not None:
+                    drawn.append(edge_a)
+                    ax.hlines(edge_a * 1e3, t0, t1, colors="#d50000", linestyles="--", lw=1.4,
+                              label=f"{state} limit {sign} {format_quantity(edge_a, 'A', 3)}" if k == 0 else None)
+    return np.asarray(drawn, dtype=np.float64)
 
 
 def _current_axis(ax: Any, y_ma: np.ndarray) -> None:
@@ -103,9 +132,11 @@ def samples_npz(recording: Any) -> bytes:
     return buf.getvalue()
 
 
-def attach(recording: Any, name: str, out_dir: str | Path | None = None) -> list[Path]:
-    """Attach PNG + NPZ to the running Allure test and write them to ``out_dir`` (if given)."""
-    png, npz = trace_png(recording, name), samples_npz(recording)
+def attach(recording: Any, name: str, out_dir: str | Path | None = None,
+           limits: Mapping[str, Any] | None = None) -> list[Path]:
+    """Attach PNG + NPZ to the running Allure test and write them to ``out_dir`` (if given); ``limits``
+    (state → Limit) are drawn on the trace."""
+    png, npz = trace_png(recording, name, limits), samples_npz(recording)
     try:
         import allure
 

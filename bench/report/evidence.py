@@ -5,7 +5,8 @@ reference bench's log, each cut to what happened during the test.
 A pytest plugin (loaded by bench.plugin). What it attaches goes three ways: Allure attachments (named
 "measurements", "DUT console log", "GLP transcript", "reference bench log"), pytest report sections
 (shown with the failure on the terminal) and JUnit: the console slice is a "Captured stdout" section, so
-``junit_logging=system-out`` writes it as the test's system-out; measurements are user properties.
+``junit_logging=system-out`` writes it as the test's system-out (but kept out of allure-pytest's "stdout"
+attachment, so Allure has it once); measurements are user properties.
 """
 
 from __future__ import annotations
@@ -50,13 +51,41 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         item._glassbench_reflog_offset = 0  # type: ignore[attr-defined]
 
 
+CONSOLE_SECTION = "stdout"  # "Captured stdout call": shown with the failure on the terminal, JUnit's system-out
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> Generator[None, Any, None]:
     if call.when == "call":
         attach_measurements(item)
     if call.excinfo is not None and not call.excinfo.errisinstance(pytest.skip.Exception) and call.when != "teardown":
         attach_failure_evidence(item)
-    yield
+    held = _hold_console_section(item) if call.when == "teardown" else None
+    outcome = yield
+    if held is not None:
+        outcome.get_result()._glassbench_console = held
+
+
+def _hold_console_section(item: pytest.Item) -> str | None:
+    """Take the console slice out of the sections the teardown report is built from: allure-pytest attaches
+    that report's captured stdout as "stdout", which would repeat the "DUT console log" attachment.
+    `pytest_runtest_logreport` gives it back to the report before JUnit writes system-out from it."""
+    console = getattr(item, "_glassbench_console", None)
+    sections = item._report_sections  # (when, key, content), pytest's own list
+    entry = ("call", CONSOLE_SECTION, console)
+    if console is None or entry not in sections:
+        return None
+    sections.remove(entry)
+    return console
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """The console slice back in the teardown report (its attribute survives pytest-xdist's serialisation),
+    ahead of junitxml, which writes a test's system-out from that report."""
+    console = getattr(report, "_glassbench_console", None)
+    if report.when == "teardown" and console and (f"Captured {CONSOLE_SECTION} call", console) not in report.sections:
+        report.sections.append((f"Captured {CONSOLE_SECTION} call", console))
 
 
 def measurements_of(item: Any) -> list[Any]:
@@ -173,7 +202,8 @@ def attach_failure_evidence(item: pytest.Item) -> None:
     console = console_slice(session)
     if console is not None:
         _attach(console, "DUT console log")
-        item.add_report_section("call", "stdout", console)  # JUnit system-out; the terminal's failure report
+        item.add_report_section("call", CONSOLE_SECTION, console)  # the terminal's failure report; JUnit system-out
+        item._glassbench_console = console  # type: ignore[attr-defined]  # once in Allure: _hold_console_section
     if "glp_record" not in getattr(item, "funcargs", {}):  # glp_record attaches its own (watched sessions)
         transcript = transcript_slice(session)
         if transcript is not None:

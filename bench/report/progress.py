@@ -1,14 +1,15 @@
 """Progress on long work: a heartbeat line every few seconds in a non-TTY log (CI), rich on a terminal.
 
-Long work (a fuzz run, a power capture, latency trials) says where it is with ``note("fuzz ble: 30
-examples, 605 frames/s, ~8 s left")``; the session heartbeat prints, every HEARTBEAT_S, how far the run
-is and what the running test is doing::
+Long work (a fuzz run, a power capture, latency trials) says where it is with ``bench.progress.progress``
+(a rich bar on a terminal, bench/progress.py); in a log the session heartbeat prints, every
+HEARTBEAT_S, how far the run is and what the running test is doing::
 
     glassbench 62 s: 45/194 tests (1 failed); tests/dut/test_fuzz_clean_device.py::test_fuzz_ble_time_boxed
     for 12 s — fuzz ble: 30 examples, 605 frames/s, ~8 s left
 
 On a terminal pytest's own progress is there already, so the heartbeat is off there unless
-$GLASSBENCH_HEARTBEAT_S asks for it (seconds; 0: off everywhere). A pytest plugin, loaded by bench.plugin.
+$GLASSBENCH_HEARTBEAT_S asks for it (seconds; 0: off everywhere); $GLASSBENCH_PROGRESS=0 turns the bars
+off. ``note(text)`` sets the heartbeat's text directly. A pytest plugin, loaded by bench.plugin.
 """
 
 from __future__ import annotations
@@ -17,23 +18,16 @@ import os
 import sys
 import threading
 import time
-from typing import IO, Any, Callable
+from typing import Any, Callable
 
 import pytest
 
+from bench.progress import LOG as _LOG
+from bench.progress import Task, progress, running
+
+__all__ = ["Heartbeat", "Task", "note", "progress"]
+
 HEARTBEAT_S = 5.0
-
-
-def _uncaptured_stdout() -> IO[str] | None:
-    """A handle on the process's stdout taken when this plugin is imported — before pytest's fd-level
-    capture starts — so heartbeats reach the log while a test runs (the terminal reporter's are captured)."""
-    try:
-        return os.fdopen(os.dup(sys.__stdout__.fileno()), "w", buffering=1)  # type: ignore[union-attr]  # None: except
-    except (AttributeError, OSError, ValueError):  # no real stdout (embedded, pytester in-process)
-        return None
-
-
-_LOG = _uncaptured_stdout()
 
 
 class Heartbeat:
@@ -61,8 +55,9 @@ class Heartbeat:
                 text += f" ({self.failed} failed)"
             if self.current:
                 text += f"; {self.current} for {now - self.current_since_s:.0f} s"
-            if self.activity:
-                text += f" — {self.activity}"
+            activity = "; ".join(t.text() for t in running()) or self.activity
+            if activity:
+                text += f" — {activity}"
             return text
 
     def beat(self) -> None:
@@ -102,8 +97,6 @@ class Heartbeat:
 
 
 _heartbeat: Heartbeat | None = None
-
-
 def note(activity: str) -> None:
     """What the running test is doing now (shown by the next heartbeat)."""
     if _heartbeat is not None:

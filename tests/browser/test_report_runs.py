@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -114,6 +115,8 @@ def test_failure_carries_console_and_bench_log(two_runs, tmp_path):
     attachments = " | ".join(texts.get("test-result-attachment", []))
     for name in ("DUT console log", "GLP transcript", "reference bench log", "measurements"):
         assert name in attachments, f"{name!r} not attached to the failed test: {attachments}"
+    names = texts.get("test-result-attachment", [])  # "4 DUT console log text/plain 126 B"
+    assert not [n for n in names if re.match(r"\d+ stdout ", n)], f"the console again as allure-pytest's stdout: {names}"
     assert any("> 1 µs ✗" in t for t in texts.get("test-result-step-title", []))
 
 

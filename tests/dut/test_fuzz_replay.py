@@ -49,3 +49,7 @@ def test_corpus_catches_seeded_bug(bench_config, tmp_path, bug):
     with BenchSession(config, tmp_path) as session:
         result = run_fuzz(session, "ble", 60, replay_only=True)
     assert result.fuzz_failure is not None, f"the corpus no longer reproduces {bug}: {result.failure!r}"
+    evidence = result.extra["evidence"]  # what the report attaches: steps file and the line that replays it
+    if profile == "glp":  # GLP's fuzz model replays saved steps (bench/profiles/glp/fuzz_steps.py); Omi's does not
+        assert evidence.steps_file is not None and evidence.steps_file.is_file()
+        assert f"--bug {bug}" in evidence.replay and evidence.replay.endswith(f"--replay {evidence.steps_file}")
