@@ -5,7 +5,7 @@ mutation bytes are not frames). The figure is the median over 5 seeds of FUZZ_RA
 10 s) runs per link; writes/s are printed alongside. Targets: >= 1500 over BLE, >= 6000 over serial;
 exit 1 when missed or when the clean device fails (a false positive). Prints one JSON line.
 
-    python benchmarks/fuzz_rate.py       # FUZZ_RATE_BUDGET_S=5 to shorten
+    python benchmarks/fuzz_rate.py       # FUZZ_RATE_BUDGET_S=5 FUZZ_RATE_SEEDS=3 FUZZ_TARGETS=serial to shorten
 """
 
 from __future__ import annotations
@@ -26,11 +26,17 @@ TARGETS = {"ble": 1500, "serial": 6000}  # complete frames per second, median of
 def main() -> int:
     rate_s = float(os.environ.get("FUZZ_RATE_BUDGET_S", "10"))
     out = Path(os.environ.get("FUZZ_OUT", "out/bench-fuzz"))
-    rates: dict[str, list[float]] = {kind: [] for kind in TARGETS}
-    writes: dict[str, list[float]] = {kind: [] for kind in TARGETS}
+    kinds = [k for k in os.environ.get("FUZZ_TARGETS", ",".join(TARGETS)).split(",") if k]
+    unknown = sorted(set(kinds) - set(TARGETS))
+    if unknown:
+        print(f"FUZZ_TARGETS: unknown link(s) {', '.join(unknown)}; expected some of {', '.join(TARGETS)}", file=sys.stderr)
+        return 2
+    seeds = range(100, 100 + int(os.environ.get("FUZZ_RATE_SEEDS", "5")))
+    rates: dict[str, list[float]] = {kind: [] for kind in kinds}
+    writes: dict[str, list[float]] = {kind: [] for kind in kinds}
     false_positives = 0
-    for kind in TARGETS:
-        for seed in range(100, 105):
+    for kind in kinds:
+        for seed in seeds:
             r = run(kind, [], rate_s, seed, out)
             rates[kind].append(r.whole_frames_per_s)
             writes[kind].append(r.frames_per_s)
@@ -41,11 +47,12 @@ def main() -> int:
     missed = [f"whole_frames_per_s_{k}" for k in rate if rate[k] < TARGETS[k]]
     missed += ["false_positives"] if false_positives else []
     print(json.dumps({
-        "whole_frames_per_s_ble": round(rate["ble"]), "whole_frames_per_s_ble_target": TARGETS["ble"],
-        "whole_frames_per_s_serial": round(rate["serial"]), "whole_frames_per_s_serial_target": TARGETS["serial"],
+        **{f"whole_frames_per_s_{k}": round(v) for k, v in rate.items()},
+        **{f"whole_frames_per_s_{k}_target": TARGETS[k] for k in rate},
         "whole_frames_per_s_by_seed": {k: [round(x) for x in v] for k, v in rates.items()},
         "writes_per_s_median": {k: round(statistics.median(v)) for k, v in writes.items()},
         "rate_budget_s": rate_s,
+        "seeds": len(seeds),
         "false_positives": false_positives,
         "missed_targets": missed,
     }))

@@ -13,7 +13,7 @@ import asyncio
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from bench.dut.console import Console
 from bench.errors import BenchError
@@ -115,8 +115,25 @@ class Target:
         """Wait until every answer the model expects has come (or an oracle fires)."""
         return self.exchange(model, [], 0, [], wait=True)
 
+    def drain_to(self, model: SessionModel, backlog: int) -> Outcome:
+        """Wait until at most `backlog` inputs are still unanswered (a sliding window: the link stays
+        busy while the oldest answers come in), or an oracle fires."""
+        return self._wait_until(model, lambda: unanswered(model) <= backlog, "window")
+
+    def answered_through(self, model: SessionModel, source: int) -> Outcome:
+        """Wait until every input up to write #`source` is answered (what the model learns from those
+        replies is then known; later inputs may still be in flight), or an oracle fires."""
+        return self._wait_until(model, lambda: first_unanswered_input(model) > source, "answers")
+
+    def _wait_until(self, model: SessionModel, enough: Callable[[], bool], what: str) -> Outcome:
+        if enough():
+            return Outcome()
+        return self.loop.run(self._exchange(model, [], 0, [], True, enough), self.reply_timeout_s * 4 + 5,
+                             f"{self.kind} fuzz {what}")
+
     async def _exchange(self, model: SessionModel, writes: list[tuple[Channel, bytes]], first: int,
-                        probes: list[tuple[Channel, bytes]], wait: bool) -> Outcome:
+                        probes: list[tuple[Channel, bytes]], wait: bool,
+                        enough: Callable[[], bool] | None = None) -> Outcome:
         assert self._rx_event is not None
         self.last_writes: list[tuple[Channel, bytes, str]] = []
         if model.done:
@@ -144,7 +161,7 @@ class Target:
             if not self._link_up():
                 return Outcome("crash", "unexpected disconnect", model.matcher.first_unanswered_source(),
                                self.console_tail())
-            if model.done:
+            if model.done or (enough is not None and enough()):
                 return Outcome()
             if time.monotonic() - self._last_progress > self.reply_timeout_s:
                 waiting = "; ".join(e.what for e in model.matcher.outstanding()[:3]) or "queued inputs"
@@ -324,6 +341,20 @@ class Target:
             self._device_reset()
         except Exception:  # noqa: BLE001 - a DUT that cannot be reset is the next test's finding
             pass
+
+
+def unanswered(model: SessionModel) -> int:
+    """Inputs the DUT has not answered yet: frames not yet predicted plus replies due (optional ones,
+    e.g. a tolerated BUSY, excluded)."""
+    matcher = model.matcher
+    return len(matcher.pending) + sum(not e.optional for e in matcher.replies)
+
+
+def first_unanswered_input(model: SessionModel) -> int:
+    """The write index of the oldest input still waiting for its reply (a large number when none is)."""
+    matcher = model.matcher
+    sources = [i.source for i in matcher.pending] + [e.source for e in matcher.replies if not e.optional]
+    return min(sources, default=1 << 62)
 
 
 def _ping(seq: int, token: int = SYNC_TOKEN) -> bytes:
