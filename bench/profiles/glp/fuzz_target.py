@@ -181,16 +181,24 @@ class Target:
             self.last_writes.append((channel, data, note))
             self.transcript.add(time.monotonic(), "tx", channel, data, f"write {index} {note}".strip())
             model.write(channel, data, index)
+        sent = await self._send_all(writes)
+        for channel, data in writes[:sent]:
+            self.frames_sent += 1
+            self._count_whole(channel, data)
+        self._last_progress = time.monotonic()  # no answer is due before the input is out (long steps)
+        return sent == len(writes)
+
+    async def _send_all(self, writes: list[tuple[Channel, bytes]]) -> int:
+        """Put `writes` on the link in order; how many went out (fewer only when the link went down).
+        A target whose link takes one buffer for many writes (serial) overrides this."""
+        for i, (channel, data) in enumerate(writes):
             try:
                 await self._send(channel, data)
             except Exception as exc:  # noqa: BLE001 - a dead link is judged by the caller
                 if self._link_up():
                     raise BenchError(f"{self.kind} write failed while the link is up: {exc}") from exc
-                return False
-            self.frames_sent += 1
-            self._count_whole(channel, data)
-            self._last_progress = time.monotonic()  # no answer is due before the input is out (long steps)
-        return True
+                return i
+        return len(writes)
 
     def _count_whole(self, channel: Channel, data: bytes) -> None:
         """Count a complete frame when this write finishes one, as the device's reassembler would."""
