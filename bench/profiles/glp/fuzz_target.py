@@ -56,6 +56,8 @@ class Target:
         self.reply_timeout_s = reply_timeout_s
         self.frames_sent = 0  # writes (fragments, probes and fillers included)
         self.whole_frames_sent = 0  # complete GLP frames those writes carried (the fuzz rate's unit)
+        self.link_counts = {"writes": 0, "write_bytes": 0, "notifications": 0, "notification_bytes": 0}  # every
+        # write and notification on the link, syncs included (the fuzz rate benchmark's air-time bound)
         self._tx_reasm: dict[Channel, Reassembler | WholeFrames] = {}
         self.transcript = Transcript(max_entries=5000)
         self.params: DeviceParams | None = None
@@ -82,6 +84,8 @@ class Target:
 
     # -- receiving -----------------------------------------------------------------------------------
     def _on_fragment(self, channel: Channel, data: bytes) -> None:
+        self.link_counts["notifications"] += 1
+        self.link_counts["notification_bytes"] += len(data)
         try:
             raw = self._reasm[channel].feed(data)
         except ProtocolError as exc:

@@ -36,6 +36,8 @@ class BleTarget(Target):
 
     async def _send(self, channel: Channel, data: bytes) -> None:
         await self.transport.send(channel, data)
+        self.link_counts["writes"] += 1
+        self.link_counts["write_bytes"] += len(data)
 
     def _link_up(self) -> bool:
         return bool(self.dut.ble.is_connected)
