@@ -9,7 +9,7 @@ from fuzz_loopback import LoopTarget
 
 from bench.links.loop import LoopThread
 from bench.profiles.glp import messages as m
-from bench.profiles.glp.frames import SerialFraming, encode_frame
+from bench.profiles.glp.frames import encode_frame
 from bench.profiles.glp.fuzz_target import first_unanswered_input, unanswered
 from bench.profiles.glp.gatt import Channel
 from bench.profiles.glp.transport import SerialTransport
