@@ -67,6 +67,7 @@ class Target:
         self._reasm = {ch: (WholeFrames() if self.whole_frames else Reassembler()) for ch in GLASSES_TO_PHONE}
         self.mark = 0
         self._last_progress = time.monotonic()
+        self._settled = False  # every write so far is answered and no oracle fired (reset may skip its drain)
 
     # -- subclass contract ---------------------------------------------------------------------------
     async def _send(self, channel: Channel, data: bytes) -> None:
@@ -139,6 +140,7 @@ class Target:
                         probes: list[tuple[Channel, bytes]], wait: bool,
                         enough: Callable[[], bool] | None = None) -> Outcome:
         assert self._rx_event is not None
+        self._settled = False
         self.last_writes: list[tuple[Channel, bytes, str]] = []
         if model.done:
             self._last_progress = time.monotonic()
@@ -166,6 +168,7 @@ class Target:
                 return Outcome("crash", "unexpected disconnect", model.matcher.first_unanswered_source(),
                                self.console_tail())
             if model.done or (enough is not None and enough()):
+                self._settled = model.done
                 return Outcome()
             if time.monotonic() - self._last_progress > self.reply_timeout_s:
                 waiting = "; ".join(e.what for e in model.matcher.outstanding()[:3]) or "queued inputs"
@@ -243,6 +246,7 @@ class Target:
 
     def trigger_event(self, kind: str, detail: str) -> bool:
         """Make the DUT raise a device event (console `glp event`); False when it had no session."""
+        self._settled = False
         return "event sent" in self.command(f"glp event {self.kind} {kind} {detail}")
 
     def command(self, cmd: str, timeout_s: float = 3.0) -> str:
@@ -253,14 +257,17 @@ class Target:
     # -- reset ---------------------------------------------------------------------------------------
     def reset(self) -> SessionModel:
         """Known state before each example; returns the model for it (its first frame is a sync Ping)."""
+        settled, self._settled = self._settled, False
         for attempt in range(3):
             if self._console_crash() or not self._link_up():
                 self._recover()
-            self._device_reset()  # revive a hung or silenced protocol
-            # frames of the last example may still be on their way: let the DUT take them all, then reset
-            drained = self.loop.run(self._sync(DRAIN_TOKEN), self.reply_timeout_s + 3, "drain before reset")
-            if drained is None or self._console_crash():
-                continue
+                settled = False
+            if not (attempt == 0 and settled):  # the last example ended with every answer in: nothing to drain
+                self._device_reset()  # revive a hung or silenced protocol
+                # frames of the last example may still be on their way: let the DUT take them all, then reset
+                drained = self.loop.run(self._sync(DRAIN_TOKEN), self.reply_timeout_s + 3, "drain before reset")
+                if drained is None or self._console_crash():
+                    continue
             self._device_reset()
             self.loop.run(_call(self._fresh_rx), 2)
             self.transcript = Transcript(max_entries=5000)
