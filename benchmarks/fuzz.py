@@ -38,9 +38,14 @@ def run(kind: str, bugs: list[str], budget_s: float, seed: int, out: Path) -> Fu
     config.reference.bugs = bugs
     with tempfile.TemporaryDirectory() as tmp, BenchSession(config, out) as session:
         model = session.dut.need("fuzz").open(session, kind)  # the DUT's profile decides what is fuzzed
+        counts = getattr(getattr(model, "target", None), "link_counts", None)  # GLP targets count their link
+        before = dict(counts or {})
         try:
-            return fuzz(model, budget_s, seed, CorpusDatabase(tmp, key=model.corpus_key, read_corpus=False),
-                        shrink_budget_s=20, minimize_budget_s=40)
+            result = fuzz(model, budget_s, seed, CorpusDatabase(tmp, key=model.corpus_key, read_corpus=False),
+                          shrink_budget_s=20, minimize_budget_s=40)
+            if counts is not None:
+                result.extra["link"] = {k: v - before.get(k, 0) for k, v in counts.items()}
+            return result
         finally:
             model.close()
 

@@ -21,7 +21,7 @@ from bench.fuzz.runner import Stats, stateful_chunk
 from bench.profiles.glp import messages as m
 from bench.profiles.glp.frames import OVERHEAD, Frame, encode_frame, fragment
 from bench.profiles.glp.fuzz_steps import StepRecord, dump_steps, event_check, load_steps, replay_steps
-from bench.profiles.glp.fuzz_target import Target
+from bench.profiles.glp.fuzz_target import Target, unanswered
 from bench.profiles.glp.gatt import Channel
 from bench.profiles.glp.mutations import MUTATIONS, invalid_request_frame, mutate, request_classes
 from bench.profiles.glp.strategies import boundary_first, length_strategy, message_strategy, wire_strategy
@@ -30,7 +30,9 @@ REQUESTS = st.one_of([message_strategy(c) for c in request_classes()])  # type: 
 LC3: dict[str, Any] = dict(codec=m.Codec.LC3, sample_rate_hz=16000, frame_duration_us=10000)
 STREAM_CONTROL = [m.AudioUplinkStart(**LC3), m.AudioUplinkStop(), m.AudioDownlinkStart(**LC3), m.AudioDownlinkStop()]
 OFFSETS = ["zero", "last", "size", "past", "inside"]
-PIPELINE_FRAMES = 96  # frames sent before the machine waits for their answers
+PHOTO_TYPES = {bytes((m.PhotoCapture.TYPE,)), bytes((m.FactoryReset.TYPE,))}  # requests that change the photos
+PIPELINE_FRAMES = 96  # unanswered frames the machine lets be in flight before it waits for the oldest answers
+SETTLE_FRAMES = 256  # frames sent between full settles: where a failure seen while pipelining is raised
 EVENTS = [(k, d) for k, ds in m.EVENT_DETAILS.items() for d in ds]
 AUDIO_MIN = OVERHEAD + 5  # an AudioFrame: capture time + at least one data byte
 BURSTS = {"text": m.TextNotify(m.TextMode.DISPLAY, "fuzz"), "ping": m.Ping(7), "battery": m.BatteryGet(),
@@ -52,7 +54,8 @@ def make_machine(target: Target, stats: Stats) -> type[RuleBasedStateMachine]:
             self.writes = 0
             self.seq = {Channel.CONTROL_IN: 1, Channel.AUDIO_DOWN: 0}
             self.capture_us = 0
-            self.unsettled = 0
+            self.unsettled = 0  # frames sent since the last full settle (draws alone decide it)
+            self.photo_source = -1  # the last write that may change the photos (PhotoCapture, FactoryReset)
             self.failed: Any = None
             self.raised = False
             self.model = None if stats.over else target.reset()
@@ -79,6 +82,13 @@ def make_machine(target: Target, stats: Stats) -> type[RuleBasedStateMachine]:
             if self.model is not None and not self.model.done:
                 self._judge(self.target.settle(self.model))
 
+        def _learn_photos(self) -> None:
+            """Wait for the answers the photo list depends on (not for everything in flight)."""
+            if self.model is not None and self.failed is None:
+                outcome = self.target.answered_through(self.model, self.photo_source)
+                if not outcome.ok:
+                    self.failed = outcome  # timing-dependent: raised at the next settle
+
         def teardown(self) -> None:
             if not self.raised:  # raising again would chain the failures: hypothesis would see two bugs
                 self._settle()
@@ -102,6 +112,8 @@ def make_machine(target: Target, stats: Stats) -> type[RuleBasedStateMachine]:
             self.steps.append(record)
             first = self.writes
             self.unsettled += len(writes) + len(probes)
+            if any(ch is Channel.CONTROL_IN and raw[1:2] in PHOTO_TYPES for ch, raw in frames):
+                self.photo_source = first + len(writes) - 1
             if self.failed is None:
                 outcome = self.target.exchange(self.model, writes, first, probes, wait=False)
                 for i, (ch, data, note) in enumerate(self.target.last_writes):
@@ -110,8 +122,14 @@ def make_machine(target: Target, stats: Stats) -> type[RuleBasedStateMachine]:
                 self.stats.step()
                 if not outcome.ok:
                     self.failed = outcome  # stop sending; raised at the next settle point
-            if self.unsettled >= PIPELINE_FRAMES:
-                self._settle()
+            if self.unsettled >= SETTLE_FRAMES:
+                self._settle()  # a raise point that depends on the draws alone, close enough to keep shrinking quick
+            elif self.failed is None and unanswered(self.model) >= PIPELINE_FRAMES:
+                # a sliding window, not a full settle: the link never runs dry. What the wait sees
+                # depends on timing, so a failure is only kept here and raised at the next settle.
+                outcome = self.target.drain_to(self.model, PIPELINE_FRAMES // 2)
+                if not outcome.ok:
+                    self.failed = outcome
 
         # -- rules -------------------------------------------------------------------------------------
         @rule(msgs=st.lists(REQUESTS, min_size=1, max_size=16))
@@ -181,8 +199,8 @@ def make_machine(target: Target, stats: Stats) -> type[RuleBasedStateMachine]:
             """Read a photo the model knows (or one past them) at an offset relative to its size.
 
             The draws never depend on what the DUT answered (hypothesis replays choices, not answers);
-            they are mapped onto the learned photos after settling."""
-            self._settle()
+            they are mapped onto the learned photos once the answers to the captures are in."""
+            self._learn_photos()
             photos = sorted(self.model.photos) if self.model is not None else []
             photo_id = photos[which] if which < len(photos) else max(photos, default=0) + 1
             size = self.model.photos[photo_id][0] if self.model is not None and photo_id in self.model.photos else 1000
@@ -195,7 +213,7 @@ def make_machine(target: Target, stats: Stats) -> type[RuleBasedStateMachine]:
             """Capture, then read the new photo right at its end (size - 1, size, size + 1): the offset
             boundary, two steps apart instead of a lucky order of three rules."""
             self._step("photo_capture", [(Channel.CONTROL_IN, self._msg(m.PhotoCapture(quality)))])
-            self._settle()
+            self._learn_photos()
             photos = self.model.photos if self.model is not None else {}
             photo_id = next(reversed(photos), 1)
             size = photos[photo_id][0] if photo_id in photos else 1000

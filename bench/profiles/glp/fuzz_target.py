@@ -13,7 +13,7 @@ import asyncio
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from bench.dut.console import Console
 from bench.errors import BenchError
@@ -56,6 +56,8 @@ class Target:
         self.reply_timeout_s = reply_timeout_s
         self.frames_sent = 0  # writes (fragments, probes and fillers included)
         self.whole_frames_sent = 0  # complete GLP frames those writes carried (the fuzz rate's unit)
+        self.link_counts = {"writes": 0, "write_bytes": 0, "notifications": 0, "notification_bytes": 0}  # every
+        # write and notification on the link, syncs included (the fuzz rate benchmark's air-time bound)
         self._tx_reasm: dict[Channel, Reassembler | WholeFrames] = {}
         self.transcript = Transcript(max_entries=5000)
         self.params: DeviceParams | None = None
@@ -65,6 +67,7 @@ class Target:
         self._reasm = {ch: (WholeFrames() if self.whole_frames else Reassembler()) for ch in GLASSES_TO_PHONE}
         self.mark = 0
         self._last_progress = time.monotonic()
+        self._settled = False  # every write so far is answered and no oracle fired (reset may skip its drain)
 
     # -- subclass contract ---------------------------------------------------------------------------
     async def _send(self, channel: Channel, data: bytes) -> None:
@@ -82,6 +85,8 @@ class Target:
 
     # -- receiving -----------------------------------------------------------------------------------
     def _on_fragment(self, channel: Channel, data: bytes) -> None:
+        self.link_counts["notifications"] += 1
+        self.link_counts["notification_bytes"] += len(data)
         try:
             raw = self._reasm[channel].feed(data)
         except ProtocolError as exc:
@@ -115,9 +120,27 @@ class Target:
         """Wait until every answer the model expects has come (or an oracle fires)."""
         return self.exchange(model, [], 0, [], wait=True)
 
+    def drain_to(self, model: SessionModel, backlog: int) -> Outcome:
+        """Wait until at most `backlog` inputs are still unanswered (a sliding window: the link stays
+        busy while the oldest answers come in), or an oracle fires."""
+        return self._wait_until(model, lambda: unanswered(model) <= backlog, "window")
+
+    def answered_through(self, model: SessionModel, source: int) -> Outcome:
+        """Wait until every input up to write #`source` is answered (what the model learns from those
+        replies is then known; later inputs may still be in flight), or an oracle fires."""
+        return self._wait_until(model, lambda: first_unanswered_input(model) > source, "answers")
+
+    def _wait_until(self, model: SessionModel, enough: Callable[[], bool], what: str) -> Outcome:
+        if enough():
+            return Outcome()
+        return self.loop.run(self._exchange(model, [], 0, [], True, enough), self.reply_timeout_s * 4 + 5,
+                             f"{self.kind} fuzz {what}")
+
     async def _exchange(self, model: SessionModel, writes: list[tuple[Channel, bytes]], first: int,
-                        probes: list[tuple[Channel, bytes]], wait: bool) -> Outcome:
+                        probes: list[tuple[Channel, bytes]], wait: bool,
+                        enough: Callable[[], bool] | None = None) -> Outcome:
         assert self._rx_event is not None
+        self._settled = False
         self.last_writes: list[tuple[Channel, bytes, str]] = []
         if model.done:
             self._last_progress = time.monotonic()
@@ -144,7 +167,8 @@ class Target:
             if not self._link_up():
                 return Outcome("crash", "unexpected disconnect", model.matcher.first_unanswered_source(),
                                self.console_tail())
-            if model.done:
+            if model.done or (enough is not None and enough()):
+                self._settled = model.done
                 return Outcome()
             if time.monotonic() - self._last_progress > self.reply_timeout_s:
                 waiting = "; ".join(e.what for e in model.matcher.outstanding()[:3]) or "queued inputs"
@@ -164,16 +188,24 @@ class Target:
             self.last_writes.append((channel, data, note))
             self.transcript.add(time.monotonic(), "tx", channel, data, f"write {index} {note}".strip())
             model.write(channel, data, index)
+        sent = await self._send_all(writes)
+        for channel, data in writes[:sent]:
+            self.frames_sent += 1
+            self._count_whole(channel, data)
+        self._last_progress = time.monotonic()  # no answer is due before the input is out (long steps)
+        return sent == len(writes)
+
+    async def _send_all(self, writes: list[tuple[Channel, bytes]]) -> int:
+        """Put `writes` on the link in order; how many went out (fewer only when the link went down).
+        A target whose link takes one buffer for many writes (serial) overrides this."""
+        for i, (channel, data) in enumerate(writes):
             try:
                 await self._send(channel, data)
             except Exception as exc:  # noqa: BLE001 - a dead link is judged by the caller
                 if self._link_up():
                     raise BenchError(f"{self.kind} write failed while the link is up: {exc}") from exc
-                return False
-            self.frames_sent += 1
-            self._count_whole(channel, data)
-            self._last_progress = time.monotonic()  # no answer is due before the input is out (long steps)
-        return True
+                return i
+        return len(writes)
 
     def _count_whole(self, channel: Channel, data: bytes) -> None:
         """Count a complete frame when this write finishes one, as the device's reassembler would."""
@@ -214,6 +246,7 @@ class Target:
 
     def trigger_event(self, kind: str, detail: str) -> bool:
         """Make the DUT raise a device event (console `glp event`); False when it had no session."""
+        self._settled = False
         return "event sent" in self.command(f"glp event {self.kind} {kind} {detail}")
 
     def command(self, cmd: str, timeout_s: float = 3.0) -> str:
@@ -224,14 +257,17 @@ class Target:
     # -- reset ---------------------------------------------------------------------------------------
     def reset(self) -> SessionModel:
         """Known state before each example; returns the model for it (its first frame is a sync Ping)."""
+        settled, self._settled = self._settled, False
         for attempt in range(3):
             if self._console_crash() or not self._link_up():
                 self._recover()
-            self._device_reset()  # revive a hung or silenced protocol
-            # frames of the last example may still be on their way: let the DUT take them all, then reset
-            drained = self.loop.run(self._sync(DRAIN_TOKEN), self.reply_timeout_s + 3, "drain before reset")
-            if drained is None or self._console_crash():
-                continue
+                settled = False
+            if not (attempt == 0 and settled):  # the last example ended with every answer in: nothing to drain
+                self._device_reset()  # revive a hung or silenced protocol
+                # frames of the last example may still be on their way: let the DUT take them all, then reset
+                drained = self.loop.run(self._sync(DRAIN_TOKEN), self.reply_timeout_s + 3, "drain before reset")
+                if drained is None or self._console_crash():
+                    continue
             self._device_reset()
             self.loop.run(_call(self._fresh_rx), 2)
             self.transcript = Transcript(max_entries=5000)
@@ -324,6 +360,20 @@ class Target:
             self._device_reset()
         except Exception:  # noqa: BLE001 - a DUT that cannot be reset is the next test's finding
             pass
+
+
+def unanswered(model: SessionModel) -> int:
+    """Inputs the DUT has not answered yet: frames not yet predicted plus replies due (optional ones,
+    e.g. a tolerated BUSY, excluded)."""
+    matcher = model.matcher
+    return len(matcher.pending) + sum(not e.optional for e in matcher.replies)
+
+
+def first_unanswered_input(model: SessionModel) -> int:
+    """The write index of the oldest input still waiting for its reply (a large number when none is)."""
+    matcher = model.matcher
+    sources = [i.source for i in matcher.pending] + [e.source for e in matcher.replies if not e.optional]
+    return min(sources, default=1 << 62)
 
 
 def _ping(seq: int, token: int = SYNC_TOKEN) -> bytes:

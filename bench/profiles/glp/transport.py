@@ -117,6 +117,11 @@ class SerialTransport:
     async def send(self, channel: Channel, data: bytes) -> None:
         self.port.write(SerialFraming.encode(channel, data))  # pty/USB-CDC writes return at once
 
+    async def send_many(self, items: list[tuple[Channel, bytes]]) -> None:
+        """Several packets, in order, in one port write."""
+        if items:
+            self.port.write(b"".join(SerialFraming.encode(channel, data) for channel, data in items))
+
     def _read_loop(self) -> None:
         while not self._stop.is_set():
             try:
