@@ -20,6 +20,7 @@ from bench.fuzz.oracles import failure_for
 from bench.fuzz.runner import Stats, stateful_chunk
 from bench.profiles.glp import messages as m
 from bench.profiles.glp.frames import OVERHEAD, Frame, encode_frame, fragment
+from bench.profiles.glp.fuzz_coverage import DeviceCoverage
 from bench.profiles.glp.fuzz_steps import StepRecord, dump_steps, event_check, load_steps, replay_steps
 from bench.profiles.glp.fuzz_target import Target
 from bench.profiles.glp.gatt import Channel
@@ -41,8 +42,9 @@ WRAPS = [0xFFFF - 4, 0xFFFF, 0xFF - 4, 0x7FFF - 4]  # frame_index starts that cr
 WRAP_START = st.one_of(*[st.sampled_from(WRAPS)] * 3, st.integers(0, 0xFFFF))  # three in four at an edge
 
 
-def make_machine(target: Target, stats: Stats) -> type[RuleBasedStateMachine]:
-    """A machine class bound to `target` (hypothesis instantiates it once per example)."""
+def make_machine(target: Target, stats: Stats, coverage: DeviceCoverage | None = None) -> type[RuleBasedStateMachine]:
+    """A machine class bound to `target` (hypothesis instantiates it once per example); with `coverage`
+    each example ends by reading the device's coverage and steering hypothesis by it."""
 
     class GlpSession(RuleBasedStateMachine):
         def __init__(self) -> None:
@@ -82,6 +84,8 @@ def make_machine(target: Target, stats: Stats) -> type[RuleBasedStateMachine]:
         def teardown(self) -> None:
             if not self.raised:  # raising again would chain the failures: hypothesis would see two bugs
                 self._settle()
+                if coverage is not None and self.model is not None:
+                    coverage.observe(self.stats)
 
         def _judge(self, outcome: Any) -> None:
             if not outcome.ok:
@@ -169,6 +173,23 @@ def make_machine(target: Target, stats: Stats) -> type[RuleBasedStateMachine]:
                 frames.append((Channel.AUDIO_DOWN, self._msg(m.AudioFrame(self.capture_us, bytes(size)),
                                                              Channel.AUDIO_DOWN)))
             self._step("audio_frames", frames)
+
+        @rule(where=st.sampled_from(["all", "all but one", "one over"]))
+        def audio_credit(self, where: str) -> None:
+            """Spend exactly the downlink credit the phone holds (docs/protocol.md §5.5), or one less or
+            one more: within it every frame must be taken, beyond it BUSY is due. The count is learned
+            after settling (draws never depend on it); a stopped downlink is started in a new session first."""
+            self._settle()
+            if self.model is not None and not (self.model.downlink and self.model.device_downlink):
+                self._step("audio_credit:start", [(Channel.CONTROL_IN, self._msg(m.Hello(1, 1, 8192))),
+                                                  (Channel.CONTROL_IN, self._msg(m.AudioDownlinkStart(**LC3)))])
+                self._settle()  # the Ack and the first CreditGrant
+            held = max(0, self.model.down_credits) if self.model is not None else 0
+            frames = []
+            for _ in range(held + {"all": 0, "all but one": -1, "one over": 1}[where]):
+                self.capture_us = (self.capture_us + 10_000) & 0xFFFFFFFF
+                frames.append((Channel.AUDIO_DOWN, self._msg(m.AudioFrame(self.capture_us, bytes(43)), Channel.AUDIO_DOWN)))
+            self._step(f"audio_credit:{where}", frames)
 
         @rule(quality=boundary_first([1, 100], st.integers(1, 100)))
         def photo_capture(self, quality: int) -> None:
@@ -296,6 +317,8 @@ class GlpFuzzModel:
         self.axes = {"message types": frozenset(c.TYPE for c in request_classes()), "mutations": frozenset(MUTATIONS),
                      "zero payloads": frozenset(c.TYPE for c in request_classes()),
                      "long sequences": frozenset([*BURSTS, "audio stream"]), "lengths": frozenset(["max_frame_len"])}
+        self.coverage = DeviceCoverage(target)  # the reference bench's side channel; hardware has none
+        self.axes.update(self.coverage.axes)
         self._machine: tuple[Stats, type[RuleBasedStateMachine]] | None = None
 
     def frames_sent(self) -> int:
@@ -306,7 +329,7 @@ class GlpFuzzModel:
 
     def run_chunk(self, stats: Stats, config: Any, seed: int) -> None:
         if self._machine is None or self._machine[0] is not stats:  # one machine class per run
-            self._machine = (stats, make_machine(self.target, stats))
+            self._machine = (stats, make_machine(self.target, stats, self.coverage if self.coverage.available else None))
         stateful_chunk(self._machine[1], config, seed)
 
     # -- bench.fuzz.runner.Replayable: delta debugging on a fresh device, pipelining off ------------------
