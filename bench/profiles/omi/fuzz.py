@@ -47,9 +47,24 @@ class Op:
         return [f"{'>>' if n == source else '  '} op {n}: {self}"]
 
 
+# Codec bytes per frame of the Omi codecs (Opus 10 ms and 20 ms at 32 kbit/s, PCM16 8 kHz 10 and 20 ms): a
+# speaker/audio parser branches on a frame with and without the 3-byte Omi packet header (gatt.HEADER_BYTES).
+CODEC_FRAME_BYTES = (40, 80, 160, 320)
+
+
+def boundary_lengths(room: int) -> list[int]:
+    """Write lengths where firmware breaks: tiny, powers of two, the link's room (ATT MTU - 3), codec
+    frames with and without the Omi header, each +-1; only those in [0, room]."""
+    edges = {0, 1, 2, 3, 4, 19, 20, 23, 64, 127, 128, 200, 255, 256, room - 1, room}
+    for frame in CODEC_FRAME_BYTES:
+        for n in (frame - og.HEADER_BYTES, frame, frame + og.HEADER_BYTES):
+            edges |= {n - 1, n, n + 1}
+    return sorted(n for n in edges if 0 <= n <= room)
+
+
 def _lengths(room: int) -> st.SearchStrategy[int]:
-    edges = sorted({0, 1, 2, 3, 4, 19, 20, 23, 64, 127, 128, 200, 255, 256, room - 1, room} - {-1})
-    return st.one_of(st.sampled_from([n for n in edges if 0 <= n <= room]), st.integers(0, room))
+    edge = st.sampled_from(boundary_lengths(room))
+    return st.one_of(edge, edge, edge, st.integers(0, room))  # three in four on an edge, as the GLP model
 
 
 def _payload(room: int) -> st.SearchStrategy[bytes]:
