@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.fuzz]
 CORPUS_BUGS = {
     "glp": ["bad-crc-accepted", "unknown-type-acked", "hello-v0-hang", "setting-corrupts", "zero-length-fragment",
             "photo-read-past-end", "seq-wrap-stall", "audio-start-leak", "reassembly-overflow", "frame-at-max-len",
-            "audio-index-wrap", "text-queue-stall"],
+            "audio-index-wrap", "text-queue-stall", "credit-busy-early"],
     "omi": ["omi-photo-interval"],
 }
 CORPUS_KEYS = {"glp": b"glp-session-v1", "omi": b"omi-gatt-writes-v1"}
