@@ -30,6 +30,7 @@ PROBE_TIMEOUT_S = 1.5
 SETTLE_S = 0.02  # after a write: long enough for a fatal dump to reach the console
 AUDIO_TIMEOUT_S = 1.0
 CORPUS_KEY = b"omi-gatt-writes-v1"
+MAX_ATTRIBUTE_LEN = 512  # Core spec Vol 3 Part F 3.2.9: the longest attribute value
 
 
 @dataclass
@@ -114,7 +115,7 @@ class OmiFuzzModel:
         return kinds
 
     def strategy(self) -> st.SearchStrategy[list[Op]]:
-        room = max(4, self.dut.mtu - 3)
+        room = max(4, min(self.dut.mtu - 3, MAX_ATTRIBUTE_LEN))  # longer writes are refused by ATT, not the firmware
         options: list[st.SearchStrategy[Op]] = []
         for uuid, name in self.writable.items():
             data = _control() if uuid == og.PHOTO_CONTROL else _payload(room)
