@@ -331,3 +331,25 @@ class TextQueueStall(Bug):
         if frame.type == m.TextNotify.TYPE and not frame.is_reply:
             self.texts += 1
         return frame
+
+
+@bug("credit-busy-early", "the downlink treats its 2-frame low-water mark as empty: an AudioFrame sent while "
+     "1 or 2 credits remain is dropped and answered BUSY", "violation")
+class CreditBusyEarly(Bug):
+    LOW_WATER = 2
+
+    def on_frame(self, ctx: BugSet, channel: Channel, frame: Frame) -> Frame | None:
+        p: Any = ctx.protocol
+        if (channel is Channel.AUDIO_DOWN and frame.type == m.AudioFrame.TYPE and not frame.is_reply
+                and p.downlink is not None and 0 < p.downlink_credits <= self.LOW_WATER and _decodes(frame)):
+            p._error(m.ErrorCode.BUSY, 0, "audio frame without credit: dropped")
+            return None
+        return frame
+
+
+def _decodes(frame: Frame) -> bool:
+    try:
+        m.decode_message(frame)
+    except m.ProtocolError:
+        return False
+    return True

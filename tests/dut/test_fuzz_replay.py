@@ -18,9 +18,10 @@ pytestmark = [pytest.mark.fuzz]
 CORPUS_BUGS = {
     "glp": ["bad-crc-accepted", "unknown-type-acked", "hello-v0-hang", "setting-corrupts", "zero-length-fragment",
             "photo-read-past-end", "seq-wrap-stall", "audio-start-leak", "reassembly-overflow", "frame-at-max-len",
-            "audio-index-wrap", "text-queue-stall"],
-    "omi": ["omi-photo-interval"],
+            "audio-index-wrap", "text-queue-stall", "credit-busy-early"],
+    "omi": ["omi-photo-interval", "omi-speaker-len"],
 }
+BUG_SKU = {"omi-speaker-len": "audio"}  # the bug's code exists only on this SKU (the Omi pendant has the speaker)
 CORPUS_KEYS = {"glp": b"glp-session-v1", "omi": b"omi-gatt-writes-v1"}
 
 
@@ -46,6 +47,8 @@ def test_corpus_catches_seeded_bug(bench_config, tmp_path, bug):
         pytest.skip(f"{bug} is not a seeded bug of profile {profile}")
     config = bench_config.model_copy(deep=True)
     config.reference.bugs = [bug]
+    if bug in BUG_SKU:
+        config.reference.sku = config.dut.sku = BUG_SKU[bug]
     with BenchSession(config, tmp_path) as session:
         result = run_fuzz(session, "ble", 60, replay_only=True)
     assert result.fuzz_failure is not None, f"the corpus no longer reproduces {bug}: {result.failure!r}"

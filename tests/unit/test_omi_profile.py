@@ -72,3 +72,31 @@ def test_fuzzer_finds_and_shrinks_seeded_photo_crash(tmp_path):
     value = int.from_bytes(guilty.data, "little", signed=True)
     assert guilty.kind == "write:photo_control" and len(guilty.data) == 1 and value >= 33, failure.report()
     assert ">> op 0: write:photo_control" in failure.report()
+
+
+def test_write_lengths_sit_on_codec_frame_edges_and_fit_an_attribute():
+    from bench.profiles.omi.fuzz import boundary_lengths
+
+    edges = boundary_lengths(514)  # ATT MTU 517
+    assert 77 in edges and 80 in edges and 83 in edges  # an Opus 20 ms frame without / with the Omi header
+    assert max(edges) <= 514 and min(edges) == 0
+    assert boundary_lengths(20) == sorted(n for n in edges if n <= 20)
+
+
+@pytest.mark.reference
+@pytest.mark.timeout(280)
+def test_fuzzer_finds_the_speaker_length_hang(tmp_path):
+    """One exact speaker write length (77 B) on the pendant: a boundary draw, not luck."""
+    from bench.config import load_bench
+    from bench.fuzz.fixtures import run_fuzz
+    from bench.fuzz.oracles import FuzzHang
+    from bench.session import BenchSession
+
+    config = load_bench(ROOT / "fixtures/benches/reference-omi.yaml")
+    config.reference.sku = config.dut.sku = "audio"  # the pendant has the speaker
+    config.reference.bugs = ["omi-speaker-len"]
+    with BenchSession(config, tmp_path) as session:
+        result = run_fuzz(session, "ble", 60, seed=0)
+    failure = result.fuzz_failure
+    assert isinstance(failure, FuzzHang), f"the seeded hang was not found: {result.failure!r}"
+    assert any(op.kind == "write:speaker" and len(op.data) == 77 for op in failure.steps), failure.report()

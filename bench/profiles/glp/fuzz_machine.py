@@ -20,6 +20,7 @@ from bench.fuzz.oracles import failure_for
 from bench.fuzz.runner import Stats, stateful_chunk
 from bench.profiles.glp import messages as m
 from bench.profiles.glp.frames import OVERHEAD, Frame, encode_frame, fragment
+from bench.profiles.glp.fuzz_coverage import DeviceCoverage
 from bench.profiles.glp.fuzz_steps import StepRecord, dump_steps, event_check, load_steps, replay_steps
 from bench.profiles.glp.fuzz_target import Target, unanswered
 from bench.profiles.glp.gatt import Channel
@@ -28,6 +29,7 @@ from bench.profiles.glp.strategies import boundary_first, length_strategy, messa
 
 REQUESTS = st.one_of([message_strategy(c) for c in request_classes()])  # type: ignore[arg-type]  # class objects are hashable; mypy reads Message.__hash__ as unbound
 LC3: dict[str, Any] = dict(codec=m.Codec.LC3, sample_rate_hz=16000, frame_duration_us=10000)
+LC3_10MS = (m.Codec.LC3, 16000, 10000)
 STREAM_CONTROL = [m.AudioUplinkStart(**LC3), m.AudioUplinkStop(), m.AudioDownlinkStart(**LC3), m.AudioDownlinkStop()]
 OFFSETS = ["zero", "last", "size", "past", "inside"]
 PHOTO_TYPES = {bytes((m.PhotoCapture.TYPE,)), bytes((m.FactoryReset.TYPE,))}  # requests that change the photos
@@ -43,8 +45,9 @@ WRAPS = [0xFFFF - 4, 0xFFFF, 0xFF - 4, 0x7FFF - 4]  # frame_index starts that cr
 WRAP_START = st.one_of(*[st.sampled_from(WRAPS)] * 3, st.integers(0, 0xFFFF))  # three in four at an edge
 
 
-def make_machine(target: Target, stats: Stats) -> type[RuleBasedStateMachine]:
-    """A machine class bound to `target` (hypothesis instantiates it once per example)."""
+def make_machine(target: Target, stats: Stats, coverage: DeviceCoverage | None = None) -> type[RuleBasedStateMachine]:
+    """A machine class bound to `target` (hypothesis instantiates it once per example); with `coverage`
+    each example ends by reading the device's coverage and steering hypothesis by it."""
 
     class GlpSession(RuleBasedStateMachine):
         def __init__(self) -> None:
@@ -92,6 +95,8 @@ def make_machine(target: Target, stats: Stats) -> type[RuleBasedStateMachine]:
         def teardown(self) -> None:
             if not self.raised:  # raising again would chain the failures: hypothesis would see two bugs
                 self._settle()
+                if coverage is not None and self.model is not None:
+                    coverage.observe(self.stats)
 
         def _judge(self, outcome: Any) -> None:
             if not outcome.ok:
@@ -252,6 +257,29 @@ def make_machine(target: Target, stats: Stats) -> type[RuleBasedStateMachine]:
                 self.target.reconnect(self.model)
                 self._step("reconnect", [], action=("reconnect",))
 
+        # Four arguments and a name after photo_read: hypothesis orders rules by (arguments, name), so this
+        # rule comes last and the committed corpus (choice sequences of rule indices) still replays.
+        @rule(where=st.sampled_from(["all", "all but one", "one over"]), size=boundary_first([43, 3], st.integers(3, 120)),
+              config=boundary_first([LC3_10MS], st.sampled_from(sorted(m.AUDIO_CONFIGS))), fresh=st.booleans())
+        def spend_credit(self, where: str, size: int, config: tuple[m.Codec, int, int], fresh: bool) -> None:
+            """Spend exactly the downlink credit the phone holds (docs/protocol.md §5.5), or one less or
+            one more: within it every frame must be taken, beyond it BUSY is due. The count is learned
+            after settling (draws never depend on it); a stopped downlink (or, if `fresh`, any) is started
+            in a new session first and its first CreditGrant awaited."""
+            self._settle()
+            if self.model is not None and (fresh or not (self.model.downlink and self.model.device_downlink)):
+                codec, rate_hz, frame_us = config
+                start = m.AudioDownlinkStart(codec, rate_hz, frame_us)
+                self._step("spend_credit:start", [(Channel.CONTROL_IN, self._msg(m.Hello(1, 1, 8192))),
+                                                  (Channel.CONTROL_IN, self._msg(start))])
+                self._settle()
+            held = max(0, self.model.down_credits) if self.model is not None else 0
+            frames = []
+            for _ in range(held + {"all": 0, "all but one": -1, "one over": 1}[where]):
+                self.capture_us = (self.capture_us + 10_000) & 0xFFFFFFFF
+                frames.append((Channel.AUDIO_DOWN, self._msg(m.AudioFrame(self.capture_us, bytes(size)), Channel.AUDIO_DOWN)))
+            self._step(f"spend_credit:{where}", frames)
+
         # -- where firmware breaks: boundary lengths, long sequences, empty payloads ---------------------
         @rule(data=st.data(), audio=st.booleans())
         def sized_frame(self, data: st.DataObject, audio: bool) -> None:
@@ -314,6 +342,8 @@ class GlpFuzzModel:
         self.axes = {"message types": frozenset(c.TYPE for c in request_classes()), "mutations": frozenset(MUTATIONS),
                      "zero payloads": frozenset(c.TYPE for c in request_classes()),
                      "long sequences": frozenset([*BURSTS, "audio stream"]), "lengths": frozenset(["max_frame_len"])}
+        self.coverage = DeviceCoverage(target)  # the reference bench's side channel; hardware has none
+        self.axes.update(self.coverage.axes)
         self._machine: tuple[Stats, type[RuleBasedStateMachine]] | None = None
 
     def frames_sent(self) -> int:
@@ -324,7 +354,7 @@ class GlpFuzzModel:
 
     def run_chunk(self, stats: Stats, config: Any, seed: int) -> None:
         if self._machine is None or self._machine[0] is not stats:  # one machine class per run
-            self._machine = (stats, make_machine(self.target, stats))
+            self._machine = (stats, make_machine(self.target, stats, self.coverage if self.coverage.available else None))
         stateful_chunk(self._machine[1], config, seed)
 
     # -- bench.fuzz.runner.Replayable: delta debugging on a fresh device, pipelining off ------------------

@@ -17,6 +17,7 @@ from typing import Any
 from bench.profiles.glp import messages as m
 from bench.profiles.glp.errors import ErrorCode, ProtocolError
 from bench.profiles.glp.frames import Frame, decode_frame
+from bench.profiles.glp.fuzz_credit import DownlinkCredit
 from bench.profiles.glp.fuzz_matcher import Expect, Input, Matcher, ModelReassembler
 from bench.profiles.glp.gatt import PHONE_TO_GLASSES, Channel
 
@@ -64,7 +65,7 @@ class SessionModel:
         self.photos: OrderedDict[int, tuple[int, int]] = OrderedDict()  # id -> (size, crc32)
         self.next_photo_id = 1
         self.matcher = Matcher(self._predict, allow_event=self._allow_event)
-        self.down_credits = 0  # audio frames the phone may still send (from CreditGrants)
+        self.credit = DownlinkCredit()  # what the phone knows of the downlink credit (exact lower bound)
         self.new_session()
 
     def new_session(self) -> None:
@@ -81,7 +82,7 @@ class SessionModel:
         self.cache: OrderedDict[int, tuple[bytes, Expect]] = OrderedDict()
         self.reasm = {ch: ModelReassembler(self.params.hello.max_frame_len, self.params.whole_frames)
                       for ch in PHONE_TO_GLASSES}
-        self.down_credits = 0
+        self.credit.reset()
         self.matcher.pending.clear()
         self.matcher.replies.clear()
         self.matcher.chunks.clear()
@@ -99,8 +100,9 @@ class SessionModel:
         else:
             item.raw = out
             if channel is Channel.AUDIO_DOWN:
-                item.within_credit = self.down_credits > 0
-                self.down_credits = max(0, self.down_credits - 1)
+                item.within_credit = self.credit.frame_written(source, out)
+            else:
+                self.credit.control_written(source, out)
         self.matcher.add(item)
 
     def flush_bytes(self, channel: Channel) -> int:
@@ -111,7 +113,17 @@ class SessionModel:
         self.matcher.events.append(Expect(what, check, source))
 
     def receive(self, channel: Channel, raw: bytes) -> tuple[str, int] | None:
-        return self.matcher.receive(channel, raw)
+        bad = self.matcher.receive(channel, raw)
+        if self.credit.boundaries:
+            self.credit.still_due({e.source for e in self.matcher.replies} | {i.source for i in self.matcher.pending})
+        if bad is not None:
+            return self.credit.busy_finding(raw) or bad
+        return None
+
+    @property
+    def down_credits(self) -> int:
+        """Downlink frames the phone may still send (a lower bound of the device's count; may be < 0)."""
+        return self.credit.count
 
     @property
     def done(self) -> bool:
@@ -142,7 +154,8 @@ class SessionModel:
             if len(_raw(f)) > limit:
                 return f"ErrorReply of {len(_raw(f))} bytes exceeds the phone's max_frame_len {limit}"
             return None
-        return self._reply(item, f"ErrorReply({code.name})", check, optional=optional)
+        refund = (lambda _f, _raw: self.credit.refused(item.source)) if item.channel is Channel.AUDIO_DOWN else None
+        return self._reply(item, f"ErrorReply({code.name})", check, refund, optional=optional)
 
     def _predict(self, item: Input) -> None:
         if item.error is not None:
@@ -198,7 +211,6 @@ class SessionModel:
         self.cache.clear()
         self.hello_done, self.phone_max_frame_len = False, 27
         self.uplink = self.downlink = False
-        self.down_credits = 0
         self.transfer = None
 
     def _request(self, item: Input, frame: Frame, msg: m.Message) -> Expect:
@@ -237,7 +249,7 @@ class SessionModel:
             if up:
                 self.uplink = True
                 return ok("Ack", _is(m.Ack))
-            self.downlink, self.down_credits, self.downlink_seen = True, 0, True
+            self.downlink, self.downlink_seen = True, True
             self.expect_event("CreditGrant(AUDIO_DOWN)", _is(m.CreditGrant, channel=m.CreditChannel.AUDIO_DOWN),
                               item.source)
             return ok("Ack", _is(m.Ack), lambda _f, _raw: self._device_downlink(True))
@@ -245,7 +257,7 @@ class SessionModel:
             self.uplink = False
             return ok("Ack", _is(m.Ack))
         if isinstance(msg, m.AudioDownlinkStop):
-            self.downlink, self.down_credits = False, 0
+            self.downlink = False
             return ok("Ack", _is(m.Ack), lambda _f, _raw: self._device_downlink(False))
         if isinstance(msg, m.PhotoCapture):
             photo_id = self.next_photo_id
@@ -313,24 +325,21 @@ class SessionModel:
             return
         if not self.downlink:
             self._error(item, ErrorCode.INVALID_STATE, frame)
-        else:
-            # Beyond the phone's credit BUSY is due; within it BUSY is tolerated too: the reference
-            # speaker returns credit as it plays (time-driven), and the pipelined model cannot yet
-            # place every grant in the device's own order (a clean-device false positive was seen).
+        elif not item.within_credit:
+            # Beyond the phone's count the device may still hold credit (grants in flight, grants not
+            # counted across a stream boundary): BUSY may come. Within it nothing may: the device has at
+            # least the credit the phone counts (every grant the phone saw was sent before this frame).
             self._error(item, ErrorCode.BUSY, frame, optional=True)
 
     def _device_downlink(self, running: bool) -> None:
-        """The device acknowledged a downlink start or stop: credits start afresh for the new stream."""
+        """The device acknowledged a downlink start or stop (credit was reset when the phone wrote it)."""
         self.device_downlink = running
-        if running:
-            self.down_credits = 0
 
     def _allow_event(self, msg: m.Message) -> bool:
         if isinstance(msg, m.BatteryStatus):
             return True
         if isinstance(msg, m.CreditGrant) and msg.channel is m.CreditChannel.AUDIO_DOWN and self.downlink_seen:
-            if self.downlink and self.device_downlink:
-                self.down_credits += msg.credits
+            self.credit.granted(msg.credits, self.device_downlink)
             return True
         return False
 

@@ -156,9 +156,11 @@ class Target:
             self._rx_event.clear()
             while self._rx:
                 channel, raw = self._rx.popleft()
-                self._last_progress = time.monotonic()
+                now = time.monotonic()
+                if channel is not Channel.AUDIO_UP:  # a running mic stream is no answer: a stalled device still streams
+                    self._last_progress = now
                 bad = model.receive(channel, raw)
-                self.transcript.add(self._last_progress, "rx", channel, raw, bad[0] if bad else "")
+                self.transcript.add(now, "rx", channel, raw, bad[0] if bad else "")
                 if bad is not None:
                     return self._judged(Outcome("violation", bad[0], bad[1]))
             crash = self._console_crash()

@@ -2,8 +2,9 @@
 boundary-weighted lengths and values, interleaved with valid operations (battery read, audio on/off,
 a one-shot photo). Oracles after every operation: crash (fatal dump or unexpected boot on the
 console, link dropped) and liveness (Battery Level still answers; audio still flows while
-subscribed). bench/fuzz/runner.py drives it like any profile's model: hypothesis shrinks a failure,
-then delta debugging replays sub-lists of its operations on a fresh device down to the guilty ones.
+subscribed; every speaker write is acknowledged by a notification, as the Omi firmware does).
+bench/fuzz/runner.py drives it like any profile's model: hypothesis shrinks a failure, then delta
+debugging replays sub-lists of its operations on a fresh device down to the guilty ones.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ PROBE_TIMEOUT_S = 1.5
 SETTLE_S = 0.02  # after a write: long enough for a fatal dump to reach the console
 AUDIO_TIMEOUT_S = 1.0
 CORPUS_KEY = b"omi-gatt-writes-v1"
+MAX_ATTRIBUTE_LEN = 512
+SPEAKER_PROBE = bytes(2)  # one silent PCM16 sample: the recovery probe after a hang  # Core spec Vol 3 Part F 3.2.9: the longest attribute value
 
 
 @dataclass
@@ -47,9 +50,24 @@ class Op:
         return [f"{'>>' if n == source else '  '} op {n}: {self}"]
 
 
+# Codec bytes per frame of the Omi codecs (Opus 10 ms and 20 ms at 32 kbit/s, PCM16 8 kHz 10 and 20 ms): a
+# speaker/audio parser branches on a frame with and without the 3-byte Omi packet header (gatt.HEADER_BYTES).
+CODEC_FRAME_BYTES = (40, 80, 160, 320)
+
+
+def boundary_lengths(room: int) -> list[int]:
+    """Write lengths where firmware breaks: tiny, powers of two, the link's room (ATT MTU - 3), codec
+    frames with and without the Omi header, each +-1; only those in [0, room]."""
+    edges = {0, 1, 2, 3, 4, 19, 20, 23, 64, 127, 128, 200, 255, 256, room - 1, room}
+    for frame in CODEC_FRAME_BYTES:
+        for n in (frame - og.HEADER_BYTES, frame, frame + og.HEADER_BYTES):
+            edges |= {n - 1, n, n + 1}
+    return sorted(n for n in edges if 0 <= n <= room)
+
+
 def _lengths(room: int) -> st.SearchStrategy[int]:
-    edges = sorted({0, 1, 2, 3, 4, 19, 20, 23, 64, 127, 128, 200, 255, 256, room - 1, room} - {-1})
-    return st.one_of(st.sampled_from([n for n in edges if 0 <= n <= room]), st.integers(0, room))
+    edge = st.sampled_from(boundary_lengths(room))
+    return st.one_of(edge, edge, edge, st.integers(0, room))  # three in four on an edge, as the GLP model
 
 
 def _payload(room: int) -> st.SearchStrategy[bytes]:
@@ -87,6 +105,7 @@ class OmiFuzzModel:
         self.dut, self.probe_timeout_s = dut, probe_timeout_s
         self.writable = {uuid: name for uuid, name in WRITABLE.items() if dut.has_characteristic(uuid)}
         self.subscribed = False
+        self.hung = False  # the last example ended in a hang: wait until the main loop answers again
         self.writes = 0
         self.axes = {"operations": frozenset(self.op_kinds())}
 
@@ -99,7 +118,7 @@ class OmiFuzzModel:
         return kinds
 
     def strategy(self) -> st.SearchStrategy[list[Op]]:
-        room = max(4, self.dut.mtu - 3)
+        room = max(4, min(self.dut.mtu - 3, MAX_ATTRIBUTE_LEN))  # longer writes are refused by ATT, not the firmware
         options: list[st.SearchStrategy[Op]] = []
         for uuid, name in self.writable.items():
             data = _control() if uuid == og.PHOTO_CONTROL else _payload(room)
@@ -119,6 +138,11 @@ class OmiFuzzModel:
                 if not dut.connected:
                     self.subscribed = False  # a subscription does not outlive its connection
                 dut.ensure_connected()
+                if og.SPEAKER in self.writable and og.SPEAKER not in dut.ble.queues:
+                    dut.subscribe(og.SPEAKER)  # its acks are the main loop's liveness (a GATT read is not)
+                if self.hung and og.SPEAKER in self.writable:  # a blocked main loop still answers GATT reads
+                    self._speaker(SPEAKER_PROBE)
+                    self.hung = False
                 if og.PHOTO_CONTROL in self.writable:  # no interval capture left running by an earlier example
                     dut.write(og.PHOTO_CONTROL, b"\x00", response=True, timeout_s=self.probe_timeout_s)
                 dut.read(BATTERY_LEVEL, self.probe_timeout_s)
@@ -146,7 +170,9 @@ class OmiFuzzModel:
 
     def _do(self, op: Op) -> None:
         dut = self.dut
-        if op.kind.startswith("write:"):
+        if op.uuid == og.SPEAKER:
+            self._speaker(op.data)
+        elif op.kind.startswith("write:"):
             dut.write(op.uuid, op.data, response=True, timeout_s=self.probe_timeout_s)
             time.sleep(SETTLE_S)
         elif op.kind == "battery_read":
@@ -157,6 +183,18 @@ class OmiFuzzModel:
             self._audio(False)
         elif op.kind == "photo_shot":
             dut.write(og.PHOTO_CONTROL, b"\xff", response=True, timeout_s=self.probe_timeout_s)
+
+    def _speaker(self, data: bytes) -> None:
+        """A speaker write and its acknowledgement, which the firmware notifies from its main loop (the
+        ATT write response comes from the BLE stack, so only the ack shows the main loop alive)."""
+        dut = self.dut
+        dut.drain(og.SPEAKER)
+        dut.write(og.SPEAKER, data, response=True, timeout_s=self.probe_timeout_s)
+        try:
+            dut.notification(og.SPEAKER, self.probe_timeout_s)
+        except DutTimeout as exc:
+            raise DutTimeout(f"no speaker acknowledgement within {self.probe_timeout_s:g} s "
+                             f"(the firmware notifies one per write): the main loop stopped") from exc
 
     def _check(self, mark: int | None) -> None:
         """Liveness: Battery Level answers, and audio flows while subscribed."""
@@ -199,6 +237,7 @@ class OmiFuzzModel:
                     except DutTimeout:
                         pass
                 kind = "crash" if crashed else "hang"
+                self.hung = not crashed
                 failure = (FuzzCrash if crashed else FuzzHang)(f"fuzz {kind} at op {n} ({op}): {exc}")
                 failure._fill(str(exc), n, list(ops[:n + 1]), "", lines, "ble")  # what came after never ran
                 raise failure from None
