@@ -75,6 +75,7 @@ class SmpOta:
 
     def __init__(self, dut: "Dut") -> None:
         self.dut = dut
+        self.pair_before_ota = True  # False: talk SMP on the link as it is (a test of the refusal)
         self._subscribed_on: Any = None  # the BLE client (connection) the subscription was made on
         self._rx = Reassembler()
         self.buf_size: int | None = None  # the device's SMP buffer (MCUMgr parameters), once read
@@ -85,12 +86,20 @@ class SmpOta:
         self._subscribed_on = None
         self._rx.reset()
 
+    def secure(self) -> None:
+        """Pair (or encrypt from the bond: connect does that) before OTA when the DUT pairs: NCS builds
+        protect the SMP characteristic (CONFIG_MCUMGR_TRANSPORT_BT_PERM_RW_AUTHEN / _ENCRYPT)."""
+        dut = self.dut
+        if self.pair_before_ota and dut.pairing_mode in ("just-works", "passkey") and dut.encrypted is False:
+            dut.pair(passkey=dut.displayed_passkey if dut.pairing_mode == "passkey" else None)
+
     def request(self, req: Request, response: type[R], timeout_s: float | None = None) -> R:
         """Send ``req`` and wait for the response with its sequence number."""
         dut = self.dut
         timeout = timeout_s or dut.timeout_s
         dut.ensure_connected()
         if self._subscribed_on is not dut.ble.client or SMP_CHARACTERISTIC not in dut.ble.queues:
+            self.secure()
             dut.subscribe(SMP_CHARACTERISTIC)  # again after a reconnect (reboot, link loss)
             self._subscribed_on = dut.ble.client
         dut.drain(SMP_CHARACTERISTIC)

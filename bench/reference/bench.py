@@ -84,6 +84,10 @@ class ReferenceBench:
         if hasattr(self.glasses, "use_security"):  # a device with privileged requests (GLP)
             self.glasses.use_security(self.security,
                                       pairing.privileged_level(self.options.privileged_security, self.options.pairing))
+        smp = getattr(self.glasses, "smp", None)
+        if smp is not None:  # OTA is bond-protected as NCS builds it (pairing.ota_level)
+            level = pairing.ota_level(self.options.privileged_security, self.options.pairing)
+            smp.use_security(self.security.level, pairing.SECURITY_LEVELS[level])
         self.shell.start()
         await self.glasses.start()
         if not self.shell.prompt_shown:
@@ -101,6 +105,7 @@ class ReferenceBench:
             "link": dataclasses.asdict(self.params),
             "pairing": self.options.pairing,
             "privileged_security": pairing.privileged_level(self.options.privileged_security, self.options.pairing),
+            "ota_security": pairing.ota_level(self.options.privileged_security, self.options.pairing),
             **extra,
         }
 

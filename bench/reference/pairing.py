@@ -52,6 +52,15 @@ def privileged_level(setting: str, pairing_mode: str) -> str:
     return "authenticated" if pairing_mode == "passkey" else "open"
 
 
+def ota_level(setting: str, pairing_mode: str) -> str:
+    """The security the SMP (OTA) characteristic needs: as set, or ``auto`` = the best the pairing gives —
+    authenticated with passkey (NCS CONFIG_MCUMGR_TRANSPORT_BT_PERM_RW_AUTHEN), encrypted with Just Works
+    (_PERM_RW_ENCRYPT), open without pairing (_PERM_RW)."""
+    if setting != "auto":
+        return setting
+    return {"passkey": "authenticated", "just-works": "encrypted"}.get(pairing_mode, "open")
+
+
 class LinkSecurity:
     """The security level of each connection, as the device sees it (Zephyr's ``bt_conn_get_security``):
     1 unencrypted, 2 encrypted with an unauthenticated key (Just Works), 4 encrypted with an authenticated

@@ -175,3 +175,37 @@ def test_ota_sha_of_upload_is_the_whole_file(ota_key, app_body):
     image = mcuboot.sign(app_body, ota_key, "1.0.0")
     assert mcuboot.inspect(image).hash != hashlib.sha256(image).digest()
     assert mcuboot.inspect(image, ota_key).ok
+
+
+def test_ota_refused_on_an_unpaired_link(dut):
+    """OTA is bond-protected (NCS CONFIG_MCUMGR_TRANSPORT_BT_PERM_RW_AUTHEN / _ENCRYPT): a central with no
+    bond cannot subscribe to SMP (ATT Insufficient Authentication), so no request gets an answer."""
+    ota = dut.need("ota")
+    if dut.pairing_mode in (None, "none"):
+        pytest.skip(f"DUT pairing is {dut.pairing_mode or 'not declared (dut.ble.pairing)'}: OTA is open")
+    pair_on_connect = dut.pair_on_connect
+    try:
+        dut.unpair()  # forget any bond and drop the link
+        dut.pair_on_connect, ota.pair_before_ota = False, False
+        ota.drop()
+        dut.connect()
+        assert dut.encrypted is False
+        with pytest.raises(Exception, match="INSUFFICIENT_AUTHENTICATION"):
+            ota.echo("unpaired")
+    finally:
+        dut.pair_on_connect, ota.pair_before_ota = pair_on_connect, True
+        ota.drop()
+        dut.disconnect()
+        dut.ensure_connected()
+
+
+def test_ota_accepted_on_a_bonded_link(bonded_dut):
+    """The same request on the bonded, encrypted link is answered; after a reconnect it resumes the bond."""
+    ota = bonded_dut.need("ota")
+    assert bonded_dut.encrypted
+    assert ota.echo("bonded") == "bonded"
+    ota.drop()
+    bonded_dut.disconnect()
+    bonded_dut.connect()
+    assert bonded_dut.encrypted and bonded_dut.resumed_bond
+    assert ota.echo("bonded again") == "bonded again"

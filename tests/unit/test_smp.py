@@ -21,6 +21,8 @@ from bench.profiles.stock.smp_server import BUF_SIZE, SmpServer
 
 class FakeDut:
     """The few facade calls SmpOta makes, looped back to an SmpServer."""
+    pairing_mode = None  # the loop-back link does not pair: SmpOta.secure has nothing to do
+    encrypted = None
 
     timeout_s = 1.0
 

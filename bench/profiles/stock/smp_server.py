@@ -45,9 +45,16 @@ class SmpServer:
         self.reboot = reboot
         self.bootloader = bootloader or Bootloader(factory_image())
         rw = gatt.Characteristic.Properties
+        # the link security a request needs (Zephyr's BT_SECURITY_L1..L4); use_security() sets it
+        self.required_level = 1
+        self.level_of: Callable[[Connection], int] = lambda _connection: 1
+        # our own CCCD, so subscribing can be refused as CONFIG_MCUMGR_TRANSPORT_BT_PERM_RW_* refuses it
+        cccd = gatt.Descriptor(gatt.GATT_CLIENT_CHARACTERISTIC_CONFIGURATION_DESCRIPTOR,
+                               att.Attribute.READABLE | att.Attribute.WRITEABLE,
+                               att.AttributeValueV2(self._read_cccd, write=self._write_cccd))
         self.characteristic: gatt.Characteristic[bytes] = gatt.Characteristic(
             SMP_CHARACTERISTIC, rw.WRITE_WITHOUT_RESPONSE | rw.NOTIFY, gatt.Characteristic.WRITEABLE,
-            gatt.CharacteristicValue(read=_read_not_permitted, write=self._on_write))
+            gatt.CharacteristicValue(read=_read_not_permitted, write=self._on_write), [cccd])
         self.service = gatt.Service(SMP_SERVICE, [self.characteristic])
         self._rx: dict[Connection, Reassembler] = {}
         self._outbox: asyncio.Queue[tuple[Connection, bytes, Callable[[], Awaitable[None]] | None]] = asyncio.Queue()
@@ -75,10 +82,32 @@ class SmpServer:
     def disconnected(self, connection: Connection) -> None:
         self._rx.pop(connection, None)
 
+    # -- security ---------------------------------------------------------------------------------
+    def use_security(self, level_of: Callable[[Connection], int], required_level: int) -> None:
+        """Requests and subscriptions need the link at ``required_level`` (2 encrypted, 4 authenticated LESC),
+        as NCS's CONFIG_MCUMGR_TRANSPORT_BT_PERM_RW_ENCRYPT / _AUTHEN; ``level_of`` tells a link's level."""
+        self.level_of, self.required_level = level_of, required_level
+
+    def _check(self, bearer: att.Bearer) -> None:
+        """Zephyr's bt_gatt_check_perm: unencrypted → Insufficient Authentication (the phone then pairs),
+        encrypted below the level → Insufficient Authentication too (an unauthenticated key)."""
+        connection = bearer if isinstance(bearer, Connection) else bearer.connection
+        if self.level_of(connection) < self.required_level:
+            raise att.ATT_Error(att.ATT_INSUFFICIENT_AUTHENTICATION_ERROR)
+
+    def _read_cccd(self, bearer: att.Bearer) -> bytes:
+        self._check(bearer)
+        return self.device.gatt_server.read_cccd(bearer, self.characteristic)
+
+    def _write_cccd(self, bearer: att.Bearer, value: bytes) -> None:
+        self._check(bearer)
+        self.device.gatt_server.write_cccd(bearer, self.characteristic, value)
+
     # -- transport --------------------------------------------------------------------------------
     def _on_write(self, connection: Connection, value: bytes) -> None:
         if not self.enabled:
             return
+        self._check(connection)  # a write without response is dropped: the phone sees no answer
         rx = self._rx.setdefault(connection, Reassembler())
         for frame in rx.feed(bytes(value)):
             self._outbox.put_nowait((connection, *self.handle(frame)))
