@@ -31,6 +31,18 @@ def test_boundary_lengths_straddle_every_edge():
     assert OVERHEAD in edges and max(edges) == 513
 
 
+def test_an_edge_has_the_same_index_on_every_board():
+    """A corpus example is a choice sequence: the index it drew must name the same edge on an nRF52
+    (MTU 247, rx buffer 512) as on an ESP32-S3 (MTU 517, rx buffer 2048), even where edges fall out of range."""
+    nrf = boundary_lengths(max_payload=244, max_frame_len=512)
+    esp = boundary_lengths(max_payload=514, max_frame_len=2048)
+    tiny = boundary_lengths(max_payload=20, max_frame_len=64, hi=40)
+    assert len(nrf) == len(esp) == len(tiny)
+    assert nrf.index(512) == esp.index(2048) and tiny[nrf.index(512)] == 40  # max_frame_len (clamped to hi on the tiny one)
+    assert nrf.index(244) == esp.index(514)
+    assert all(OVERHEAD <= n <= 40 for n in tiny)
+
+
 @settings(max_examples=200, deadline=None)
 @given(data=st.data(), mp=st.sampled_from([20, 244, 8192]), mfl=st.sampled_from([512, 2048]))
 def test_drawn_lengths_stay_in_range(data, mp, mfl):

@@ -22,14 +22,18 @@ def boundary_first(values: list, general: st.SearchStrategy) -> st.SearchStrateg
 
 def boundary_lengths(max_payload: int, max_frame_len: int, phone_max_frame_len: int = 27,
                      lo: int = OVERHEAD, hi: int | None = None) -> list[int]:
-    """Whole-frame lengths where firmware breaks: a write's payload (ATT MTU - 3) and the fragment edges
-    after it, the receiver's max_frame_len and the smallest frame a phone may accept, each +-1, and the
-    shortest frame; only those in [lo, hi] (hi defaults to max_frame_len + 1)."""
+    """Whole-frame lengths where firmware breaks: the shortest frame, the receiver's max_frame_len, a
+    write's payload (ATT MTU - 3) and the fragment edges after it, and the smallest frame a phone may
+    accept, each +-1; only those in [lo, hi] (hi defaults to max_frame_len + 1).
+
+    The list is in that fixed order of edges, not sorted, and an edge out of range is clamped rather than
+    dropped: the same index names the same edge on every board, so a corpus example saved on an nRF52
+    (max_frame_len 512) still draws max_frame_len on an ESP32-S3 (2048)."""
     hi = max_frame_len + 1 if hi is None else hi
-    edges = {lo, lo + 1}
-    for edge in (max_payload, 2 * max_payload, 3 * max_payload, max_frame_len, phone_max_frame_len):
-        edges |= {edge - 1, edge, edge + 1}
-    return sorted(n for n in edges if lo <= n <= hi)
+    edges = [lo, lo + 1]
+    for edge in (max_frame_len, max_payload, 2 * max_payload, 3 * max_payload, phone_max_frame_len):
+        edges += [edge - 1, edge, edge + 1]
+    return [min(max(n, lo), hi) for n in edges]
 
 
 def length_strategy(max_payload: int, max_frame_len: int, lo: int = OVERHEAD, hi: int | None = None) -> st.SearchStrategy:
