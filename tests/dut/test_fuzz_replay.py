@@ -11,6 +11,7 @@ import pytest
 
 from bench.fuzz.corpus import CORPUS_DIR, CorpusDatabase
 from bench.fuzz.fixtures import raise_failure, run_fuzz
+from bench.profiles.omi.device import BUG_SKUS as OMI_BUG_SKUS
 
 pytestmark = [pytest.mark.fuzz]
 
@@ -21,7 +22,7 @@ CORPUS_BUGS = {
             "audio-index-wrap", "text-queue-stall", "credit-busy-early"],
     "omi": ["omi-photo-interval", "omi-speaker-len"],
 }
-BUG_SKU = {"omi-speaker-len": "audio"}  # the bug's code exists only on this SKU (the Omi pendant has the speaker)
+BUG_SKU = OMI_BUG_SKUS  # a bug whose code exists only on one SKU runs on it (the Omi pendant has the speaker)
 CORPUS_KEYS = {"glp": b"glp-session-v1", "omi": b"omi-gatt-writes-v1"}
 
 

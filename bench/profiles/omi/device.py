@@ -35,6 +35,8 @@ from bench.reference.glasses_photo import synth_jpeg
 BUGS = {"omi-photo-interval": "an interval of 33 s or more overflows an int16 of milliseconds: the camera task "
                               "divides by it and faults (fatal error, watchdog reset)",
         "omi-speaker-len": "a speaker write of exactly 77 bytes blocks the main loop for 3 s"}
+BUG_KINDS = {"omi-photo-interval": "crash", "omi-speaker-len": "hang"}  # what the fuzzer must report each as
+BUG_SKUS = {"omi-speaker-len": "audio"}  # the bug's code exists only on this SKU (the pendant has the speaker)
 CRASH_INTERVAL_MIN = 33  # 33 * 1000 ms > INT16_MAX
 HANG_SPEAKER_LEN = 77
 MIC_STARTUP_MAX_S = 0.015  # PDM start-up varies: spreads stream phases over the connection interval
