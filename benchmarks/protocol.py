@@ -6,6 +6,8 @@ Prints one JSON line (targets next to figures; exit 1 when one is missed):
                             Core-spec arithmetic in benchmarks/radio.py (the answer waits for the next
                             event: wait for the request's event, median CI/2, then one CI)
   request_gap_ms            request_p50_ms − radio_floor_ms (target ≤ 0.3 ms)
+  radio_floor_exact_ms      1.5·CI + empty PDU + T_IFS + response PDU: what the radio alone imposes
+  host_overhead_ms          request_p50_ms − radio_floor_exact_ms: both hosts' software (information)
   raw_ping_p50_ms           raw Bumble GATT write → notify (link-test echo) on the same radio, same run
   codec_frames_per_s        encode + fragment + reassemble + decode (bench.profiles.glp.perf), frames/s
   photo_throughput_ratio    1 MB photo transfer (PhotoRead → CRC-checked bytes) ÷ the spec arithmetic's
@@ -17,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 import sys
 import time
 from pathlib import Path
@@ -28,7 +29,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from radio import raw_pings, spec_notify_bps, spec_pdu_us  # noqa: E402  (benchmarks/radio.py)
+from radio import phase_gap_s, raw_pings, spec_notify_bps, spec_pdu_us  # noqa: E402  (benchmarks/radio.py)
 
 from bench.config import LinkSpec, ReferenceSpec  # noqa: E402
 from bench.links.ble import BleLink  # noqa: E402
@@ -58,7 +59,6 @@ async def glp_figures(ready: dict, n_pings: int) -> tuple[list[float], float, in
     session = PhoneSession(transport, timeout_s=2.0)
     await transport.start()
     await session.hello()
-    rng = random.Random(5)
     for i in range(10):  # warm-up
         await session.request(m.Ping(i))
     sizes = {"req": 0, "rsp": 0}
@@ -79,7 +79,7 @@ async def glp_figures(ready: dict, n_pings: int) -> tuple[list[float], float, in
         t0 = time.monotonic()
         await session.request(m.Ping(i))
         rtts.append(time.monotonic() - t0)
-        await asyncio.sleep(rng.random() * 0.01)  # random phase against the connection events
+        await asyncio.sleep(phase_gap_s(i, INTERVAL_US / 1e6))  # request phases spread evenly over the CI
     transport.send, transport._receiver = send, receiver  # type: ignore[method-assign]
     info = await session.request(m.PhotoCapture(100))
     assert info.size_bytes == PHOTO_BYTES, f"photo is {info.size_bytes} bytes, expected {PHOTO_BYTES}"
@@ -114,6 +114,10 @@ async def main() -> dict:
     request_p50 = float(np.median(rtts)) * 1000
     floor_ms = (1.5 * INTERVAL_US + spec_pdu_us(ATT_L2CAP_HEADER + req_bytes, PHY)
                 + spec_pdu_us(ATT_L2CAP_HEADER + rsp_bytes, PHY)) / 1000
+    # what the radio alone imposes: the answer's event opens with the central's empty PDU and T_IFS, so the
+    # answer ends 1.5·CI + empty + T_IFS + its air time after the median request (the issue's floor counts
+    # the request's air time where the empty PDU and T_IFS are: ~0.09 ms less at 2M)
+    exact_ms = (1.5 * INTERVAL_US + spec_pdu_us(0, PHY) + 150 + spec_pdu_us(ATT_L2CAP_HEADER + rsp_bytes, PHY)) / 1000
     photo_bps = PHOTO_BYTES / photo_s
     spec_bps = spec_notify_bps(INTERVAL_US, PHY, DL, MTU)
     result = {
@@ -122,6 +126,7 @@ async def main() -> dict:
         "request_bytes": req_bytes, "response_bytes": rsp_bytes,
         "radio_floor_ms": round(floor_ms, 3),
         "request_gap_ms": round(request_p50 - floor_ms, 3), "request_gap_target_ms": GAP_TARGET_MS,
+        "radio_floor_exact_ms": round(exact_ms, 3), "host_overhead_ms": round(request_p50 - exact_ms, 3),
         "raw_ping_p50_ms": round(float(np.median(raws)) * 1000, 3),
         "codec_frames_per_s": round(codec_rate()),
         "photo_bytes": PHOTO_BYTES,
