@@ -79,6 +79,7 @@ class DutTransport(SMPTransport):
         self._rx = Reassembler()
         self._frames: deque[bytes] = deque()
         self.last_frame: bytes | None = None  # the last answer (upload's ``match`` is not in what smpclient yields)
+        self.buf_size: int | None = None  # the device's SMP buffer, once SMPClient read MCUMgr parameters
 
     async def connect(self, address: str, timeout_s: float) -> None:
         """Subscribe to SMP notifications on the link as it is (it is up: SmpOta connects and pairs first)."""
@@ -87,6 +88,11 @@ class DutTransport(SMPTransport):
 
     async def disconnect(self) -> None:
         self.reset()  # the link is the DUT facade's: it stays
+
+    def initialize(self, smp_server_transport_buffer_size: int) -> None:
+        """SMPClient passes the device's buffer here (its upload fills requests to it)."""
+        super().initialize(smp_server_transport_buffer_size)
+        self.buf_size = smp_server_transport_buffer_size
 
     def reset(self) -> None:
         self._rx.reset()
@@ -184,7 +190,7 @@ class SmpOta:
             self.secure()
             self._run(self.client.connect(dut.timeout_s), 2 * dut.timeout_s, "SMP subscribe and MCUMgr parameters")
             self._subscribed_on = dut.ble.client
-            self.buf_size = self.transport._smp_server_transport_buffer_size
+            self.buf_size = self.transport.buf_size
 
     def _run(self, aw: Awaitable[T], timeout_s: float, what: str) -> T:
         """Run on the session loop; smpclient's exceptions become the bench's."""
