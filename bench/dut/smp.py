@@ -149,7 +149,10 @@ class DutTransport(SMPTransport):
 def describe(rsp: Any) -> str:
     """An error answer in words: ``rc EINVAL (3)``, ``err group 1 rc NO_IMAGE (3)``."""
     def code(rc: Any) -> str:
-        name = getattr(rc, "name", None) or (MGMT_ERR(rc).name if rc in MGMT_ERR._value2member_map_ else "?")
+        try:
+            name = getattr(rc, "name", None) or MGMT_ERR(rc).name
+        except ValueError:  # a group's own code outside the general ones
+            name = "?"
         return f"{name} ({int(rc)})"
     if getattr(rsp, "err", None) is not None:
         return f"err group {int(rsp.err.group)} rc {code(rsp.err.rc)}"
