@@ -97,6 +97,7 @@ def test_ota_upload_resumes_after_the_link_drops(dut, ota_key, app_body):
             dut.disconnect()  # the phone loses the link mid-upload; the device keeps what it has
     assert ota.upload(image, progress=drop_once) in (True, None)
     assert dropped, "the upload finished before the link was dropped"
+    assert ota.resumed == 1, f"one lost link, {ota.resumed} resumes"
     slot1 = [i for i in ota.image_state() if i.get("slot") == 1]
     assert slot1 and bytes(slot1[0]["hash"]) == mcuboot.inspect(image).hash
 

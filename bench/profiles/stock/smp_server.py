@@ -4,10 +4,11 @@ Write without response in, notifications out, frames put back together by the SM
 responses split to the ATT payload (MTU − 3). Answers OS echo, OS reset (then reboots), MCUMgr
 parameters, image state read and write (test / confirm) and image upload into slot 1 (the first chunk
 must carry an MCUboot header, as Zephyr's img_mgmt checks; an interrupted upload resumes at the offset
-the device reports; the whole transfer is checked against the sha when one is sent). Slots, swap,
+the device reports, also when the client starts again at offset 0 with the same sha; the whole transfer
+is checked against the sha when one is sent). Slots, swap,
 signature check and rollback are the boot loader's (mcuboot.py). Anything else gets ``rc: ENOTSUP``,
 as Zephyr answers a group or command it was built without.
-The phone half is bench/dut/smp.py; both decode and encode with the ``smp`` package's models.
+The phone half is bench/dut/smp.py (smpclient); both decode and encode with the ``smp`` package's models.
 """
 
 from __future__ import annotations
@@ -168,6 +169,8 @@ class SmpServer:
         if req.off == 0:
             if req.len is None or not mcuboot.has_header(req.data):  # img_mgmt: no MCUboot header, no upload
                 return _error(req.header, MGMT_ERR.EINVAL), None
+            if req.sha and req.sha == self.upload_sha:  # the same upload, interrupted: Zephyr's img_mgmt goes on
+                return img.ImageUploadWriteResponse(sequence=seq, off=len(self.upload)), None
             self.upload_len, self.upload_sha, self.upload = req.len, req.sha, bytearray()
             self.bootloader.erase_secondary()
         if req.off != len(self.upload):  # out of order or resumed: tell the client where to go on (Zephyr does)
@@ -177,7 +180,9 @@ class SmpServer:
             return img.ImageUploadWriteResponse(sequence=seq, off=len(self.upload)), None
         self.bootloader.write_secondary(bytes(self.upload))
         match = None if self.upload_sha is None else hashlib.sha256(self.upload).digest() == self.upload_sha
-        return img.ImageUploadWriteResponse(sequence=seq, off=len(self.upload), match=match), None
+        done = len(self.upload)
+        self.upload_len, self.upload_sha, self.upload = 0, None, bytearray()  # img_mgmt_reset_upload: the next starts anew
+        return img.ImageUploadWriteResponse(sequence=seq, off=done, match=match), None
 
 
 HANDLERS: dict[tuple[int, int, smphdr.OP], tuple[type[Request], str]] = {
