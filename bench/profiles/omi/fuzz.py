@@ -123,8 +123,9 @@ class OmiFuzzModel:
         for uuid, name in self.writable.items():
             data = _control() if uuid == og.PHOTO_CONTROL else _payload(room)
             options.append(data.map(cast(Callable[[Any], Op], lambda d, u=uuid, n=name: Op(f"write:{n}", u, d))))
-        valid = [k for k in self.op_kinds() if not k.startswith("write:")]
-        options.append(st.sampled_from(valid).map(Op))
+        # one branch per operation kind: a single sampled_from branch for all the valid operations got
+        # ~1 draw in 4 (hypothesis favours the branch with the richer draws) and left a kind unexercised
+        options += [st.just(Op(k)) for k in self.op_kinds() if not k.startswith("write:")]
         return st.lists(st.one_of(*options), min_size=1, max_size=12)
 
     # -- one example ------------------------------------------------------------------------------
