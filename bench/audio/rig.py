@@ -155,6 +155,10 @@ class TruthClient:
     def roundtrip(self, trial: str) -> dict[str, float]:
         return self._conn.call({"op": "roundtrip", "trial": trial})[0]["truth"]
 
+    def radio(self) -> list[dict[str, Any]]:
+        """The virtual radio's connection event grids: anchor_s, interval_s (CLOCK_MONOTONIC), phy."""
+        return list(self._conn.call({"op": "radio"})[0]["truth"]["connections"])
+
     def report_uplink_handoffs(self, frames: list[tuple[int, float]]) -> None:
         """Tell the truth when the phone's app got each uplink frame (u16 index, monotonic s)."""
         self._conn.call({"op": "phone_uplink", "frames": [[int(i), float(t)] for i, t in frames]})

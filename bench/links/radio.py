@@ -335,6 +335,12 @@ class TimedLink(LocalLink):
     def connection_between(self, a: hci.Address, b: hci.Address) -> _Connection | None:
         return self.connections.get(self._key(a, b))
 
+    def schedule(self) -> list[dict[str, object]]:
+        """Every connection's event grid as the radio runs it (ground truth for benchmarks): events fall
+        at ``anchor_s + k * interval_s`` (CLOCK_MONOTONIC) until the next connection update."""
+        return [{"central": str(c.central), "peripheral": str(c.peripheral), "anchor_s": c.anchor_s,
+                 "interval_s": c.interval_s, "phy": c.phy} for c in self.connections.values()]
+
     def send_ll_control_pdu(self, sender_address: hci.Address, receiver_address: hci.Address,
                             packet: ll.ControlPdu) -> None:
         if isinstance(packet, ll.TerminateInd):

@@ -12,7 +12,7 @@ import asyncio
 import math
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -113,8 +113,10 @@ class AcousticRig:
 class RigServer:
     """Serves an ``AcousticRig`` on an ephemeral port and its ground truth on a second one."""
 
-    def __init__(self, rig: AcousticRig, host: str = "127.0.0.1") -> None:
+    def __init__(self, rig: AcousticRig, host: str = "127.0.0.1",
+                 radio: Callable[[], list[dict[str, Any]]] | None = None) -> None:
         self.rig, self.host = rig, host
+        self.radio = radio  # the virtual radio's connection event grids (TimedLink.schedule), for the truth
         self.port = self.truth_port = 0
         self._servers: list[asyncio.base_events.Server] = []
 
@@ -196,5 +198,7 @@ class RigServer:
             for index, t_s in frames:
                 record(int(index), float(t_s))
             return {"op": "recorded", "frames": len(frames)}, b""
+        if op == "radio" and self.radio is not None:  # when the radio's connection events fall
+            return {"op": "truth", "truth": {"connections": self.radio(), "now_s": time.monotonic()}}, b""
         raise ValueError(f"unknown truth op {op!r}; expected uplink, downlink, downlink_heard, roundtrip, "
-                         f"phone_uplink or phone_downlink")
+                         f"phone_uplink, phone_downlink or radio")

@@ -210,6 +210,27 @@ def test_delivery_observer_sees_each_pdu_at_its_modelled_time():
         assert t_model <= t_arrival
 
 
+def test_schedule_is_the_grid_the_events_fall_on():
+    """TimedLink.schedule() (the truth benchmarks read) names the grid the radio really runs on."""
+    params = LinkParams(interval_s=0.015, phy="2M")
+
+    async def body() -> tuple[list[dict], list[float]]:
+        async with Pair(params) as pair:
+            events = Anchors()
+            pair.link.observer = events
+            for i in range(5):
+                await pair.peer.write_value(pair.remote, bytes([i]), with_response=False)
+                await asyncio.wait_for(pair.arrivals.get(), 2)
+                await asyncio.sleep(0.004 * i)
+            return pair.link.schedule(), [t for t, _ in events.events]
+    grid, anchors = run(body())
+    assert len(grid) == 1 and grid[0]["interval_s"] == pytest.approx(0.015) and grid[0]["phy"] == "2M"
+    assert anchors
+    for t in anchors:
+        k = (t - grid[0]["anchor_s"]) / grid[0]["interval_s"]
+        assert abs(k - round(k)) < 1e-6
+
+
 class Anchors:
     """Radio observer: the modelled start time and central air time of every connection event."""
 

@@ -23,7 +23,7 @@ def served():
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
     rig = AcousticRig(RigConfig(speaker_to_mic_s=0.00021, mouth_to_mic_s=0.00013))
-    server = RigServer(rig)
+    server = RigServer(rig, radio=lambda: [{"anchor_s": 1.0, "interval_s": 0.0075, "phy": "2M"}])
 
     async def up():
         await server.start()
@@ -103,3 +103,12 @@ def test_truth_remembers_a_bounded_number_of_injections():
     assert "t0" not in truth.injections_s and truth.injections_s[f"t{MAX_INJECTIONS + 9}"] == MAX_INJECTIONS + 9
     truth.injected("t20", -1.0)  # a repeated trial name is the newest again, not forgotten first
     assert list(truth.injections_s)[-1] == "t20"
+
+
+def test_truth_gives_the_radio_grid(served):
+    server, _rig = served
+    truth = TruthClient("127.0.0.1", server.truth_port)
+    try:
+        assert truth.radio() == [{"anchor_s": 1.0, "interval_s": 0.0075, "phy": "2M"}]
+    finally:
+        truth.close()

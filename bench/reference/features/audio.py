@@ -24,7 +24,7 @@ async def start(bench: Any) -> dict[str, Any]:
     settings = bench.options.settings
     rig = AcousticRig(RigConfig(capture_noise_rms=float(settings.get("audio.noise_rms", 0.0)),
                                 seed=bench.options.seed or 0))
-    server = RigServer(rig)
+    server = RigServer(rig, radio=bench.link.schedule)
     port, truth_port = await server.start()
     bench.on_close(server.close)
     glasses = bench.glasses  # power states follow the protocol's streams (features/power.py)
