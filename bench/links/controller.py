@@ -41,6 +41,12 @@ class TimedController(Controller):
         self._hci_packets[packet.connection_handle] += 1
         connection.assembler.feed_packet(packet)
 
+    def on_le_disconnected(self, connection: Any, reason: int) -> None:
+        """A handle's unsent packets are gone with it (the host flushes them on Disconnection Complete):
+        they must not be reported as completed to the next connection that gets the same handle."""
+        self._hci_packets.pop(connection.handle, None)
+        super().on_le_disconnected(connection, reason)
+
     def on_advertising_pdu(self, pdu: ll.AdvInd | ll.AdvExtInd) -> None:
         """Report advertising *and the advertiser's scan response* to an active scanner.
 

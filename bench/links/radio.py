@@ -360,10 +360,12 @@ class TimedLink(LocalLink):
             return
         connection = sender_controller.le_connections.get(destination_address)
         conn = self.connections.get(self._key(connection.self_address, destination_address)) if connection else None
+        take = getattr(sender_controller, "take_hci_packets", None)  # a TimedController defers completion
         if connection is None or conn is None:
+            if connection is not None and take is not None:
+                take(connection.handle)  # flushed with the link: never "completed" for a later one
             logger.warning("ACL data for %s without a connection: dropped", destination_address)
             return
-        take = getattr(sender_controller, "take_hci_packets", None)  # a TimedController defers completion
         hci_packets = take(connection.handle) if take is not None else 1
         pdu = _Pdu(sender_controller, connection.handle, connection.self_address, data,
                    fragments(len(data), self.params.data_length), hci_packets)

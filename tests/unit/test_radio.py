@@ -189,6 +189,25 @@ def test_controller_reset_drops_links_so_the_peer_sees_a_disconnection():
     assert run(body()) == hci.HCI_ErrorCode.REMOTE_USER_TERMINATED_CONNECTION_ERROR
 
 
+def test_a_dropped_link_leaves_no_completions_for_the_next_one_on_its_handle():
+    """Half an L2CAP PDU is in the controller when the link drops: the next connection that gets the
+    same handle must not be told those packets completed (Bumble's host warns "N completed but only 1
+    in flight" and its flow control goes wrong)."""
+    async def body() -> int:
+        async with Pair(LinkParams()) as pair:
+            conn = next(iter(pair.central_controller.le_connections.values()))
+            start = hci.HCI_AclDataPacket(conn.handle, hci.HCI_ACL_PB_FIRST_FLUSHABLE, 0, 8,
+                                          bytes([20, 0, 4, 0]) + bytes(4))  # L2CAP length 20, 4 bytes of it
+            pair.central_controller.on_hci_acl_data_packet(start)
+            seen = asyncio.get_running_loop().create_future()
+            peer = next(iter(pair.peripheral.connections.values()))
+            peer.on("disconnection", lambda reason: seen.done() or seen.set_result(reason))
+            pair.link.drop(next(iter(pair.link.connections.values())), hci.HCI_ErrorCode.CONNECTION_TIMEOUT_ERROR)
+            await asyncio.wait_for(seen, 2)
+            return pair.central_controller._hci_packets.get(conn.handle, 0)
+    assert run(body()) == 0
+
+
 def test_delivery_observer_sees_each_pdu_at_its_modelled_time():
     params = LinkParams(interval_s=0.0075, per=0.2, jitter_s=0.001, seed=3)
 
