@@ -124,6 +124,12 @@ def main() -> int:
              for profile, case in benches.items() for kind in targets if kind in case.links} if clean_s > 0 else {}
     for what, r in clean.items():
         print(f"# clean {what}: {r.progress_line()} failure={r.failure!r}"[:600], file=sys.stderr, flush=True)
+        if r.failure is not None:  # the whole story of a false positive, not the first 600 characters
+            report = out / f"clean-{what.replace(' ', '-')}-failure.txt"
+            report.parent.mkdir(parents=True, exist_ok=True)
+            failure = r.fuzz_failure
+            report.write_text(failure.report() if failure is not None else repr(r.failure) + "\n")
+            print(f"# clean {what}: failure written to {report}", file=sys.stderr, flush=True)
     missed = [f"{name} {kind}: found on {row['found']} of {row['seeds']} seeds" for name, by in per_bug.items()
               for kind, row in by.items() if row.get("applies", True) and row["found"] < row["seeds"]]
     missed += [f"{name} {kind}: reported as another kind on {row['found'] - row['kinds_match']} seeds"
