@@ -24,7 +24,7 @@ def boundary_lengths(max_payload: int, max_frame_len: int, phone_max_frame_len: 
                      lo: int = OVERHEAD, hi: int | None = None) -> list[int]:
     """Whole-frame lengths where firmware breaks: the shortest frame, the receiver's max_frame_len, a
     write's payload (ATT MTU - 3) and the fragment edges after it, and the smallest frame a phone may
-    accept, each +-1; only those in [lo, hi] (hi defaults to max_frame_len + 1).
+    accept, each +-1; each clamped into [lo, hi] (hi defaults to max_frame_len + 1).
 
     The list is in that fixed order of edges, not sorted, and an edge out of range is clamped rather than
     dropped: the same index names the same edge on every board, so a corpus example saved on an nRF52
@@ -37,9 +37,10 @@ def boundary_lengths(max_payload: int, max_frame_len: int, phone_max_frame_len: 
 
 
 def length_strategy(max_payload: int, max_frame_len: int, lo: int = OVERHEAD, hi: int | None = None) -> st.SearchStrategy:
-    """A frame length: boundary values with high weight (three draws in five), any length in range (one
-    in five), and the receiver's max_frame_len itself (one in five, the edge of its rx buffer: among 17
-    edges it came up in ~3 % of draws, and a 60 s BLE run on one seed in five never wrote it).
+    """A frame length from five branches: three of boundary values, one of any length in range, and the
+    receiver's max_frame_len itself (the edge of its rx buffer; hypothesis draws that branch about one
+    time in three, where among the 17 edges alone it came up in ~3 % of draws and a 60 s BLE run on one
+    seed in five never wrote it).
     The extra branch is last so that committed corpus examples keep what their draws meant."""
     edges = boundary_lengths(max_payload, max_frame_len, lo=lo, hi=hi)
     top = max_frame_len + 1 if hi is None else hi
