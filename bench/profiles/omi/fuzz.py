@@ -32,6 +32,7 @@ SETTLE_S = 0.02  # after a write: long enough for a fatal dump to reach the cons
 AUDIO_TIMEOUT_S = 1.0
 CORPUS_KEY = b"omi-gatt-writes-v1"
 MAX_ATTRIBUTE_LEN = 512
+SWEEP = "sweep:speaker"  # one operation: a speaker write of every boundary length in turn, each acknowledged
 SPEAKER_PROBE = bytes(2)  # one silent PCM16 sample: the recovery probe after a hang  # Core spec Vol 3 Part F 3.2.9: the longest attribute value
 
 
@@ -42,6 +43,8 @@ class Op:
     data: bytes = b""
 
     def __str__(self) -> str:
+        if self.kind == SWEEP:
+            return f"{self.kind} (every boundary length, filled with 0x{self.data.hex() or '00'})"
         if self.kind.startswith("write:"):
             return f"{self.kind} ({len(self.data)} B) {self.data.hex(' ') or '(zero-length write)'}"
         return self.kind
@@ -70,9 +73,16 @@ def _lengths(room: int) -> st.SearchStrategy[int]:
     return st.one_of(edge, edge, edge, st.integers(0, room))  # three in four on an edge, as the GLP model
 
 
+FILL_BYTES = (0x00, 0x01, 0x05, 0x7F, 0x80, 0xFE, 0xFF)  # sign, zero and all-ones edges of a byte
+
+
 def _payload(room: int) -> st.SearchStrategy[bytes]:
-    byte = st.one_of(st.sampled_from([0x00, 0x01, 0x05, 0x7F, 0x80, 0xFE, 0xFF]), st.integers(0, 255))
-    return _lengths(room).flatmap(lambda n: st.lists(byte, min_size=n, max_size=n).map(bytes))
+    """A write's bytes: random, or one edge byte repeated. One draw per write, not one per byte: a list of
+    per-byte choices cost hypothesis ~0.2 s per example at 100-240-byte speaker writes, a third of a run."""
+    def of_length(n: int) -> st.SearchStrategy[bytes]:
+        fill = st.sampled_from(FILL_BYTES).map(lambda b: bytes([b]) * n)
+        return st.one_of(st.binary(min_size=n, max_size=n), fill)
+    return _lengths(room).flatmap(of_length)
 
 
 def _control() -> st.SearchStrategy[bytes]:
@@ -111,14 +121,20 @@ class OmiFuzzModel:
 
     def op_kinds(self) -> list[str]:
         kinds = [f"write:{n}" for n in self.writable.values()] + ["battery_read"]
+        if og.SPEAKER in self.writable:
+            kinds.append(SWEEP)
         if self.dut.has_characteristic(og.AUDIO_DATA):
             kinds += ["audio_on", "audio_off"]
         if og.PHOTO_CONTROL in self.writable:
             kinds.append("photo_shot")
         return kinds
 
+    def room(self) -> int:
+        """The longest write to draw: ATT MTU - 3, never past an attribute (ATT refuses those, not the firmware)."""
+        return max(4, min(self.dut.mtu - 3, MAX_ATTRIBUTE_LEN))
+
     def strategy(self) -> st.SearchStrategy[list[Op]]:
-        room = max(4, min(self.dut.mtu - 3, MAX_ATTRIBUTE_LEN))  # longer writes are refused by ATT, not the firmware
+        room = self.room()
         options: list[st.SearchStrategy[Op]] = []
         for uuid, name in self.writable.items():
             data = _control() if uuid == og.PHOTO_CONTROL else _payload(room)
@@ -126,7 +142,12 @@ class OmiFuzzModel:
         # writes (where the firmware parses bytes) twice, then one branch per other operation kind: a single
         # sampled_from branch for all of those got ~1 draw in 4 and left a kind unexercised in a 20 s run;
         # one branch each without the doubled writes halved the speaker writes (omi-speaker-len: 4 of 5 seeds)
-        options = options + options + [st.just(Op(k)) for k in self.op_kinds() if not k.startswith("write:")]
+        # one_of over the ~50 edges left one exact length unwritten in 510 speaker writes (hypothesis's
+        # mutator copies spans of earlier examples): the sweep writes every edge, in whatever state it is drawn in
+        others = [k for k in self.op_kinds() if not k.startswith("write:") and k != SWEEP]
+        options = options + options + [st.just(Op(k)) for k in others]
+        if SWEEP in self.op_kinds():
+            options.append(st.sampled_from(FILL_BYTES).map(lambda b: Op(SWEEP, og.SPEAKER, bytes([b]))))
         return st.lists(st.one_of(*options), min_size=1, max_size=12)
 
     # -- one example ------------------------------------------------------------------------------
@@ -172,7 +193,16 @@ class OmiFuzzModel:
 
     def _do(self, op: Op) -> None:
         dut = self.dut
-        if op.uuid == og.SPEAKER:
+        if op.kind == SWEEP:
+            for n in boundary_lengths(self.room()):
+                write = Op("write:speaker", og.SPEAKER, op.data * n)
+                try:
+                    self._speaker(write.data)
+                except (DutTimeout, LinkLost, DutCrash) as exc:
+                    exc.guilty = write  # type: ignore[attr-defined]  # the example is rewritten to end with it
+                    raise
+                self.writes += 1
+        elif op.uuid == og.SPEAKER:
             self._speaker(op.data)
         elif op.kind.startswith("write:"):
             dut.write(op.uuid, op.data, response=True, timeout_s=self.probe_timeout_s)
@@ -198,14 +228,16 @@ class OmiFuzzModel:
             raise DutTimeout(f"no speaker acknowledgement within {self.probe_timeout_s:g} s "
                              f"(the firmware notifies one per write): the main loop stopped") from exc
 
-    def _check(self, mark: int | None) -> None:
-        """Liveness: Battery Level answers, and audio flows while subscribed."""
+    def _check(self, mark: int | None, op: Op) -> None:
+        """Liveness: Battery Level answers (after a speaker write its acknowledgement, from the main loop,
+        already proved more than a GATT read can), and audio flows while subscribed."""
         dut = self.dut
         if mark is not None and dut.console is not None:
             dut.console.check_no_crash(mark)
         if not dut.connected:
             raise LinkLost("the link dropped")
-        dut.read(BATTERY_LEVEL, self.probe_timeout_s)
+        if op.uuid != og.SPEAKER:
+            dut.read(BATTERY_LEVEL, self.probe_timeout_s)
         if self.subscribed:
             dut.drain(og.AUDIO_DATA)
             dut.notification(og.AUDIO_DATA, AUDIO_TIMEOUT_S)
@@ -223,9 +255,10 @@ class OmiFuzzModel:
             self.writes += op.kind.startswith("write:")
             try:
                 self._do(op)
-                self._check(mark)
+                self._check(mark, op)
             except (DutTimeout, LinkLost, DutCrash) as exc:
                 stats.failed()
+                op = getattr(exc, "guilty", op)
                 time.sleep(0.2)  # let a fatal dump reach the console
                 console = dut.console.records_since(mark) if dut.console is not None and mark is not None else []
                 lines = [r.text if hasattr(r, "text") else str(r) for r in console][-20:]
@@ -241,7 +274,8 @@ class OmiFuzzModel:
                 kind = "crash" if crashed else "hang"
                 self.hung = not crashed
                 failure = (FuzzCrash if crashed else FuzzHang)(f"fuzz {kind} at op {n} ({op}): {exc}")
-                failure._fill(str(exc), n, list(ops[:n + 1]), "", lines, "ble")  # what came after never ran
+                guilty = getattr(exc, "guilty", op)  # a sweep's own write, which replays alone
+                failure._fill(str(exc), n, [*ops[:n], guilty], "", lines, "ble")  # what came after never ran
                 raise failure from None
             stats.step()
 
