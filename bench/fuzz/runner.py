@@ -20,12 +20,15 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from hypothesis.internal.conjecture import engine
+from hypothesis.reporting import current_reporter, with_reporter
 from hypothesis.stateful import RuleBasedStateMachine, run_state_machine_as_test
 
 from bench.fuzz.corpus import CORPUS_DIR, CorpusDatabase
 from bench.fuzz.oracles import FuzzFailure, blamed_step
 
 EXAMPLES_PER_CHUNK = 50  # hypothesis scales its shrinking effort with max_examples
+# hypothesis's fixed text when its shrink hits engine.MAX_SHRINKING_SECONDS, which fuzz() sets to the shrink budget
+SLOW_SHRINK = "WARNING: Hypothesis has spent more than five minutes working to shrink"
 
 
 @dataclass
@@ -211,7 +214,8 @@ def fuzz(model: FuzzModel, budget_s: float, seed: int = 0, corpus: CorpusDatabas
                               database=corpus, phases=phases, suppress_health_check=list(HealthCheck),
                               print_blob=False, report_multiple_bugs=False)
             try:
-                model.run_chunk(stats, config, seed * 1_000_003 + chunk)
+                with with_reporter(_budget_reporter(shrink_budget_s)):
+                    model.run_chunk(stats, config, seed * 1_000_003 + chunk)
             except (Unsatisfiable, unittest.SkipTest):
                 if generate:
                     raise
@@ -232,6 +236,19 @@ def fuzz(model: FuzzModel, budget_s: float, seed: int = 0, corpus: CorpusDatabas
         engine.MAX_SHRINKING_SECONDS = saved_shrink
         update()
     return result
+
+
+def _budget_reporter(shrink_budget_s: float) -> Callable[[object], None]:
+    """Hypothesis's reporter, with its "five minutes" shrink warning told as what it is: the budget ran out."""
+    outer = current_reporter()
+
+    def report(value: object) -> None:
+        if isinstance(value, str) and value.startswith(SLOW_SHRINK):
+            print(f"fuzz: hypothesis's shrink stopped at its budget ({shrink_budget_s:g} s, --shrink-budget); "
+                  "delta debugging on a fresh device goes on from there", file=sys.stderr, flush=True)
+        else:
+            outer(value)
+    return report
 
 
 def _minimize(model: Replayable, failure: FuzzFailure, stats: Stats, result: FuzzResult, budget_s: float) -> None:

@@ -115,3 +115,32 @@ def test_runner_drives_any_model_and_ends_one_minimal(tmp_path):
     assert failure.source == 1 and ">> step 1" in failure.sequence()
     assert result.coverage["bytes"][1] == 256 and result.types_covered == result.coverage["bytes"][0] > 0
     assert result.shrunk_from is not None and result.shrunk_from >= 2
+
+
+class _SlowToShrink(_TwoStepBug):
+    """Every example costs 0.1 s (a device's round trips) and crashes when its bytes sum past 1000:
+    found at once, but hypothesis's shrink toward the smallest such list outlasts a 1 s budget."""
+
+    def example(self, steps, stats):
+        from bench.fuzz.oracles import FuzzCrash
+
+        time.sleep(0.1)
+        stats.examples += 1
+        if sum(steps) > 1000:
+            stats.failed()
+            failure = FuzzCrash("fuzz crash: sum past 1000")
+            failure._fill("crash", len(steps) - 1, list(steps), "", [], self.kind)
+            raise failure
+
+
+def test_shrink_budget_running_out_is_told_as_the_budget_not_as_five_minutes(tmp_path, capsys):
+    from bench.fuzz.corpus import CorpusDatabase
+    from bench.fuzz.runner import fuzz
+
+    model = _SlowToShrink()
+    result = fuzz(model, 30, seed=1, corpus=CorpusDatabase(tmp_path, key=model.corpus_key, read_corpus=False),
+                  shrink_budget_s=1, minimize_budget_s=0)
+    assert result.fuzz_failure is not None, result.failure
+    out = capsys.readouterr()
+    assert "five minutes" not in out.out + out.err
+    assert "shrink stopped at its budget (1 s" in out.err
