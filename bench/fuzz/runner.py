@@ -89,6 +89,9 @@ class Replayable(Protocol):
         """Run ``steps`` as one example on a freshly reset device; the failure, or None if it passed."""
         ...
 
+    # optional: ``merge(a, b)`` -> one step that sends a's and b's writes, or None (then the minimal
+    # example is 1-minimal only; see bench/fuzz/shrink.py merge_adjacent)
+
 
 def stateful_chunk(machine: type[RuleBasedStateMachine], config: settings, seed: int) -> None:
     """run_chunk for a model that is a hypothesis state machine."""
@@ -253,7 +256,7 @@ def _budget_reporter(shrink_budget_s: float) -> Callable[[object], None]:
 
 def _minimize(model: Replayable, failure: FuzzFailure, stats: Stats, result: FuzzResult, budget_s: float) -> None:
     """Delta-debug the shrunk example on fresh devices: the result keeps the smallest that fails the same way."""
-    from bench.fuzz.shrink import ddmin
+    from bench.fuzz.shrink import ddmin, merge_adjacent
 
     steps = model.steps_of(failure)
     last: list[FuzzFailure] = []  # ddmin adopts every candidate that fails: the last one is the minimum
@@ -272,6 +275,9 @@ def _minimize(model: Replayable, failure: FuzzFailure, stats: Stats, result: Fuz
     else:
         steps_tried = steps
     minimal = ddmin(steps_tried, fails, deadline_s=t0 + budget_s)
+    merge = getattr(model, "merge", None)  # optional: a model that can join two steps into one it could send
+    if merge is not None:
+        minimal = merge_adjacent(minimal, merge, fails, deadline_s=t0 + budget_s)
     result.shrink_s = time.monotonic() - t0
     result.shrunk_from = len(steps)
     if len(minimal) < len(steps) and last:

@@ -48,6 +48,36 @@ def test_deadline_keeps_the_smallest_found_so_far():
 
 
 
+
+def _session_then_five_starts(steps):
+    """A toy firmware: a step is a burst of bytes; 0x07 opens a session, 0x10 starts a stream inside one,
+    and the fifth start crashes it. Whether a burst is split into steps does not matter to it."""
+    session, starts = False, 0
+    for burst in steps:
+        for b in burst:
+            session = session or b == 0x07
+            starts += session and b == 0x10
+    return starts >= 5
+
+
+def test_one_minimal_is_not_minimal_until_neighbours_are_merged():
+    from bench.fuzz.shrink import merge_adjacent
+
+    steps = [(0x01,), (0x07,), (0x10,), (0x02,), (0x10,), (0x10,), (0x10,), (0x10,)]
+    one_minimal = ddmin(steps, _session_then_five_starts)
+    assert one_minimal == [(0x07,), (0x10,), (0x10,), (0x10,), (0x10,), (0x10,)]  # no single step can go
+    merged = merge_adjacent(one_minimal, lambda a, b: a + b, _session_then_five_starts)
+    assert merged == [(0x07, 0x10, 0x10, 0x10, 0x10, 0x10)]
+
+
+def test_merge_keeps_apart_what_cannot_be_joined():
+    from bench.fuzz.shrink import merge_adjacent
+
+    steps = [(0x07,), (0x10,), ("reconnect",), (0x10,)]
+    fails = lambda s: sum(b == 0x10 for burst in s for b in burst) >= 2 and any("reconnect" in b for b in s)  # noqa: E731
+    merged = merge_adjacent(steps, lambda a, b: None if b == ("reconnect",) else a + b, fails)
+    assert merged == [(0x07, 0x10), ("reconnect", 0x10)]
+
 class _TwoStepBug:
     """A fuzz model with no device and no profile: examples are lists of bytes written to a toy
     firmware that crashes on a write >= 0xF0 once it has seen a 0x07 (state set up, then used)."""

@@ -364,6 +364,15 @@ class GlpFuzzModel:
     def replay(self, steps: list[Any], stats: Stats) -> Any:
         return replay_steps(self.target, steps, stats)
 
+    @staticmethod
+    def merge(a: StepRecord, b: StepRecord) -> StepRecord | None:
+        """One step: a's writes without its probes, then b's writes and probes (b's event or reconnect
+        cannot move into the middle of a, so such a pair stays two steps)."""
+        if b.action:
+            return None
+        writes = [w for w in a.writes if w[3] != "probe"] + b.writes
+        return StepRecord(f"{a.rule} + {b.rule}", writes, a.action)
+
     def dump_steps(self, steps: list[StepRecord], path: Path) -> Path:
         return dump_steps(steps, path, self.kind)
 
