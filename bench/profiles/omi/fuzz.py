@@ -199,7 +199,7 @@ class OmiFuzzModel:
                 try:
                     self._speaker(write.data)
                 except (DutTimeout, LinkLost, DutCrash) as exc:
-                    exc.guilty = write  # type: ignore[attr-defined]  # the example is rewritten to end with it
+                    setattr(exc, "guilty", write)  # noqa: B010  # the example is rewritten to end with it
                     raise
                 self.writes += 1
         elif op.uuid == og.SPEAKER:
