@@ -10,8 +10,10 @@ code runs (Bug.links: serial frames are whole, so reassembly bugs are BLE only; 
 and target: how many seeds found it, whether the failure was of the expected kind, the median and worst
 time to find, and the median steps of the shrunk example. Then each profile's clean device is fuzzed for
 FUZZ_CLEAN_BUDGET_S per target (default 60 s): any failure there is a false positive. Prints one JSON
-line; exit 1 when a bug is missed on any seed or a clean device fails. The fuzz rate is its own figure:
-benchmarks/fuzz_rate.py.
+line; exit 1 when a bug is missed on any seed or a clean device fails. Every run that misses a target
+(not found, another kind, shrunk past 5 steps, any clean failure) is written in full to FUZZ_OUT (default
+out/bench-fuzz): <bug>-<target>-seed<N>.txt, clean-<profile>-<target>-failure.txt. The fuzz rate is its
+own figure: benchmarks/fuzz_rate.py.
 
     python benchmarks/fuzz.py     # FUZZ_SEEDS=2 FUZZ_TARGETS=ble FUZZ_BUGS=text-queue-stall,... to shorten
 """
@@ -78,6 +80,15 @@ def run(kind: str, bugs: list[str], budget_s: float, seed: int, out: Path, bench
             model.close()
 
 
+def _write_report(path: Path, result: FuzzResult) -> None:
+    """A run that missed its target, in full: the failure's report (example, console), or what ended it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    failure = result.fuzz_failure
+    text = failure.report() if failure is not None else f"no failure found: {result.progress_line()}\n{result.failure!r}"
+    path.write_text(text + "\n")
+    print(f"# {result.target}: {path.name} written to {path.parent}", file=sys.stderr, flush=True)
+
+
 def _median(xs: list[float]) -> float | None:
     return round(statistics.median(xs), 2) if xs else None
 
@@ -112,6 +123,8 @@ def main() -> int:
                 if failure is not None and result.time_to_find_s is not None and result.time_to_find_s <= budget_s:
                     found_s.append(result.time_to_find_s)
                     steps.append(len(failure.steps))
+                if failure is None or failure.kind != case.expected or len(failure.steps) > MAX_STEPS:
+                    _write_report(out / f"{name}-{kind}-seed{seed}.txt", result)  # a missed target, told in full
             row = {"profile": case.profile, "found": len(found_s), "seeds": len(seeds), "expected": case.expected,
                    "kinds_match": sum(k == case.expected for k in kinds),
                    "median_time_to_find_s": _median(found_s), "max_time_to_find_s": round(max(found_s), 2) if found_s else None,
@@ -125,11 +138,7 @@ def main() -> int:
     for what, r in clean.items():
         print(f"# clean {what}: {r.progress_line()} failure={r.failure!r}"[:600], file=sys.stderr, flush=True)
         if r.failure is not None:  # the whole story of a false positive, not the first 600 characters
-            report = out / f"clean-{what.replace(' ', '-')}-failure.txt"
-            report.parent.mkdir(parents=True, exist_ok=True)
-            failure = r.fuzz_failure
-            report.write_text(failure.report() if failure is not None else repr(r.failure) + "\n")
-            print(f"# clean {what}: failure written to {report}", file=sys.stderr, flush=True)
+            _write_report(out / f"clean-{what.replace(' ', '-')}-failure.txt", r)
     missed = [f"{name} {kind}: found on {row['found']} of {row['seeds']} seeds" for name, by in per_bug.items()
               for kind, row in by.items() if row.get("applies", True) and row["found"] < row["seeds"]]
     missed += [f"{name} {kind}: reported as another kind on {row['found'] - row['kinds_match']} seeds"
