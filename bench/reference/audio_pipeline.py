@@ -89,7 +89,9 @@ class AudioPipeline:
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
-        if abs(loop.time() - time.monotonic()) > 0.001:
+        before = time.monotonic()  # bracketed, not compared within a tolerance: a preempted thread
+        loop_now = loop.time()  # (a loaded machine) can spend more than a millisecond between two calls
+        if not before <= loop_now <= time.monotonic():
             raise RuntimeError("the audio pipeline needs a loop whose time() is time.monotonic()")
         self._loop = loop
         self.truth.frame_samples = self.spec.frame_samples

@@ -151,3 +151,28 @@ def test_bad_mode_and_missing_send():
         AudioPipeline(rig, board_audio("esp32s3"), mode="uplink")
     with pytest.raises(KeyError, match="expected one of"):
         board_audio("arduino")
+
+
+class _VirtualClockLoop(asyncio.SelectorEventLoop):
+    def time(self):
+        return super().time() + 10.0  # a virtual clock: the pipeline's timers would fire at the wrong times
+
+
+@pytest.mark.parametrize("loop_class", [asyncio.SelectorEventLoop, _VirtualClockLoop])
+def test_the_pipeline_runs_only_on_a_loop_whose_clock_is_monotonic(loop_class):
+    """Bracketed between two monotonic readings, not compared within a tolerance (a preempted thread on a
+    loaded machine spent more than the old 1 ms between the two calls and the stream start was refused)."""
+    async def go():
+        pipe = AudioPipeline(AcousticRig(), board_audio("nrf52840dk"), mode="downlink")
+        pipe.start()
+        pipe.stop()
+
+    loop = loop_class()
+    try:
+        if loop_class is _VirtualClockLoop:
+            with pytest.raises(RuntimeError, match="time.monotonic"):
+                loop.run_until_complete(go())
+        else:
+            loop.run_until_complete(go())
+    finally:
+        loop.close()
