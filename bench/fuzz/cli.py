@@ -96,6 +96,9 @@ def fuzz_main(args: argparse.Namespace) -> int:
     print(failure.report())
     if result.shrunk_from is not None:
         print(f"\ndelta debugging: {result.shrunk_from} -> {len(failure.steps)} steps in {result.shrink_s:.1f} s")
+        if result.extra.get("reproduced") is False:
+            print("the example did not fail again when replayed on a fresh device with pipelining off: it needs "
+                  "the timing of the run (pipelined writes, the device's clock); it is kept as hypothesis shrank it")
     if result.time_to_find_s is not None:
         print(f"found after {result.time_to_find_s:.1f} s")
     evidence, new_values = None, corpus.failures()  # the shrunk example(s) hypothesis kept, not yet committed

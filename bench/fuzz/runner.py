@@ -278,10 +278,14 @@ def _minimize(model: Replayable, failure: FuzzFailure, stats: Stats, result: Fuz
     merge = getattr(model, "merge", None)  # optional: a model that can join two steps into one it could send
     if merge is not None:
         minimal = merge_adjacent(minimal, merge, fails, deadline_s=t0 + budget_s)
+    if not last and time.monotonic() < t0 + budget_s:  # no candidate failed: does the example itself, replayed?
+        result.extra["reproduced"] = fails(steps)  # False: it needs the run's timing (pipelining, a clock)
     result.shrink_s = time.monotonic() - t0
     result.shrunk_from = len(steps)
     if len(minimal) < len(steps) and last:
         result.failure = cast(BaseException, last[0])  # every FuzzFailure class is also an exception
+    elif len(steps) < len(failure.steps):
+        failure.steps = list(steps)  # kept as hypothesis shrank it, less the steps that were never sent
 
 
 def print_progress(result: FuzzResult) -> None:

@@ -174,3 +174,36 @@ def test_shrink_budget_running_out_is_told_as_the_budget_not_as_five_minutes(tmp
     out = capsys.readouterr()
     assert "five minutes" not in out.out + out.err
     assert "shrink stopped at its budget (1 s" in out.err
+
+
+class _NeedsTheRunsTiming(_TwoStepBug):
+    """Fails while fuzzing (its last step is recorded but never sent: None), never when replayed alone."""
+
+    def example(self, steps, stats):
+        from bench.fuzz.oracles import FuzzCrash
+
+        stats.examples += 1
+        if len(steps) >= 3:
+            stats.failed()
+            failure = FuzzCrash("fuzz crash: only at the run's own pace")
+            failure._fill("crash", 1, [*steps[:3], None], "", [], self.kind)
+            raise failure
+
+    def steps_of(self, failure):
+        return [s for s in failure.steps if s is not None]  # as the GLP model drops steps never sent
+
+    def replay(self, steps, stats):
+        self.replays += 1
+        return None
+
+
+def test_an_example_that_replay_cannot_reproduce_is_kept_and_said_so(tmp_path):
+    from bench.fuzz.corpus import CorpusDatabase
+    from bench.fuzz.runner import fuzz
+
+    model = _NeedsTheRunsTiming()
+    result = fuzz(model, 30, seed=2, corpus=CorpusDatabase(tmp_path, key=model.corpus_key, read_corpus=False),
+                  shrink_budget_s=1)
+    failure = result.fuzz_failure
+    assert failure is not None and len(failure.steps) == 3 and None not in failure.steps, failure.steps
+    assert result.extra["reproduced"] is False and model.replays > 0
