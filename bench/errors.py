@@ -24,6 +24,17 @@ class LimitExceeded(AssertionError):
         super().__init__(f"LIMIT EXCEEDED: {message}")
 
 
+class StreamCut(AssertionError):
+    """An audio stream came out with a dropout (the stimulus not heard, or heard in pieces): a product
+    failure, unless the host stalled during the stream for longer than the stream's buffers absorb
+    (``stall_tolerance_s``: a jitter buffer of a few frames, so tens of ms, where any other test
+    tolerates bench.stalls.OVERLOAD_S) -- then bench.faults calls it BENCH OVERLOADED."""
+
+    def __init__(self, message: str, stall_tolerance_s: float) -> None:
+        super().__init__(message)
+        self.stall_tolerance_s = stall_tolerance_s
+
+
 class LinkLost(BenchError):
     """The BLE link or the radio went away under a test."""
 

@@ -6,7 +6,9 @@ bench itself, because a bench fault must never be filed as a product defect:
 1. the reference bench process died (killed, crashed)        -> BENCH FAULT, the session stops
 2. the reference bench is frozen (SIGSTOP, a debugger)        -> BENCH FAULT, the session stops
 3. the host starved the bench or the harness (event-loop stall
-   of >= OVERLOAD_S during the test) and the failure is one
+   of >= OVERLOAD_S during the test; for a cut audio stream,
+   StreamCut, any recorded stall >= its stall_tolerance_s,
+   as a jitter buffer holds only a few frames) and the failure is one
    starving can cause (not a wrong answer, not a crash dump)  -> BENCH OVERLOADED (broken, not failed)
 4. the console shows a fatal-error dump since the test began  -> DUT CRASH (a product defect)
 
@@ -46,7 +48,7 @@ def triage(session: Any, exc: BaseException, started_s: float, console_mark: int
                               f"the test stopped on: {exc}", stop=True)
         time.sleep(0.05)  # its stall report follows the heartbeat
     worst_s, where = worst_stall(session, started_s)
-    if worst_s >= OVERLOAD_S and timing_sensitive(exc):
+    if worst_s >= getattr(exc, "stall_tolerance_s", OVERLOAD_S) and timing_sensitive(exc):  # a stream: its buffers
         return BenchOverloaded(f"the host starved the {where} for {worst_s * 1000:.0f} ms during the test "
                                f"(event-loop stall); the result says nothing about the DUT: {exc}")
     crash = fatal_dump(session, console_mark)

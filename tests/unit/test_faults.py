@@ -179,3 +179,31 @@ def _alive(pid: int) -> bool:
 
 
 pytestmark = pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs Linux /proc")
+
+
+class _StalledBench:
+    """Just what bench.faults.triage reads of a session whose reference bench stalled once, 80 ms."""
+
+    def __init__(self, stall_at_s: float) -> None:
+        self.reference = self
+        self.alive, self.stopped = True, False
+        self._stalls = [(stall_at_s, 0.08)]
+
+    def silent_for_s(self) -> float:
+        return 0.0
+
+    def stalls(self):
+        return self._stalls
+
+
+def test_a_cut_stream_during_a_short_stall_is_bench_overloaded_a_slow_test_is_not():
+    from bench.errors import BenchOverloaded, StreamCut
+    from bench.faults import triage
+    from bench.stalls import OVERLOAD_S, THRESHOLD_S
+
+    session = _StalledBench(stall_at_s=100.0)
+    assert THRESHOLD_S <= 0.08 < OVERLOAD_S
+    cut = triage(session, StreamCut("roundtrip lc3: stimulus heard in pieces", THRESHOLD_S), 99.0, None)
+    assert isinstance(cut, BenchOverloaded) and "80 ms" in str(cut) and "heard in pieces" in str(cut)
+    assert triage(session, AssertionError("latency 30 ms over its limit"), 99.0, None) is None  # 80 ms: not enough
+    assert triage(session, StreamCut("dropout", THRESHOLD_S), 101.0, None) is None  # the stall came before the test
