@@ -146,3 +146,25 @@ def test_phone_credits_start_afresh_with_each_downlink_stream():
             assert s.downlink_credits == g.downlink_credits == 7
             await phone.stop_downlink()
     run(go())
+
+
+def test_uplink_stop_ends_the_echo_even_when_its_cancel_is_lost():
+    """CPython 3.11's wait_for can swallow a cancellation that races its result; an echo that lost its
+    cancel waited on an empty queue for ever and `stop_uplink` hung (a busy fresh-clone make test)."""
+    async def go():
+        rig, g, s, phone = await setup()
+        swallowed = []
+
+        async def send_audio(data, capture_time_us, timeout_s=None):
+            try:
+                await asyncio.sleep(0.05)  # the echo is in the middle of a send when the stop comes
+            except asyncio.CancelledError:
+                swallowed.append(True)  # ...and the cancel is lost, as in wait_for's race
+
+        s.send_audio = send_audio
+        await phone.start_uplink("lc3", echo=True)
+        await phone.wait_arrival_after(time.monotonic(), 2.0)
+        await asyncio.wait_for(phone.stop_uplink(), 5.0)
+        return swallowed
+
+    assert run(go()), "the stop came while the echo was sending (else this test proves nothing)"

@@ -53,7 +53,7 @@ class PhoneAudio:
         self.credit_stalls = 0  # downlink writes that had to wait for a credit (last send_paced)
         self.late_frames = 0  # downlink frames handed off more than a frame behind schedule
         self._unsubscribe: Callable[[], None] | None = None
-        self._echo: asyncio.Queue[m.AudioFrame] | None = None
+        self._echo: asyncio.Queue[m.AudioFrame | None] | None = None  # None: the echo ends
         self._echo_task: asyncio.Task[None] | None = None
         self._arrived = asyncio.Event()
 
@@ -82,6 +82,8 @@ class PhoneAudio:
         assert self._echo is not None
         while True:
             frame = await self._echo.get()
+            if frame is None:
+                return
             await self.session.send_audio(frame.data, frame.capture_time_us)
             self.echoed += 1
 
@@ -106,8 +108,13 @@ class PhoneAudio:
             if self._unsubscribe is not None:
                 self._unsubscribe()
                 self._unsubscribe = None
-            if self._echo_task is not None:
-                self._echo_task.cancel()
+            if self._echo_task is not None and self._echo is not None:
+                while not self._echo.empty():  # nothing more is echoed once the stream is stopped
+                    self._echo.get_nowait()
+                self._echo.put_nowait(None)  # the loop's own end, should a cancel below be lost
+                while not self._echo_task.done():  # (3.11's wait_for can swallow one that races its result)
+                    self._echo_task.cancel()
+                    await asyncio.wait([self._echo_task], timeout=0.5)
                 await asyncio.gather(self._echo_task, return_exceptions=True)
                 self._echo_task, self._echo = None, None
         return list(self.received)

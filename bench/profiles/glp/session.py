@@ -297,7 +297,8 @@ class PhoneSession:
         deadline = self.clock() + (self.timeout_s if timeout_s is None else timeout_s)
         while self._downlink_credits <= 0:
             self._credit.clear()
-            await asyncio.wait_for(self._credit.wait(), max(0.0, deadline - self.clock()))
+            async with asyncio.timeout(max(0.0, deadline - self.clock())):  # not wait_for: on 3.11 it can
+                await self._credit.wait()  # swallow a cancel that races a grant (the echo of a stopped stream ran on)
         self._downlink_credits -= 1
         await self.send(m.AudioFrame(capture_time_us & 0xFFFFFFFF, data), Channel.AUDIO_DOWN)
 
