@@ -38,6 +38,8 @@ from bench.profiles.omi import device as omi  # noqa: E402
 from bench.reference.bugs import BUGS  # noqa: E402
 from bench.session import BenchSession  # noqa: E402
 
+MINIMIZE_BUDGET_S = 120  # delta debugging's replays: a 50-step BLE example of photo-read-past-end took 75 s to
+# reach one step, and stopped at 16 steps with 40 s
 MAX_STEPS = 5  # issue 15: a shrunk example is at most 5 steps where the bug needs at most 5 (every seeded one does)
 
 
@@ -72,7 +74,7 @@ def run(kind: str, bugs: list[str], budget_s: float, seed: int, out: Path, bench
         before = dict(counts or {})
         try:
             result = fuzz(model, budget_s, seed, CorpusDatabase(tmp, key=model.corpus_key, read_corpus=False),
-                          shrink_budget_s=20, minimize_budget_s=40)
+                          shrink_budget_s=20, minimize_budget_s=MINIMIZE_BUDGET_S)
             if counts is not None:
                 result.extra["link"] = {k: v - before.get(k, 0) for k, v in counts.items()}
             return result
@@ -115,6 +117,7 @@ def main() -> int:
                 continue
             found_s: list[float] = []
             steps: list[int] = []
+            shrink_s: list[float] = []
             kinds: list[str | None] = []
             for seed in seeds:
                 result = run(kind, [name], budget_s, seed, out, case.bench, case.sku)
@@ -123,12 +126,14 @@ def main() -> int:
                 if failure is not None and result.time_to_find_s is not None and result.time_to_find_s <= budget_s:
                     found_s.append(result.time_to_find_s)
                     steps.append(len(failure.steps))
+                    shrink_s.append(result.shrink_s)
                 if failure is None or failure.kind != case.expected or len(failure.steps) > MAX_STEPS:
                     _write_report(out / f"{name}-{kind}-seed{seed}.txt", result)  # a missed target, told in full
             row = {"profile": case.profile, "found": len(found_s), "seeds": len(seeds), "expected": case.expected,
                    "kinds_match": sum(k == case.expected for k in kinds),
                    "median_time_to_find_s": _median(found_s), "max_time_to_find_s": round(max(found_s), 2) if found_s else None,
-                   "median_shrunk_steps": _median([float(s) for s in steps]), "max_shrunk_steps": max(steps, default=None)}
+                   "median_shrunk_steps": _median([float(s) for s in steps]), "max_shrunk_steps": max(steps, default=None),
+                   "max_shrink_s": round(max(shrink_s), 1) if shrink_s else None}
             per_bug.setdefault(name, {})[kind] = row
             print(f"# {name} {kind}: {row}", file=sys.stderr, flush=True)
     clean_s = float(os.environ.get("FUZZ_CLEAN_BUDGET_S", "60"))
