@@ -118,8 +118,9 @@ MUTATIONS = ("bad_crc", "truncate", "extend", "bit_flip", "wrong_length", "unkno
 # Hypothesis steers away from parts of the choice tree it has exhausted, so a mutation with few variants
 # of its own (a flipped CRC byte, an unassigned type) came up in ~2 % of draws where 1/17 is 6 %, and a
 # 60 s BLE run could write no frame of an unknown type at all. Those get extra entries, appended so that
-# the committed corpus's indices keep their meaning.
-MUTATION_DRAWS = MUTATIONS + ("bad_crc", "unknown_type", "reserved_flags", "truncate")
+# the committed corpus's indices keep their meaning. zero_length and reply_flag have no variants at all:
+# a 60 s BLE run under load (seed 4) reached 16 of 17 mutations and never wrote a zero-length fragment.
+MUTATION_DRAWS = MUTATIONS + ("bad_crc", "unknown_type", "reserved_flags", "truncate", "zero_length", "reply_flag")
 INTERESTING_BYTES = (0x00, 0x01, 0x7E, 0x7F, 0x80, 0xFE, 0xFF)  # sign and COBS-delimiter edges
 
 
