@@ -31,9 +31,9 @@ PROBE_TIMEOUT_S = 1.5
 SETTLE_S = 0.02  # after a write: long enough for a fatal dump to reach the console
 AUDIO_TIMEOUT_S = 1.0
 CORPUS_KEY = b"omi-gatt-writes-v1"
-MAX_ATTRIBUTE_LEN = 512
+MAX_ATTRIBUTE_LEN = 512  # Core spec Vol 3 Part F 3.2.9: the longest attribute value
 SWEEP = "sweep:speaker"  # one operation: a speaker write of every boundary length in turn, each acknowledged
-SPEAKER_PROBE = bytes(2)  # one silent PCM16 sample: the recovery probe after a hang  # Core spec Vol 3 Part F 3.2.9: the longest attribute value
+SPEAKER_PROBE = bytes(2)  # one silent PCM16 sample: the recovery probe after a hang
 
 
 @dataclass
@@ -144,9 +144,10 @@ class OmiFuzzModel:
         # one branch each without the doubled writes halved the speaker writes (omi-speaker-len: 4 of 5 seeds)
         # one_of over the ~50 edges left one exact length unwritten in 510 speaker writes (hypothesis's
         # mutator copies spans of earlier examples): the sweep writes every edge, in whatever state it is drawn in
-        others = [k for k in self.op_kinds() if not k.startswith("write:") and k != SWEEP]
+        kinds = self.op_kinds()
+        others = [k for k in kinds if not k.startswith("write:") and k != SWEEP]
         options = options + options + [st.just(Op(k)) for k in others]
-        if SWEEP in self.op_kinds():
+        if SWEEP in kinds:
             options.append(st.sampled_from(FILL_BYTES).map(lambda b: Op(SWEEP, og.SPEAKER, bytes([b]))))
         return st.lists(st.one_of(*options), min_size=1, max_size=12)
 
