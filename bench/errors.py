@@ -30,9 +30,11 @@ class StreamCut(AssertionError):
     (``stall_tolerance_s``: a jitter buffer of a few frames, so tens of ms, where any other test
     tolerates bench.stalls.OVERLOAD_S) -- then bench.faults calls it BENCH OVERLOADED."""
 
-    def __init__(self, message: str, stall_tolerance_s: float) -> None:
+    def __init__(self, message: str, stall_tolerance_s: float | None = None) -> None:
+        from bench.stalls import THRESHOLD_S  # the smallest stall recorded is already more than a 2-3 frame buffer holds
+
         super().__init__(message)
-        self.stall_tolerance_s = stall_tolerance_s
+        self.stall_tolerance_s = THRESHOLD_S if stall_tolerance_s is None else stall_tolerance_s
 
 
 class LinkLost(BenchError):
