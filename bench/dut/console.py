@@ -103,9 +103,10 @@ class Console:
         with self._cond:
             return list(self.records[mark:])
 
-    def _wait(self, predicate: Callable[[], T | None], timeout_s: float, what: str) -> T:
-        """Wait (under the lock, woken by new input) until ``predicate()`` is not None; DutTimeout with the
-        last lines otherwise, ConnectionError if the port failed for good."""
+    def wait(self, predicate: Callable[[], T | None], timeout_s: float, what: str) -> T:
+        """Wait (under the lock, woken by new input) until ``predicate()`` is not None; DutTimeout naming
+        ``what`` with the last lines otherwise, ConnectionError if the port failed for good. The predicate
+        may read ``records`` (the lock is held)."""
         deadline = time.monotonic() + timeout_s
         with self._cond:
             while True:
@@ -135,7 +136,7 @@ class Console:
                 return None
             self._expect_from += min(len(texts), m.string.count("\n", 0, m.end()) + 1)
             return m
-        return self._wait(scan, timeout_s, f"no match for /{regex.pattern}/")
+        return self.wait(scan, timeout_s, f"no match for /{regex.pattern}/")
 
     def command(self, cmd: str, timeout_s: float = 5.0, check: bool = True) -> str:
         """Run a shell command and return its answer (log lines that interleave are left out).
@@ -153,7 +154,7 @@ class Console:
             if echo is not None and self._prompt_at is not None and self._prompt_at > echo:
                 return echo, self._prompt_at
             return None
-        echo, end = self._wait(answered, timeout_s, f"no answer to {cmd!r} (echo, then the prompt {self.prompt!r})")
+        echo, end = self.wait(answered, timeout_s, f"no answer to {cmd!r} (echo, then the prompt {self.prompt!r})")
         lines = [r.text for r in self.records_since(echo + 1)[:end - echo - 1] if r.level is None]
         answer = "\n".join(lines)
         if check:
@@ -172,7 +173,7 @@ class Console:
         def booted() -> int | None:
             starts = self.driver.boot_starts([r.text for r in self.records[start:]])
             return start + starts[0] if starts else None
-        index = self._wait(booted, timeout_s, "no boot banner")
+        index = self.wait(booted, timeout_s, "no boot banner")
         if index in self.boots:
             return self.boots[index]
 
@@ -189,7 +190,7 @@ class Console:
             last_s = (later[-1] if later else self.records[index]).host_time_s
             return True if time.monotonic() - last_s > BOOT_SETTLE_S else None
         try:
-            self._wait(complete, max(0.1, deadline - time.monotonic()), "boot output did not settle")
+            self.wait(complete, max(0.1, deadline - time.monotonic()), "boot output did not settle")
         except DutTimeout:
             pass  # a chatty boot: take what has come
         records = self.records_since(index)

@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from bench.power.capture import console_state_events
+
 CODECS = ("lc3", "opus", "pcm")  # streaming states the plans give limits for: streaming_current_a[<codec>]
 
 
@@ -29,14 +31,34 @@ def codec_supported(dut: Any, codec: str) -> bool:
     return pc is not None and "audio_streaming" in pc.states and codec in pc.streaming_codecs()
 
 
+REPORT_TIMEOUT_S = 5.0  # a state change the firmware reports on its console, seen on a busy bench
+
+
+def reported(dut: Any, state: str, timeout_s: float = REPORT_TIMEOUT_S) -> None:
+    """Return once the DUT's firmware reports ``state`` on its console (``<inf> pm: state <name>``), at
+    once if it never reported a power state. The phone sees its disconnect before the firmware's own
+    transition (0.5 ms later on the reference glasses), and a capture started in between begins in the
+    old state. DutTimeout when the firmware reports states but not this one."""
+    console = getattr(dut, "console", None)
+    if console is None:
+        return
+
+    def there() -> bool | None:
+        events = console_state_events(console.records)
+        return True if not events or events[-1][1] == state else None
+    console.wait(there, timeout_s, f"the DUT did not report power state {state!r}")
+
+
 def to_sleep(dut: Any) -> None:
     """Radio off: no advertising, no connection."""
     control(dut, "sleep").enter("sleep")
+    reported(dut, "sleep")
 
 
 def to_advertising(dut: Any) -> None:
     """Disconnected and advertising."""
     control(dut, "advertising").enter("advertising")
+    reported(dut, "advertising")
 
 
 def back_to_connected(dut: Any) -> None:
@@ -45,6 +67,7 @@ def back_to_connected(dut: Any) -> None:
     if pc is not None:
         pc.leave("advertising")
     dut.ensure_connected()
+    reported(dut, "connected_idle")
 
 
 def quiet(dut: Any) -> None:
@@ -54,6 +77,7 @@ def quiet(dut: Any) -> None:
         pc.enter("connected_idle")
     else:
         dut.ensure_connected()
+    reported(dut, "connected_idle")
 
 
 def uplink_start(dut: Any, codec: str) -> None:

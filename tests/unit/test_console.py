@@ -200,3 +200,39 @@ def test_expect_times_out_with_what_it_saw(zephyr):
 def test_missing_port_is_a_clear_error():
     with pytest.raises(ConnectionError, match="/dev/does-not-exist"):
         SerialLink("/dev/does-not-exist")
+
+
+def test_power_drive_returns_once_the_firmware_reports_the_state(zephyr):
+    """The phone sees its disconnect before the firmware logs its own move to sleep (0.5 ms later on the
+    reference glasses): a capture started in between began in connected_idle (a busy make test)."""
+    import threading
+    from types import SimpleNamespace
+
+    from bench.power import drive
+    from bench.power.capture import console_state_events
+    dev, console, _ = zephyr
+    dev.emit(redrawn(log("00:00:01.000,000", "inf", "pm", "state connected_idle")))
+    settle(console, 1)
+
+    class Control:
+        states = frozenset({"sleep"})
+
+        def enter(self, state):  # returns at the disconnect; the firmware's line comes later
+            threading.Timer(0.2, dev.emit, [redrawn(log("00:00:01.300,000", "inf", "pm", "state sleep"))]).start()
+    dut = SimpleNamespace(console=console, need=lambda _name: Control(), profile=SimpleNamespace(name="t"))
+    drive.to_sleep(dut)
+    assert console_state_events(console.records)[-1][1] == "sleep"
+    with pytest.raises(DutTimeout, match="did not report power state 'advertising'"):
+        drive.reported(dut, "advertising", timeout_s=0.3)  # it reports states, but not this one
+
+
+def test_power_drive_does_not_wait_on_firmware_that_reports_no_states(zephyr):
+    from types import SimpleNamespace
+
+    from bench.power import drive
+    dev, console, _ = zephyr
+    dev.emit(redrawn(log("00:00:01.000,000", "inf", "ble", "Disconnected (reason 0x13)")))
+    settle(console, 1)
+    t0 = time.monotonic()
+    drive.reported(SimpleNamespace(console=console), "sleep", timeout_s=30)
+    assert time.monotonic() - t0 < 10  # returned without waiting for a line this firmware never prints
