@@ -329,6 +329,20 @@ def make_machine(target: Target, stats: Stats, coverage: DeviceCoverage | None =
             self.stats.cover("zero payloads", cls.TYPE)
             self._step(f"zero_payload:{cls.__name__}", [(Channel.CONTROL_IN, self._frame(cls.TYPE, b""))])
 
+        @rule(data=st.data(), base=REQUESTS)
+        def zz_mutation_sweep(self, data: st.DataObject, base: m.Message) -> None:
+            """Every frame-level mutation once, each its own step. Hypothesis picks rules unevenly (swarm
+            testing turns rules off per example, its mutator copies runs of earlier examples): a 60 s BLE
+            run, seed 3, made 7 `mutated` steps in 2043 and no frame of an unknown type. Delta debugging
+            cuts a failing sweep down to its guilty step. Named to sort last: hypothesis orders rules by
+            name, and the committed corpus's choice sequences index them."""
+            params = self.target.params
+            assert params is not None
+            for name in MUTATIONS:
+                mut = data.draw(mutate(self._msg(base), self.target.max_payload, params.hello.max_frame_len, name))
+                self.stats.cover("mutations", mut.name)
+                self._step(f"mutated:{mut.name}", [(Channel.CONTROL_IN, f) for f in mut.fragments], split=False)
+
     return GlpSession
 
 

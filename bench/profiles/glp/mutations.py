@@ -147,9 +147,9 @@ def havoc(draw: st.DrawFn, raw: bytes) -> bytes:
 
 
 @st.composite
-def mutate(draw: st.DrawFn, raw: bytes, max_payload: int, max_frame_len: int) -> Mutation:
-    """One frame-level mutation of the encoded frame `raw` (boundary cases first)."""
-    name = draw(st.sampled_from(MUTATION_DRAWS))
+def mutate(draw: st.DrawFn, raw: bytes, max_payload: int, max_frame_len: int, name: str | None = None) -> Mutation:
+    """One frame-level mutation of the encoded frame `raw` (boundary cases first): `name`, else a drawn one."""
+    name = name or draw(st.sampled_from(MUTATION_DRAWS))
     data = bytearray(raw)
     parts: tuple[bytes, ...] | None = None
     if name == "bad_crc":
