@@ -46,7 +46,8 @@ class NotificationQueue:
 
     async def get(self, timeout_s: float) -> Notification:
         try:
-            return await asyncio.wait_for(self.queue.get(), timeout_s)
+            async with asyncio.timeout(timeout_s):
+                return await self.queue.get()
         except TimeoutError:
             raise DutTimeout(f"no notification on {self.uuid} within {timeout_s:g} s") from None
 
@@ -180,7 +181,8 @@ class BleLink:
 
     async def _guard(self, aw: Any, what: str, timeout_s: float) -> Any:
         try:
-            return await asyncio.wait_for(aw, timeout_s)
+            async with asyncio.timeout(timeout_s):
+                return await aw
         except TimeoutError:
             raise DutTimeout(f"{what}: no answer within {timeout_s:g} s") from None
         except BleakError as e:
@@ -219,7 +221,8 @@ class BleLink:
                                             **self._client_kwargs())
         self.client = None
         try:
-            await asyncio.wait_for(client.unpair(), timeout_s)
+            async with asyncio.timeout(timeout_s):
+                await client.unpair()
         except TimeoutError:
             raise DutTimeout(f"unpair {self.address or self.name!r}: no answer within {timeout_s:g} s") from None
 
@@ -238,7 +241,8 @@ class BleLink:
 
     async def wait_disconnected(self, timeout_s: float) -> str:
         try:
-            await asyncio.wait_for(self.disconnected.wait(), timeout_s)
+            async with asyncio.timeout(timeout_s):
+                await self.disconnected.wait()
         except TimeoutError:
             raise DutTimeout(f"link to {self.address or self.name!r} still up after {timeout_s:g} s") from None
         return self.disconnect_reason or "disconnected"
@@ -247,6 +251,7 @@ class BleLink:
         client, self.client = self.client, None
         if client is not None and client.is_connected:
             try:
-                await asyncio.wait_for(client.disconnect(), timeout_s)
+                async with asyncio.timeout(timeout_s):
+                    await client.disconnect()
             except (BleakError, TimeoutError) as e:
                 logger.info("disconnect: %s", e)

@@ -173,7 +173,8 @@ class BumbleClient(BaseBleakClient):
         connection, self._connection = self._connection, None
         if connection is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(connection.disconnect(), 2)
+                async with asyncio.timeout(2):
+                    await connection.disconnect()
 
     async def _discover(self) -> None:
         assert self._peer is not None
@@ -216,7 +217,8 @@ class BumbleClient(BaseBleakClient):
         if connection is None:
             return
         try:
-            await asyncio.wait_for(connection.disconnect(), 5)
+            async with asyncio.timeout(5):
+                await connection.disconnect()
         except (Exception, asyncio.CancelledError):  # noqa: BLE001 - gone is gone
             pass
         if self._connection is connection:

@@ -66,7 +66,8 @@ class BumbleHost:
                                       self.transport.sink)
         self.transport.source.terminated.add_done_callback(lambda _f: self._on_lost())
         try:
-            await asyncio.wait_for(self.device.power_on(), 10)
+            async with asyncio.timeout(10):
+                await self.device.power_on()
         except Exception as e:  # noqa: BLE001
             await self.transport.close()
             raise BleakError(f"Bumble host on {self.spec!r} did not power on: {e}") from e

@@ -278,3 +278,23 @@ def test_internal_fault_becomes_error_frame():
         assert err.value.code is ErrorCode.INTERNAL and "seeded bug" in err.value.reply.detail
         assert isinstance(await s.request(m.Ping(3)), m.Pong) and g.internal_errors == 1
     run(go())
+
+
+def test_a_cancel_that_races_the_reply_is_not_swallowed():
+    """CPython 3.11's wait_for returns the result when a cancel lands in the loop turn the result
+    arrived in: the cancelled caller ran on (an echo of a stopped stream once did). Cancelled is cancelled."""
+    async def go():
+        link, g, s = await make()
+        task: asyncio.Task | None = None
+        deliver = link._receiver
+
+        def receiver(channel, data):
+            deliver(channel, data)  # resolves the request's future...
+            if task is not None and not task.done():
+                task.cancel()  # ...and its caller is cancelled in the same loop turn
+        link._receiver = receiver
+        task = asyncio.ensure_future(s.request(m.Ping(7)))
+        await asyncio.wait([task], timeout=5)
+        return task
+    task = run(go())
+    assert task.done() and task.cancelled(), f"the request returned {task.result()!r} to a cancelled caller"

@@ -94,7 +94,8 @@ class PhoneAudio:
                 self._arrived.clear()
                 await self._arrived.wait()
         try:
-            await asyncio.wait_for(until(), timeout_s)
+            async with asyncio.timeout(timeout_s):
+                await until()
         except asyncio.TimeoutError:
             last = self.received[-1][0] if self.received else None
             raise TimeoutError(f"audio uplink: no frame arrived after t={t_s:.3f} s within {timeout_s} s "

@@ -179,7 +179,8 @@ class Target:
             if not wait:
                 return Outcome()
             try:
-                await asyncio.wait_for(self._rx_event.wait(), 0.02)
+                async with asyncio.timeout(0.02):
+                    await self._rx_event.wait()
             except asyncio.TimeoutError:
                 pass
 
@@ -320,7 +321,8 @@ class Target:
                     return raw
             self._rx_event.clear()
             try:
-                await asyncio.wait_for(self._rx_event.wait(), 0.05)
+                async with asyncio.timeout(0.05):
+                    await self._rx_event.wait()
             except asyncio.TimeoutError:
                 pass
         return None
@@ -348,7 +350,8 @@ class Target:
             while True:
                 while not self._rx:
                     self._rx_event.clear()
-                    await asyncio.wait_for(self._rx_event.wait(), 5)
+                    async with asyncio.timeout(5):
+                        await self._rx_event.wait()
                 channel, raw = self._rx.popleft()
                 frame = decode_frame(raw)
                 if frame.is_reply and frame.seq == 100 + i:

@@ -151,7 +151,8 @@ class GlpProbe:
                 for part in self.fragments(barrier):
                     await s.send_raw(Channel.CONTROL_IN, part)
                 try:
-                    answer = await asyncio.wait_for(asyncio.shield(done), timeout_s)
+                    async with asyncio.timeout(timeout_s):
+                        answer = await asyncio.shield(done)
                 except asyncio.TimeoutError:
                     raise DutTimeout(f"no answer to the barrier Ping (seq {barrier[2]}) within {timeout_s:g} s") from None
                 if isinstance(answer.msg, m.Pong) and answer.msg.token == token:

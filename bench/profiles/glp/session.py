@@ -123,7 +123,8 @@ class PhoneSession:
                     fut = self._pending[seq] = asyncio.get_running_loop().create_future()
                     await self._send_frame(Channel.CONTROL_IN, raw, f"retry {attempt}" if attempt else "")
                     try:
-                        frame = await asyncio.wait_for(fut, timeout_s)
+                        async with asyncio.timeout(timeout_s):
+                            frame = await fut
                     except asyncio.TimeoutError:
                         continue
                     reply = m.decode_message(frame)
@@ -235,7 +236,8 @@ class PhoneSession:
 
         unsubscribe = self.subscribe(got, types)
         try:
-            return await asyncio.wait_for(fut, timeout_s)
+            async with asyncio.timeout(timeout_s):
+                return await fut
         finally:
             unsubscribe()
 
@@ -277,7 +279,8 @@ class PhoneSession:
                 while rx.received < len(rx.buf) and not rx.gap:
                     rx.progress.clear()
                     try:
-                        await asyncio.wait_for(rx.progress.wait(), stall_timeout_s)
+                        async with asyncio.timeout(stall_timeout_s):
+                            await rx.progress.wait()
                     except asyncio.TimeoutError:
                         break
                 if rx.received >= len(rx.buf):

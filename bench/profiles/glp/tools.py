@@ -132,7 +132,8 @@ def expect_event(glp: GlpClient, types: Any, trigger: Callable[[], object], time
         trigger()
 
         async def wait() -> Any:
-            return await asyncio.wait_for(fut, timeout_s)
+            async with asyncio.timeout(timeout_s):
+                return await fut
         try:
             return glp.loop.run(wait(), timeout_s + 2.0, "GLP event")
         except (LoopTimeout, TimeoutError):
