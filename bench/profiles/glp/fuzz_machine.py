@@ -163,7 +163,9 @@ def make_machine(target: Target, stats: Stats, coverage: DeviceCoverage | None =
         def mutated(self, data: st.DataObject, base: m.Message) -> None:
             params = self.target.params
             assert params is not None
-            mut = data.draw(mutate(self._msg(base), self.target.max_payload, params.hello.max_frame_len))
+            self._mutated(data.draw(mutate(self._msg(base), self.target.max_payload, params.hello.max_frame_len)))
+
+        def _mutated(self, mut: Any) -> None:
             self.stats.cover("mutations", mut.name)
             self._step(f"mutated:{mut.name}", [(Channel.CONTROL_IN, f) for f in mut.fragments], split=False)
 
@@ -339,9 +341,7 @@ def make_machine(target: Target, stats: Stats, coverage: DeviceCoverage | None =
             params = self.target.params
             assert params is not None
             for name in MUTATIONS:
-                mut = data.draw(mutate(self._msg(base), self.target.max_payload, params.hello.max_frame_len, name))
-                self.stats.cover("mutations", mut.name)
-                self._step(f"mutated:{mut.name}", [(Channel.CONTROL_IN, f) for f in mut.fragments], split=False)
+                self._mutated(data.draw(mutate(self._msg(base), self.target.max_payload, params.hello.max_frame_len, name)))
 
     return GlpSession
 
