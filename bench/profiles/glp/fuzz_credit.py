@@ -16,6 +16,7 @@ from __future__ import annotations
 from bench.profiles.glp import messages as m
 from bench.profiles.glp.errors import ErrorCode, ProtocolError
 from bench.profiles.glp.frames import decode_frame
+from bench.profiles.glp.fuzz_matcher import Mismatch
 
 STREAM_BOUNDARIES = frozenset((m.Hello.TYPE, m.AudioDownlinkStart.TYPE, m.AudioDownlinkStop.TYPE))
 DEBITS_KEPT = 4096  # audio frames an ErrorReply may still refund (far more than a pipeline holds)
@@ -73,7 +74,7 @@ class DownlinkCredit:
         if device_downlink and not self.boundaries:
             self.count += n
 
-    def busy_finding(self, raw: bytes) -> tuple[str, int] | None:
+    def busy_finding(self, raw: bytes) -> Mismatch | None:
         """When a frame the matcher rejected is BUSY for a frame sent within credit: the finding, and that write."""
         try:
             frame = decode_frame(raw)
@@ -85,5 +86,5 @@ class DownlinkCredit:
         held = self.held.get(frame.seq)
         if held is None:
             return None
-        return (f"BUSY within credit: AudioFrame seq {frame.seq} was sent holding {held[1]} downlink credit(s) "
-                f"granted by the device (docs/protocol.md §5.5)", held[0])
+        return Mismatch(f"BUSY within credit: AudioFrame seq {frame.seq} was sent holding {held[1]} downlink "
+                        f"credit(s) granted by the device (docs/protocol.md §5.5)", held[0])

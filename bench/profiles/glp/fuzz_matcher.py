@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, NamedTuple
 
 from bench.profiles.glp import messages as m
 from bench.profiles.glp.errors import ProtocolError
@@ -19,6 +19,15 @@ from bench.profiles.glp.frames import HEADER_LEN, OVERHEAD, SUPPORTED_VERSIONS, 
 from bench.profiles.glp.gatt import Channel
 
 Check = Callable[[Frame, "m.Message | None"], "str | None"]
+
+
+class Mismatch(NamedTuple):
+    """A frame from the DUT that the model did not predict: why, the write it is tied to, and the oracle
+    that fired (a violation, or a hang when the reply shows the DUT skipped a channel's request)."""
+
+    why: str
+    source: int
+    kind: str = "violation"
 
 
 @dataclass
@@ -31,6 +40,7 @@ class Expect:
     optional: bool = False
     on_match: Callable[[Frame, bytes], None] | None = None
     matched_raw: bytes | None = None
+    channel: Channel | None = None  # the channel of that write (replies only)
 
 
 @dataclass
@@ -138,14 +148,14 @@ class Matcher:
         srcs = [e.source for e in self.outstanding()] + [i.source for i in self.pending]
         return min(srcs) if srcs else -1
 
-    def receive(self, channel: Channel, raw: bytes) -> tuple[str, int] | None:
+    def receive(self, channel: Channel, raw: bytes) -> Mismatch | None:
         """Match one frame from the DUT; returns (violation, source write) or None when it fits."""
         from bench.profiles.glp.frames import decode_frame
 
         try:
             frame = decode_frame(raw)
         except ProtocolError as exc:
-            return f"the DUT sent a malformed frame on {channel.name}: {exc} | {raw.hex(' ')}", -1
+            return Mismatch(f"the DUT sent a malformed frame on {channel.name}: {exc} | {raw.hex(' ')}", -1)
         try:
             msg: m.Message | None = m.decode_message(frame)
         except ProtocolError:
@@ -155,7 +165,7 @@ class Matcher:
         if channel is Channel.MEDIA:
             return self._match_queue(self.chunks, frame, msg, raw, "photo chunk")
         if channel is Channel.AUDIO_UP:
-            return None if isinstance(msg, m.AudioFrame) else (f"AUDIO_UP carried {describe(frame)}", -1)
+            return None if isinstance(msg, m.AudioFrame) else Mismatch(f"AUDIO_UP carried {describe(frame)}", -1)
         allowed = msg is not None and self.allow_event(msg)  # also books credits
         for i, exp in enumerate(self.events):
             if exp.check(frame, msg) is None:
@@ -164,13 +174,13 @@ class Matcher:
                 return None
         if allowed:
             return None
-        return f"unexpected event {describe(frame)}", -1
+        return Mismatch(f"unexpected event {describe(frame)}", -1)
 
-    def _reply(self, frame: Frame, msg: m.Message | None, raw: bytes) -> tuple[str, int] | None:
+    def _reply(self, frame: Frame, msg: m.Message | None, raw: bytes) -> Mismatch | None:
         while True:
             self.advance()
             if not self.replies:
-                return f"unexpected reply {describe(frame)}", -1
+                return Mismatch(f"unexpected reply {describe(frame)}", -1)
             exp = self.replies[0]
             why = exp.check(frame, msg)
             if why is None:
@@ -181,16 +191,33 @@ class Matcher:
             if exp.optional:
                 self.replies.popleft()
                 continue
-            return f"expected {exp.what}, got {describe(frame)}: {why}", exp.source
+            skipped = self._skipped(exp, frame, msg)
+            if skipped is not None:
+                return skipped
+            return Mismatch(f"expected {exp.what}, got {describe(frame)}: {why}", exp.source)
+
+    def _skipped(self, exp: Expect, frame: Frame, msg: m.Message | None) -> Mismatch | None:
+        """The DUT answers in arrival order (docs/protocol.md §5.4), so an ErrorReply naming an AUDIO_DOWN
+        frame written after the CONTROL_IN request still owed means the device passed that request by:
+        its control channel stopped answering while the audio path still runs (a hang, not a wrong reply)."""
+        if exp.channel is not Channel.CONTROL_IN or not isinstance(msg, m.ErrorReply):
+            return None
+        for item in self.pending:
+            if (item.channel is Channel.AUDIO_DOWN and item.error is None and len(item.raw) > 2
+                    and item.raw[1] == msg.request_type and item.raw[2] == frame.seq):
+                return Mismatch(f"no reply to write #{exp.source} ({exp.what}): the DUT answered a later AUDIO_DOWN "
+                                f"write (#{item.source}) first, {describe(frame)}; its CONTROL_IN channel stopped "
+                                f"answering", exp.source, "hang")
+        return None
 
     def _match_queue(self, queue: deque[Expect], frame: Frame, msg: m.Message | None, raw: bytes,
-                     what: str) -> tuple[str, int] | None:
+                     what: str) -> Mismatch | None:
         if not queue:
-            return f"unexpected {what} {describe(frame)}", -1
+            return Mismatch(f"unexpected {what} {describe(frame)}", -1)
         exp = queue[0]
         why = exp.check(frame, msg)
         if why is not None:
-            return f"expected {exp.what}, got {describe(frame)}: {why}", exp.source
+            return Mismatch(f"expected {exp.what}, got {describe(frame)}: {why}", exp.source)
         queue.popleft()
         self._matched(exp, frame, raw)
         return None
@@ -202,4 +229,4 @@ class Matcher:
             exp.on_match(frame, raw)
 
 
-__all__ = ["Expect", "Input", "Matcher", "ModelReassembler", "describe", "OVERHEAD"]
+__all__ = ["Expect", "Input", "Matcher", "Mismatch", "ModelReassembler", "describe", "OVERHEAD"]

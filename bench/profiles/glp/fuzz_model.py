@@ -18,7 +18,7 @@ from bench.profiles.glp import messages as m
 from bench.profiles.glp.errors import ErrorCode, ProtocolError
 from bench.profiles.glp.frames import Frame, decode_frame
 from bench.profiles.glp.fuzz_credit import DownlinkCredit
-from bench.profiles.glp.fuzz_matcher import Expect, Input, Matcher, ModelReassembler
+from bench.profiles.glp.fuzz_matcher import Expect, Input, Matcher, Mismatch, ModelReassembler
 from bench.profiles.glp.gatt import PHONE_TO_GLASSES, Channel
 
 PRE_HELLO = (m.Hello, m.Ping, m.DeviceInfoGet)
@@ -112,7 +112,7 @@ class SessionModel:
     def expect_event(self, what: str, check: Any, source: int) -> None:
         self.matcher.events.append(Expect(what, check, source))
 
-    def receive(self, channel: Channel, raw: bytes) -> tuple[str, int] | None:
+    def receive(self, channel: Channel, raw: bytes) -> Mismatch | None:
         bad = self.matcher.receive(channel, raw)
         if self.credit.boundaries:
             self.credit.still_due({e.source for e in self.matcher.replies} | {i.source for i in self.matcher.pending})
@@ -131,7 +131,7 @@ class SessionModel:
 
     # ------------------------------------------------------------------ predictions
     def _reply(self, item: Input, what: str, check: Any, on_match: Any = None, optional: bool = False) -> Expect:
-        exp = Expect(what, check, item.source, optional, on_match)
+        exp = Expect(what, check, item.source, optional, on_match, channel=item.channel)
         self.matcher.replies.append(exp)
         return exp
 

@@ -162,7 +162,7 @@ class Target:
                 bad = model.receive(channel, raw)
                 self.transcript.add(now, "rx", channel, raw, bad[0] if bad else "")
                 if bad is not None:
-                    return self._judged(Outcome("violation", bad[0], bad[1]))
+                    return self._judged(Outcome(bad.kind, bad.why, bad.source))
             crash = self._console_crash()
             if crash:
                 return Outcome("crash", crash, model.matcher.first_unanswered_source(), self.console_tail())
