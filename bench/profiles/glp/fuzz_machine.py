@@ -24,7 +24,7 @@ from bench.profiles.glp.fuzz_coverage import DeviceCoverage
 from bench.profiles.glp.fuzz_steps import StepRecord, dump_steps, event_check, load_steps, replay_steps
 from bench.profiles.glp.fuzz_target import Target, unanswered
 from bench.profiles.glp.gatt import Channel
-from bench.profiles.glp.mutations import MUTATIONS, invalid_request_frame, mutate, request_classes
+from bench.profiles.glp.mutations import MUTATIONS, invalid_request_frame, mutate, out_of_range, request_classes
 from bench.profiles.glp.strategies import boundary_first, length_strategy, message_strategy, wire_strategy
 
 REQUESTS = st.one_of([message_strategy(c) for c in request_classes()])  # type: ignore[arg-type]  # class objects are hashable; mypy reads Message.__hash__ as unbound
@@ -179,8 +179,11 @@ def make_machine(target: Target, stats: Stats, coverage: DeviceCoverage | None =
 
         @rule(key=st.sampled_from(list(m.SettingKey)), data=st.data())
         def setting(self, key: m.SettingKey, data: st.DataObject) -> None:
-            value = data.draw(wire_strategy(m.SETTING_RANGES[key]))
-            self._step("setting", [(Channel.CONTROL_IN, self._msg(m.SettingSet(key, value)))])
+            """A valid value (its boundaries first) or one just outside the key's range: refused, and the
+            probe's SettingsGet then reads back that nothing changed (a write that half-happened shows)."""
+            rng = m.SETTING_RANGES[key]
+            value = data.draw(st.one_of(wire_strategy(rng), st.sampled_from(out_of_range(rng))))
+            self._step("setting", [(Channel.CONTROL_IN, self._msg(m.SettingSet(key, value), check=False))])
 
         @rule(msg=st.sampled_from(STREAM_CONTROL))
         def audio(self, msg: m.Message) -> None:

@@ -61,13 +61,18 @@ def _bad_field_bytes(wire: object) -> st.SearchStrategy:
     return st.nothing()
 
 
+def out_of_range(rng: Int) -> list[int]:
+    """A setting's values just outside its range, then the i32 wire field's extremes (firmware that clamps
+    or masks instead of refusing breaks at these)."""
+    return [rng.max + 1, rng.min - 1, -(1 << 31), (1 << 31) - 1]
+
+
 @st.composite
 def invalid_payload(draw: st.DrawFn, cls: type[m.Message]) -> bytes:
     """A payload of `cls` with exactly one field out of range (SettingSet: value out of the key's range)."""
     if cls is m.SettingSet:
         key = draw(st.sampled_from(list(m.SettingKey)))
-        rng = m.SETTING_RANGES[key]
-        value = draw(st.sampled_from([rng.max + 1, rng.min - 1, -(1 << 31), (1 << 31) - 1]))
+        value = draw(st.sampled_from(out_of_range(m.SETTING_RANGES[key])))
         return bytes([key]) + value.to_bytes(4, "little", signed=True)
     msg = draw(message_strategy(cls))  # type: ignore[arg-type]  # class objects are hashable; mypy reads Message.__hash__ as unbound
     fields = wires(cls)
