@@ -151,6 +151,24 @@ def test_the_same_traffic_on_a_clean_device_is_answered():
     assert phone.model.done
 
 
+
+def test_busy_within_credit_is_told_from_a_later_frame_with_the_same_seq():
+    """The 8-bit frame seq repeats in a long stream: the BUSY of a frame sent within credit, arriving
+    before the reply of a Hello written after it, belongs to that frame, not to the 256th frame of the
+    stream the Hello opened (benchmark, credit-busy-early BLE seed 2, once reported as a hang)."""
+    phone = Phone(("credit-busy-early",))
+    phone.start()
+    sources = phone.frames(7)  # the 7th is dropped BUSY by the bug (seq 6)
+    phone.send(m.Hello(1, 1, 512))
+    phone.send(m.AudioDownlinkStart(**LC3))
+    later = phone.frames(256)  # seq 7 .. 255, 0 .. 6
+    assert phone.seq[Channel.AUDIO_DOWN] == 7
+    phone.deliver()
+    first = phone.violations[0]
+    assert "BUSY within credit" in first.why and first.kind == "violation"
+    assert first.source == sources[6] and first.source != later[-1]
+
+
 ACTIONS = st.lists(st.one_of(
     st.tuples(st.just("frames"), st.integers(1, 12)),
     st.tuples(st.just("play"), st.integers(1, 8)),

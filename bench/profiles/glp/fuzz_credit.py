@@ -13,6 +13,8 @@ stream a grant belongs to. Refunds count only within the stream the frame was se
 
 from __future__ import annotations
 
+from collections import deque
+
 from bench.profiles.glp import messages as m
 from bench.profiles.glp.errors import ErrorCode, ProtocolError
 from bench.profiles.glp.frames import decode_frame
@@ -20,6 +22,7 @@ from bench.profiles.glp.fuzz_matcher import Mismatch
 
 STREAM_BOUNDARIES = frozenset((m.Hello.TYPE, m.AudioDownlinkStart.TYPE, m.AudioDownlinkStop.TYPE))
 DEBITS_KEPT = 4096  # audio frames an ErrorReply may still refund (far more than a pipeline holds)
+SENT_PER_SEQ = 4  # AUDIO_DOWN writes remembered per 8-bit seq (a window of 96 inputs wraps it at most once)
 
 
 class DownlinkCredit:
@@ -36,16 +39,14 @@ class DownlinkCredit:
         self.epoch += 1
         self.debited: dict[int, int] = {}  # write -> epoch, for audio frames not yet refunded
         self.boundaries: set[int] = set()  # boundary writes the device has not answered yet
-        self.held: dict[int, tuple[int, int]] = {}  # AUDIO_DOWN seq -> (write, credit) of frames within credit
+        # AUDIO_DOWN seq -> its latest writes: (write, type, credit held when sent; 0: none)
+        self.sent: dict[int, deque[tuple[int, int, int]]] = {}
 
     def frame_written(self, source: int, raw: bytes) -> bool:
         """One complete AUDIO_DOWN frame goes out; True when the phone held credit for it."""
         within = self.count > 0
-        if len(raw) > 2:  # the seq an ErrorReply would name
-            if within:
-                self.held[raw[2]] = (source, self.count)
-            else:
-                self.held.pop(raw[2], None)
+        if len(raw) > 2:  # the type and seq an ErrorReply would name
+            self.sent.setdefault(raw[2], deque(maxlen=SENT_PER_SEQ)).append((source, raw[1], max(self.count, 0)))
         self.count -= 1
         self.debited[source] = self.epoch
         if len(self.debited) > DEBITS_KEPT:  # taken frames are never answered: forget the oldest
@@ -74,7 +75,18 @@ class DownlinkCredit:
         if device_downlink and not self.boundaries:
             self.count += n
 
-    def busy_finding(self, raw: bytes) -> Mismatch | None:
+    def owner(self, seq: int, type_code: int, after: int, before: int) -> tuple[int, int] | None:
+        """(write, credit held) of the AUDIO_DOWN frame an ErrorReply naming `seq`/`type_code` answers.
+
+        The device answers in arrival order, so it is a frame written after `after` (the last write whose
+        answer has arrived), and one written before `before` (the write whose reply is due) when there is
+        one: the 8-bit seq repeats in a long stream, and a later frame with the same seq is not it. None
+        when no frame, or more than one, fits."""
+        fits = [(w, c) for w, t, c in self.sent.get(seq, ()) if w > after and t == type_code]
+        fits = [f for f in fits if f[0] < before] or fits
+        return fits[0] if len(fits) == 1 else None
+
+    def busy_finding(self, raw: bytes, after: int, before: int) -> Mismatch | None:
         """When a frame the matcher rejected is BUSY for a frame sent within credit: the finding, and that write."""
         try:
             frame = decode_frame(raw)
@@ -83,8 +95,8 @@ class DownlinkCredit:
             return None
         if not (isinstance(msg, m.ErrorReply) and msg.code is ErrorCode.BUSY and msg.request_type == m.AudioFrame.TYPE):
             return None
-        held = self.held.get(frame.seq)
-        if held is None:
+        owner = self.owner(frame.seq, msg.request_type, after, before)
+        if owner is None or owner[1] <= 0:
             return None
-        return Mismatch(f"BUSY within credit: AudioFrame seq {frame.seq} was sent holding {held[1]} downlink "
-                        f"credit(s) granted by the device (docs/protocol.md §5.5)", held[0])
+        return Mismatch(f"BUSY within credit: AudioFrame seq {frame.seq} was sent holding {owner[1]} downlink "
+                        f"credit(s) granted by the device (docs/protocol.md §5.5)", owner[0])

@@ -18,7 +18,7 @@ from bench.profiles.glp import messages as m
 from bench.profiles.glp.errors import ErrorCode, ProtocolError
 from bench.profiles.glp.frames import Frame, decode_frame
 from bench.profiles.glp.fuzz_credit import DownlinkCredit
-from bench.profiles.glp.fuzz_matcher import Expect, Input, Matcher, Mismatch, ModelReassembler
+from bench.profiles.glp.fuzz_matcher import Expect, Input, Matcher, Mismatch, ModelReassembler, describe
 from bench.profiles.glp.gatt import PHONE_TO_GLASSES, Channel
 
 PRE_HELLO = (m.Hello, m.Ping, m.DeviceInfoGet)
@@ -64,7 +64,7 @@ class SessionModel:
         self.settings = m.DEFAULT_SETTINGS
         self.photos: OrderedDict[int, tuple[int, int]] = OrderedDict()  # id -> (size, crc32)
         self.next_photo_id = 1
-        self.matcher = Matcher(self._predict, allow_event=self._allow_event)
+        self.matcher = Matcher(self._predict, allow_event=self._allow_event, skipped=self._skipped)
         self.credit = DownlinkCredit()  # what the phone knows of the downlink credit (exact lower bound)
         self.new_session()
 
@@ -117,8 +117,22 @@ class SessionModel:
         if self.credit.boundaries:
             self.credit.still_due({e.source for e in self.matcher.replies} | {i.source for i in self.matcher.pending})
         if bad is not None:
-            return self.credit.busy_finding(raw) or bad
+            due = bad.source if bad.source >= 0 else 1 << 62
+            return self.credit.busy_finding(raw, self.matcher.answered, due) or bad
         return None
+
+    def _skipped(self, exp: Expect, frame: Frame, msg: m.Message | None) -> Mismatch | None:
+        """The DUT answers in arrival order (docs/protocol.md §5.4), so an ErrorReply for an AUDIO_DOWN frame
+        written after the CONTROL_IN request still owed means the device passed that request by: its control
+        channel stopped answering while the audio path still runs (a hang, not a wrong reply)."""
+        if exp.channel is not Channel.CONTROL_IN or not isinstance(msg, m.ErrorReply):
+            return None
+        owner = self.credit.owner(frame.seq, msg.request_type, self.matcher.answered, exp.source)
+        if owner is None or owner[0] < exp.source:
+            return None
+        return Mismatch(f"no reply to write #{exp.source} ({exp.what}): the DUT answered a later AUDIO_DOWN write "
+                        f"(#{owner[0]}) first, {describe(frame)}; its CONTROL_IN channel stopped answering",
+                        exp.source, "hang")
 
     @property
     def down_credits(self) -> int:
