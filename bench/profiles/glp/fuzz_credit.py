@@ -22,7 +22,7 @@ from bench.profiles.glp.fuzz_matcher import Mismatch
 
 STREAM_BOUNDARIES = frozenset((m.Hello.TYPE, m.AudioDownlinkStart.TYPE, m.AudioDownlinkStop.TYPE))
 DEBITS_KEPT = 4096  # audio frames an ErrorReply may still refund (far more than a pipeline holds)
-SENT_PER_SEQ = 4  # AUDIO_DOWN writes remembered per 8-bit seq (a window of 96 inputs wraps it at most once)
+SENT_PER_SEQ = 4  # AUDIO_DOWN writes remembered per 8-bit seq (a step sends at most ~270 frames: a seq twice)
 
 
 class DownlinkCredit:
