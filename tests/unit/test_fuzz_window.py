@@ -28,7 +28,7 @@ def test_unanswered_counts_inputs_until_their_replies_match():
     try:
         target.discover()
         model = target.reset()  # its sync Ping is answered already
-        assert unanswered(model) == 0 and first_unanswered_input(model) > 10**9
+        assert unanswered(model) == 0 and first_unanswered_input(model) is None
         for source, token in enumerate((11, 12, 13)):
             model.write(Channel.CONTROL_IN, _request(m.Ping(token), 1 + source), source)
         assert unanswered(model) == 3 and first_unanswered_input(model) == 0
@@ -52,7 +52,7 @@ def test_window_and_answer_waits_return_once_enough_has_come():
         assert target.drain_to(model, 10).ok
         assert unanswered(model) <= 10
         assert target.answered_through(model, 39).ok
-        assert first_unanswered_input(model) > 39 and model.done
+        assert first_unanswered_input(model) is None and model.done
     finally:
         target.close()
 

@@ -75,18 +75,18 @@ class DownlinkCredit:
         if device_downlink and not self.boundaries:
             self.count += n
 
-    def owner(self, seq: int, type_code: int, after: int, before: int) -> tuple[int, int] | None:
+    def owner(self, seq: int, type_code: int, after: int, before: int | None) -> tuple[int, int] | None:
         """(write, credit held) of the AUDIO_DOWN frame an ErrorReply naming `seq`/`type_code` answers.
 
         The device answers in arrival order, so it is a frame written after `after` (the last write whose
-        answer has arrived), and one written before `before` (the write whose reply is due) when there is
-        one: the 8-bit seq repeats in a long stream, and a later frame with the same seq is not it. None
+        answer has arrived), and one written before `before` (the write whose reply is due; None when none
+        is) when there is one: the 8-bit seq repeats in a long stream, and a later frame with the same seq is not it. None
         when no frame, or more than one, fits."""
         fits = [(w, c) for w, t, c in self.sent.get(seq, ()) if w > after and t == type_code]
-        fits = [f for f in fits if f[0] < before] or fits
+        fits = [f for f in fits if before is None or f[0] < before] or fits
         return fits[0] if len(fits) == 1 else None
 
-    def busy_finding(self, raw: bytes, after: int, before: int) -> Mismatch | None:
+    def busy_finding(self, raw: bytes, after: int, before: int | None) -> Mismatch | None:
         """When a frame the matcher rejected is BUSY for a frame sent within credit: the finding, and that write."""
         try:
             frame = decode_frame(raw)

@@ -117,7 +117,7 @@ class SessionModel:
         if self.credit.boundaries:
             self.credit.still_due({e.source for e in self.matcher.replies} | {i.source for i in self.matcher.pending})
         if bad is not None:
-            due = bad.source if bad.source >= 0 else 1 << 62
+            due = bad.source if bad.source >= 0 else None
             return self.credit.busy_finding(raw, self.matcher.answered, due) or bad
         return None
 

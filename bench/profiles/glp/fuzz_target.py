@@ -128,7 +128,11 @@ class Target:
     def answered_through(self, model: SessionModel, source: int) -> Outcome:
         """Wait until every input up to write #`source` is answered (what the model learns from those
         replies is then known; later inputs may still be in flight), or an oracle fires."""
-        return self._wait_until(model, lambda: first_unanswered_input(model) > source, "answers")
+        def through() -> bool:
+            first = first_unanswered_input(model)
+            return first is None or first > source
+
+        return self._wait_until(model, through, "answers")
 
     def _wait_until(self, model: SessionModel, enough: Callable[[], bool], what: str) -> Outcome:
         if enough():
@@ -374,11 +378,11 @@ def unanswered(model: SessionModel) -> int:
     return len(matcher.pending) + sum(not e.optional for e in matcher.replies)
 
 
-def first_unanswered_input(model: SessionModel) -> int:
-    """The write index of the oldest input still waiting for its reply (a large number when none is)."""
+def first_unanswered_input(model: SessionModel) -> int | None:
+    """The write index of the oldest input still waiting for its reply (None when none is)."""
     matcher = model.matcher
     sources = [i.source for i in matcher.pending] + [e.source for e in matcher.replies if not e.optional]
-    return min(sources, default=1 << 62)
+    return min(sources, default=None)
 
 
 def _ping(seq: int, token: int = SYNC_TOKEN) -> bytes:
