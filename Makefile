@@ -33,13 +33,16 @@ lint: setup
 	$(VENV)/bin/ruff check bench
 	$(VENV)/bin/mypy
 
+# Every suite runs even when an earlier one fails (each has its own outputs); the last line names the failed ones.
 test: setup lint
-	$(PY) -m pytest $(PYTEST_ARGS)
-	$(PY) -m pytest tests/dut --bench fixtures/benches/reference-omi.yaml --bench-out out/omi -rs $(PYTEST_ARGS)
-	$(PY) -m pytest tests/dut --bench fixtures/benches/reference-stock.yaml --bench-out out/stock $(PYTEST_ARGS)
-	$(PY) -m pytest tests/dut --bench fixtures/benches/reference-esp32s3.yaml --bench-out out/esp32s3 $(PYTEST_ARGS)
-	@$(MAKE) --no-print-directory test-pool
-	@$(MAKE) --no-print-directory test-product
+	@failed=; \
+	$(PY) -m pytest $(PYTEST_ARGS) || failed="$$failed main"; \
+	$(PY) -m pytest tests/dut --bench fixtures/benches/reference-omi.yaml --bench-out out/omi -rs $(PYTEST_ARGS) || failed="$$failed omi"; \
+	$(PY) -m pytest tests/dut --bench fixtures/benches/reference-stock.yaml --bench-out out/stock $(PYTEST_ARGS) || failed="$$failed stock"; \
+	$(PY) -m pytest tests/dut --bench fixtures/benches/reference-esp32s3.yaml --bench-out out/esp32s3 $(PYTEST_ARGS) || failed="$$failed esp32s3"; \
+	$(MAKE) --no-print-directory test-pool || failed="$$failed pool"; \
+	$(MAKE) --no-print-directory test-product || failed="$$failed product"; \
+	if [ -n "$$failed" ]; then echo "make test: failed suites:$$failed" >&2; exit 1; fi; echo "make test: every suite passed"
 
 # A pool of two reference DUTs (docs/lab.md): part of the DUT suites spread over two xdist workers, one DUT
 # each (outputs in out/pool/duts/<id>/), then the two-DUT tests, which need both DUTs in one process.
