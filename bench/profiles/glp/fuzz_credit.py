@@ -80,8 +80,8 @@ class DownlinkCredit:
 
         The device answers in arrival order, so it is a frame written after `after` (the last write whose
         answer has arrived), and one written before `before` (the write whose reply is due; None when none
-        is) when there is one: the 8-bit seq repeats in a long stream, and a later frame with the same seq is not it. None
-        when no frame, or more than one, fits."""
+        is) when there is one: the 8-bit seq repeats in a long stream, and a later frame with the same seq
+        is not it. None when no frame, or more than one, fits."""
         fits = [(w, c) for w, t, c in self.sent.get(seq, ()) if w > after and t == type_code]
         fits = [f for f in fits if before is None or f[0] < before] or fits
         return fits[0] if len(fits) == 1 else None
